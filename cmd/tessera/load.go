@@ -1,0 +1,64 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/tessera-net/tessera/gguf"
+	"github.com/tessera-net/tessera/kernels"
+	"github.com/tessera-net/tessera/model"
+	"github.com/tessera-net/tessera/models"
+	"github.com/tessera-net/tessera/tokenizer"
+)
+
+// openModelFile opens path, or the model embedded in the binary when path
+// is empty.
+func openModelFile(path string) (*gguf.File, string, error) {
+	if path == "" {
+		f, err := models.Default()
+		return f, models.DefaultName + " (embedded)", err
+	}
+	f, err := gguf.Open(path)
+	if err != nil {
+		return nil, "", fmt.Errorf("open model: %w", err)
+	}
+	return f, path, nil
+}
+
+// localModel is a whole model loaded in this process.
+type localModel struct {
+	file  *gguf.File
+	name  string
+	model *model.Model
+	tok   *tokenizer.Tokenizer
+	pool  *kernels.Pool
+}
+
+func loadLocalModel(path string, threads int) (*localModel, error) {
+	f, name, err := openModelFile(path)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := model.ConfigFromGGUF(f)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	tok, err := tokenizer.FromGGUF(f)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("tokenizer: %w", err)
+	}
+	pool := kernels.NewPool(threads)
+	m, err := model.Load(f, model.Options{Layers: model.Range{First: 0, Last: cfg.Layers}, Client: true, Pool: pool})
+	if err != nil {
+		pool.Close()
+		f.Close()
+		return nil, err
+	}
+	return &localModel{file: f, name: name, model: m, tok: tok, pool: pool}, nil
+}
+
+func (l *localModel) Close() {
+	l.pool.Close()
+	l.file.Close()
+}

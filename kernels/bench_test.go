@@ -1,0 +1,108 @@
+package kernels
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/tessera-net/tessera/quant"
+)
+
+var benchTypes = []quant.Type{quant.Q8_0, quant.Q4_K, quant.Q6_K, quant.F32, quant.F16}
+
+// benchMatrix builds a random matrix quickly (random quants with finite
+// scales, see randBlocks); speed does not depend on the values.
+func benchMatrix(b *testing.B, t quant.Type, rows, cols int) Matrix {
+	rng := rand.New(rand.NewPCG(uint64(t), uint64(rows)))
+	m, err := NewMatrix(t, rows, cols, randBlocks(rng, t, rows, cols))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return m
+}
+
+// BenchmarkMatVec reports weight bytes per second (the MB/s column).
+func BenchmarkMatVec(b *testing.B) {
+	for _, shape := range [][2]int{{2048, 2048}, {8192, 2048}} {
+		for _, typ := range benchTypes {
+			m := benchMatrix(b, typ, shape[0], shape[1])
+			x := randValues(rand.New(rand.NewPCG(1, 1)), shape[1])
+			y := make([]float32, shape[0])
+			for _, threads := range []int{1, 2} {
+				b.Run(fmt.Sprintf("%v/%dx%d/t%d", typ, shape[0], shape[1], threads), func(b *testing.B) {
+					p := NewPool(threads)
+					defer p.Close()
+					b.SetBytes(int64(len(m.Data)))
+					for b.Loop() {
+						p.MatVec(y, m, x)
+					}
+				})
+			}
+		}
+	}
+}
+
+// BenchmarkMatMul reports weight bytes per second per position.
+func BenchmarkMatMul(b *testing.B) {
+	const n = 128
+	rows, cols := 2048, 2048
+	for _, typ := range benchTypes {
+		m := benchMatrix(b, typ, rows, cols)
+		x := randValues(rand.New(rand.NewPCG(1, 1)), n*cols)
+		y := make([]float32, n*rows)
+		for _, threads := range []int{1, 2} {
+			b.Run(fmt.Sprintf("%v/%dx%d/n%d/t%d", typ, rows, cols, n, threads), func(b *testing.B) {
+				p := NewPool(threads)
+				defer p.Close()
+				b.SetBytes(int64(len(m.Data)) * n)
+				for b.Loop() {
+					p.MatMul(y, m, x, n)
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkSmallMatVec measures call overhead on a small matrix (dispatch
+// cost versus compute).
+func BenchmarkSmallMatVec(b *testing.B) {
+	for _, rows := range []int{64, 256, 768} {
+		m := benchMatrix(b, quant.Q8_0, rows, 768)
+		x := randValues(rand.New(rand.NewPCG(1, 1)), 768)
+		y := make([]float32, rows)
+		for _, threads := range []int{1, 2} {
+			b.Run(fmt.Sprintf("q8_0/%dx768/t%d", rows, threads), func(b *testing.B) {
+				p := NewPool(threads)
+				defer p.Close()
+				b.SetBytes(int64(len(m.Data)))
+				for b.Loop() {
+					p.MatVec(y, m, x)
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkRowDot compares implementations of one row dot (1 thread, no
+// pool), generic versus selected.
+func BenchmarkRowDot(b *testing.B) {
+	for _, typ := range allTypes {
+		cols := 4096
+		m := benchMatrix(b, typ, 64, cols)
+		x := randValues(rand.New(rand.NewPCG(1, 1)), cols)
+		rb, _ := typ.RowBytes(cols)
+		for _, tab := range []*kernelTable{&genericKernels, &bestKernels} {
+			k := tab.get(typ)
+			var a actVec
+			quantizeAct(&a, x, k.act, k.pack)
+			b.Run(fmt.Sprintf("%v/%s", typ, k.name), func(b *testing.B) {
+				b.SetBytes(int64(len(m.Data)))
+				for b.Loop() {
+					for r := 0; r < 64; r++ {
+						k.dot(m.Data[r*rb:(r+1)*rb], &a)
+					}
+				}
+			})
+		}
+	}
+}

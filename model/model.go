@@ -1,0 +1,216 @@
+package model
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/tessera-net/tessera/gguf"
+	"github.com/tessera-net/tessera/kernels"
+	"github.com/tessera-net/tessera/quant"
+)
+
+// Range is a half-open range [First, Last) of transformer layers.
+type Range struct{ First, Last int }
+
+// Len is the number of layers in the range.
+func (r Range) Len() int { return r.Last - r.First }
+
+// String renders the range as "first:last", the form the CLI accepts.
+func (r Range) String() string { return fmt.Sprintf("%d:%d", r.First, r.Last) }
+
+// ParseRange parses "a:b" into Range{a, b}.
+func ParseRange(s string) (Range, error) {
+	var r Range
+	if _, err := fmt.Sscanf(s, "%d:%d", &r.First, &r.Last); err != nil {
+		return Range{}, fmt.Errorf("model: layer range %q is not of the form a:b", s)
+	}
+	if r.First < 0 || r.Last < r.First {
+		return Range{}, fmt.Errorf("model: layer range %q is empty or negative", s)
+	}
+	return r, nil
+}
+
+// Options choose which parts of a model to load.
+type Options struct {
+	// Layers is the range of transformer layers to load; the zero Range
+	// loads none.
+	Layers Range
+	// Client loads the token embedding, final norm and output head.
+	Client bool
+	// Pool runs the matrix kernels; nil makes a pool of runtime.NumCPU threads
+	// owned (and closed) by the model.
+	Pool *kernels.Pool
+}
+
+// Model holds the weights of the loaded parts of a model. Its methods are
+// safe for concurrent use; forward passes are serialised because each one
+// already uses every core through the kernel pool.
+type Model struct {
+	Config Config
+	Range  Range
+	Client bool
+
+	pool     *kernels.Pool
+	ownsPool bool
+
+	embed      kernels.Matrix
+	outputNorm []float32
+	head       kernels.Matrix
+	layers     []layer
+	ropeFreqs  []float32 // optional per-pair divisors (Llama 3.1+)
+
+	mu      sync.Mutex
+	scratch scratch
+}
+
+type layer struct {
+	attnNorm, ffnNorm []float32
+	wq, wk, wv, wo    kernels.Matrix
+	bq, bk, bv        []float32
+	wGate, wUp, wDown kernels.Matrix
+}
+
+// Load reads the parts of the model chosen by opts from f. The file may be a
+// whole model or a slice that holds only the requested parts; tensors of
+// layers outside opts.Layers are never touched.
+func Load(f *gguf.File, opts Options) (*Model, error) {
+	cfg, err := ConfigFromGGUF(f)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Layers.First < 0 || opts.Layers.Last > cfg.Layers || opts.Layers.Last < opts.Layers.First {
+		return nil, fmt.Errorf("model: layer range %s outside the model's %d layers", opts.Layers, cfg.Layers)
+	}
+	m := &Model{Config: cfg, Range: opts.Layers, Client: opts.Client, pool: opts.Pool}
+	ld := loader{f: f}
+	if opts.Client {
+		m.embed = ld.matrix("token_embd.weight", cfg.Vocab, cfg.Dim)
+		m.outputNorm = ld.vector("output_norm.weight", cfg.Dim)
+		if _, ok := f.Tensor("output.weight"); ok {
+			m.head = ld.matrix("output.weight", cfg.Vocab, cfg.Dim)
+		} else {
+			m.head = m.embed // tied embeddings
+		}
+	}
+	if opts.Layers.Len() > 0 {
+		if _, ok := f.Tensor("rope_freqs.weight"); ok {
+			m.ropeFreqs = ld.vector("rope_freqs.weight", cfg.RopeDim/2)
+		}
+	}
+	kvDim := cfg.KVDim()
+	qDim := cfg.Heads * cfg.HeadDim
+	for i := opts.Layers.First; i < opts.Layers.Last; i++ {
+		p := fmt.Sprintf("blk.%d.", i)
+		l := layer{
+			attnNorm: ld.vector(p+"attn_norm.weight", cfg.Dim),
+			wq:       ld.matrix(p+"attn_q.weight", qDim, cfg.Dim),
+			wk:       ld.matrix(p+"attn_k.weight", kvDim, cfg.Dim),
+			wv:       ld.matrix(p+"attn_v.weight", kvDim, cfg.Dim),
+			wo:       ld.matrix(p+"attn_output.weight", cfg.Dim, qDim),
+			ffnNorm:  ld.vector(p+"ffn_norm.weight", cfg.Dim),
+			wGate:    ld.matrix(p+"ffn_gate.weight", cfg.FF, cfg.Dim),
+			wUp:      ld.matrix(p+"ffn_up.weight", cfg.FF, cfg.Dim),
+			wDown:    ld.matrix(p+"ffn_down.weight", cfg.Dim, cfg.FF),
+		}
+		if cfg.QKVBias {
+			l.bq = ld.vector(p+"attn_q.bias", qDim)
+			l.bk = ld.vector(p+"attn_k.bias", kvDim)
+			l.bv = ld.vector(p+"attn_v.bias", kvDim)
+		}
+		m.layers = append(m.layers, l)
+	}
+	if ld.err != nil {
+		return nil, ld.err
+	}
+	if m.pool == nil {
+		m.pool = kernels.NewPool(0)
+		m.ownsPool = true
+	}
+	return m, nil
+}
+
+// Close releases the kernel pool if the model created it.
+func (m *Model) Close() {
+	if m.ownsPool {
+		m.pool.Close()
+	}
+}
+
+// Pool returns the kernel pool the model computes with.
+func (m *Model) Pool() *kernels.Pool { return m.pool }
+
+// WeightBytes is the number of weight bytes read by one decode step through
+// the loaded layers (plus the head when the client parts are loaded).
+func (m *Model) WeightBytes() int64 {
+	var n int64
+	for _, l := range m.layers {
+		for _, w := range []kernels.Matrix{l.wq, l.wk, l.wv, l.wo, l.wGate, l.wUp, l.wDown} {
+			n += int64(len(w.Data))
+		}
+	}
+	if m.Client {
+		n += int64(len(m.head.Data))
+	}
+	return n
+}
+
+// loader collects the first error so that Load reads as a list of tensors.
+type loader struct {
+	f   *gguf.File
+	err error
+}
+
+func (ld *loader) tensor(name string, wantDims ...int) (gguf.TensorInfo, []byte) {
+	if ld.err != nil {
+		return gguf.TensorInfo{}, nil
+	}
+	info, ok := ld.f.Tensor(name)
+	if !ok {
+		ld.err = fmt.Errorf("model: tensor %q is missing", name)
+		return info, nil
+	}
+	if len(info.Dims) != len(wantDims) {
+		ld.err = fmt.Errorf("model: tensor %q has shape %v, want %v", name, info.Dims, wantDims)
+		return info, nil
+	}
+	for i, d := range wantDims {
+		if info.Dims[i] != uint64(d) {
+			ld.err = fmt.Errorf("model: tensor %q has shape %v, want %v", name, info.Dims, wantDims)
+			return info, nil
+		}
+	}
+	data, err := ld.f.TensorData(name)
+	if err != nil {
+		ld.err = fmt.Errorf("model: %w", err)
+	}
+	return info, data
+}
+
+func (ld *loader) matrix(name string, rows, cols int) kernels.Matrix {
+	info, data := ld.tensor(name, cols, rows)
+	if ld.err != nil {
+		return kernels.Matrix{}
+	}
+	m, err := kernels.NewMatrix(info.Type, rows, cols, data)
+	if err != nil {
+		ld.err = fmt.Errorf("model: tensor %q: %w", name, err)
+	}
+	return m
+}
+
+func (ld *loader) vector(name string, n int) []float32 {
+	info, data := ld.tensor(name, n)
+	if ld.err != nil {
+		return nil
+	}
+	v := make([]float32, n)
+	if err := quant.Dequantize(info.Type, v, data); err != nil {
+		ld.err = fmt.Errorf("model: tensor %q: %w", name, err)
+	}
+	return v
+}
+
+// ErrNotLoaded is returned when a method needs a part of the model that
+// Load was not asked to load.
+var ErrNotLoaded = errors.New("model: part not loaded")
