@@ -172,7 +172,7 @@ type scratch struct {
 
 func (sc *scratch) grow(buf *[]float32, n int) []float32 {
 	if cap(*buf) < n {
-		*buf = make([]float32, n)
+		*buf = make([]float32, n, max(n, 2*cap(*buf)))
 	}
 	*buf = (*buf)[:n]
 	return *buf

@@ -1,0 +1,104 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// run executes the CLI in-process and returns its stdout.
+func run(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	cmd := newRootCmd()
+	var out, errOut bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&errOut)
+	cmd.SetArgs(args)
+	err := cmd.Execute()
+	return out.String(), err
+}
+
+func TestGenerateMatchesGolden(t *testing.T) {
+	out, err := run(t, "generate", "--prompt", "In the beginning God created", "-n", "12", "--threads", "1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// llama.cpp's greedy continuation (testdata/golden/greedy.json).
+	want := "In the beginning God created the world, and the things that are in the world."
+	if !strings.HasPrefix(out, want) {
+		t.Fatalf("output %q, want prefix %q", out, want)
+	}
+}
+
+func TestGenerateStop(t *testing.T) {
+	out, err := run(t, "generate", "--prompt", "In the beginning God created", "-n", "40", "--stop", "things")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(out); got != "In the beginning God created the world, and the" {
+		t.Fatalf("output %q does not stop before the stop string", got)
+	}
+}
+
+func TestGenerateNeedsPrompt(t *testing.T) {
+	if _, err := run(t, "generate"); err == nil || !strings.Contains(err.Error(), "prompt") {
+		t.Fatalf("missing --prompt gave %v", err)
+	}
+}
+
+func TestDemoSaysItIsLocal(t *testing.T) {
+	out, err := run(t, "demo", "-n", "6")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"All layers run locally", "And Jesus said unto them, What do ye?", "The LORD is my shepherd"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestInspect(t *testing.T) {
+	out, err := run(t, "model", "inspect")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"architecture:  llama", "dim 256, layers 6, heads 8, kv heads 4", "blk.5.ffn_down.weight", "q8_0", "tokenizer:     llama, 2048 tokens"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("inspect output lacks %q", want)
+		}
+	}
+	if _, err := run(t, "model", "inspect", filepath.Join(t.TempDir(), "missing.gguf")); err == nil {
+		t.Error("inspecting a missing file succeeded")
+	}
+}
+
+func TestSynthThenBenchJSON(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tiny.gguf")
+	if _, err := run(t, "model", "synth", "--dim", "256", "--layers", "2", "--heads", "4", "--kv-heads", "2",
+		"--ff", "512", "--vocab", "512", "--type", "q4_k", "--context", "64", path); err != nil {
+		t.Fatal(err)
+	}
+	out, err := run(t, "bench", "--model", path, "--threads", "1", "-p", "8", "-n", "4", "-r", "1", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r map[string]any
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("bench --json printed %q: %v", out, err)
+	}
+	for _, k := range []string{"threads", "prefill_tok_s", "decode_tok_s", "weight_bytes_per_token", "effective_gbps"} {
+		v, ok := r[k].(float64)
+		if !ok || v <= 0 {
+			t.Errorf("%s = %v, want a positive number", k, r[k])
+		}
+	}
+	if r["threads"].(float64) != 1 {
+		t.Errorf("threads = %v, want 1", r["threads"])
+	}
+	if _, err := run(t, "model", "synth", "--type", "q9_9", filepath.Join(t.TempDir(), "x.gguf")); err == nil {
+		t.Error("an unknown type was accepted")
+	}
+}
