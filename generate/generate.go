@@ -79,6 +79,9 @@ func (c Client) RunTokens(ctx context.Context, layers Layers, prompt []int, req 
 	if req.MaxTokens < 0 {
 		return Result{}, fmt.Errorf("generate: max tokens %d must be >= 0", req.MaxTokens)
 	}
+	if len(prompt) == 0 {
+		return Result{}, errors.New("generate: empty prompt")
+	}
 	sampler, err := sample.New(req.Sample)
 	if err != nil {
 		return Result{}, err
@@ -137,9 +140,15 @@ func (c Client) RunTokens(ctx context.Context, layers Layers, prompt []int, req 
 		}
 		last = step
 	}
-	if res.FinishReason != FinishStop || !out.stopped {
-		if _, err := out.write(dec.Flush()); err != nil {
+	if !out.stopped {
+		// Bytes of an incomplete character held back by the decoder come
+		// out as U+FFFD, which may still complete a stop string.
+		stopped, err := out.write(dec.Flush())
+		if err != nil {
 			return res, err
+		}
+		if stopped {
+			res.FinishReason = FinishStop
 		}
 	}
 	if err := out.flush(); err != nil {

@@ -24,16 +24,16 @@ type Params struct {
 // Validate reports a parameter outside its meaningful range.
 func (p Params) Validate() error {
 	switch {
-	case p.Temperature < 0 || math.IsNaN(p.Temperature):
-		return fmt.Errorf("sample: temperature %v must be >= 0", p.Temperature)
+	case p.Temperature < 0 || math.IsNaN(p.Temperature) || math.IsInf(p.Temperature, 0):
+		return fmt.Errorf("sample: temperature %v must be finite and >= 0", p.Temperature)
 	case p.TopK < 0:
 		return fmt.Errorf("sample: top-k %d must be >= 0", p.TopK)
 	case p.TopP < 0 || p.TopP > 1 || math.IsNaN(p.TopP):
 		return fmt.Errorf("sample: top-p %v must be in [0, 1]", p.TopP)
 	case p.MinP < 0 || p.MinP > 1 || math.IsNaN(p.MinP):
 		return fmt.Errorf("sample: min-p %v must be in [0, 1]", p.MinP)
-	case p.RepeatPenalty < 0 || math.IsNaN(p.RepeatPenalty):
-		return fmt.Errorf("sample: repeat penalty %v must be >= 0", p.RepeatPenalty)
+	case p.RepeatPenalty < 0 || math.IsNaN(p.RepeatPenalty) || math.IsInf(p.RepeatPenalty, 0):
+		return fmt.Errorf("sample: repeat penalty %v must be finite and >= 0", p.RepeatPenalty)
 	case p.RepeatLastN < 0:
 		return fmt.Errorf("sample: repeat-last-n %d must be >= 0", p.RepeatLastN)
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -22,6 +23,11 @@ type benchResult struct {
 	DecodeTokS          float64 `json:"decode_tok_s"`
 	WeightBytesPerToken int64   `json:"weight_bytes_per_token"`
 	EffectiveGBps       float64 `json:"effective_gbps"`
+	// MemoryGBps is this machine's memory bandwidth with the same thread
+	// count, measured in the same run (STREAM copy convention: bytes read
+	// plus bytes written); RooflinePct is EffectiveGBps as a share of it.
+	MemoryGBps  float64 `json:"memory_gbps,omitempty"`
+	RooflinePct float64 `json:"roofline_pct,omitempty"`
 }
 
 func newBenchCmd() *cobra.Command {
@@ -31,6 +37,7 @@ func newBenchCmd() *cobra.Command {
 		promptN, genN int
 		repeat        int
 		asJSON        bool
+		noBandwidth   bool
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -50,6 +57,10 @@ machine, best of --repeat runs, and the effective bandwidth of weight traffic
 			if err != nil {
 				return err
 			}
+			if !noBandwidth {
+				res.MemoryGBps = memoryBandwidth(res.Threads, repeat)
+				res.RooflinePct = 100 * res.EffectiveGBps / res.MemoryGBps
+			}
 			return printBench(cmd.OutOrStdout(), res, asJSON)
 		},
 	}
@@ -59,6 +70,7 @@ machine, best of --repeat runs, and the effective bandwidth of weight traffic
 	cmd.Flags().IntVarP(&genN, "gen-tokens", "n", 32, "decode steps in the generation measurement")
 	cmd.Flags().IntVarP(&repeat, "repeat", "r", 3, "runs of each measurement; the best is reported")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object")
+	cmd.Flags().BoolVar(&noBandwidth, "no-bandwidth", false, "skip the memory-bandwidth measurement")
 	return cmd
 }
 
@@ -132,5 +144,39 @@ func printBench(w io.Writer, r benchResult, asJSON bool) error {
 	_, err := fmt.Fprintf(w, "model %s, %d threads\nprefill  %4d tokens: %8.1f tok/s\ndecode   %4d tokens: %8.1f tok/s  (%s weights/token, %.2f GB/s effective)\n",
 		r.Model, r.Threads, r.PromptTokens, r.PrefillTokS, r.GenTokens, r.DecodeTokS,
 		humanBytes(uint64(r.WeightBytesPerToken)), r.EffectiveGBps)
+	if err == nil && r.MemoryGBps > 0 {
+		_, err = fmt.Fprintf(w, "memory   %.2f GB/s with %d threads: decode runs at %.0f%% of the bandwidth roofline\n",
+			r.MemoryGBps, r.Threads, r.RooflinePct)
+	}
 	return err
+}
+
+// memoryBandwidth measures copy bandwidth over buffers far larger than the
+// caches, with one goroutine per thread on its own share, best of repeat.
+// Go's copy is the runtime's vectorised memmove, so this is close to what
+// a C STREAM copy reaches.
+func memoryBandwidth(threads, repeat int) float64 {
+	const size = 512 << 20
+	src := make([]byte, size)
+	dst := make([]byte, size)
+	for i := range src {
+		src[i] = byte(i)
+	}
+	copy(dst, src) // fault the pages in
+	chunk := size / threads
+	var best float64
+	for r := 0; r < max(repeat, 5); r++ {
+		var wg sync.WaitGroup
+		t0 := time.Now()
+		for t := 0; t < threads; t++ {
+			wg.Add(1)
+			go func(off int) {
+				defer wg.Done()
+				copy(dst[off:off+chunk], src[off:off+chunk])
+			}(t * chunk)
+		}
+		wg.Wait()
+		best = max(best, 2*float64(chunk*threads)/time.Since(t0).Seconds()/1e9)
+	}
+	return best
 }
