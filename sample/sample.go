@@ -79,18 +79,12 @@ func (s *Sampler) Sample(logits []float32, history []int) int {
 		c = append(c, candidate{id: id, logit: l})
 	}
 	s.cand = c
-	slices.SortFunc(c, func(a, b candidate) int {
-		if a.logit != b.logit {
-			if a.logit > b.logit {
-				return -1
-			}
-			return 1
-		}
-		return a.id - b.id
-	})
 	if k := s.p.TopK; k > 0 && k < len(c) {
-		c = c[:k]
+		// Keep the k best in a min-heap first: O(V log k) instead of
+		// sorting the whole vocabulary on every token.
+		c = topK(c, k)
 	}
+	slices.SortFunc(c, better)
 	softmax(c, s.p.Temperature)
 	if mp := s.p.MinP; mp > 0 {
 		limit := c[0].prob * mp
@@ -170,4 +164,50 @@ func Argmax(v []float32) int {
 		}
 	}
 	return best
+}
+
+// better orders candidates by descending logit, then ascending id, so that
+// ties always resolve the same way.
+func better(a, b candidate) int {
+	if a.logit != b.logit {
+		if a.logit > b.logit {
+			return -1
+		}
+		return 1
+	}
+	return a.id - b.id
+}
+
+// topK moves the k best candidates (by better) to c[:k], unordered, using
+// c[:k] as a min-heap whose root is the worst kept candidate.
+func topK(c []candidate, k int) []candidate {
+	h := c[:k]
+	for i := k/2 - 1; i >= 0; i-- {
+		siftDown(h, i)
+	}
+	for _, x := range c[k:] {
+		if better(x, h[0]) < 0 {
+			h[0] = x
+			siftDown(h, 0)
+		}
+	}
+	return h
+}
+
+func siftDown(h []candidate, i int) {
+	for {
+		worst := i
+		l, r := 2*i+1, 2*i+2
+		if l < len(h) && better(h[l], h[worst]) > 0 {
+			worst = l
+		}
+		if r < len(h) && better(h[r], h[worst]) > 0 {
+			worst = r
+		}
+		if worst == i {
+			return
+		}
+		h[i], h[worst] = h[worst], h[i]
+		i = worst
+	}
 }
