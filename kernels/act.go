@@ -1,5 +1,7 @@
 package kernels
 
+import "math"
+
 // Activation formats: before a product the activation vector is converted,
 // once per call and position, into the format ggml pairs with the weight
 // type (its vec_dot_type).
@@ -69,7 +71,7 @@ func quantizeAct(a *actVec, x []float32, f actFormat, pk packFormat) {
 		a.f = a.fb
 		dst := a.f[:n]
 		for i, v := range x {
-			dst[i] = f16tab[fp32ToFP16(v)]
+			dst[i] = roundF16(v)
 		}
 		return
 	case actBF16:
@@ -116,21 +118,21 @@ func quantQ8_0(a *actVec, x []float32, withS bool) {
 	for b := 0; b < nb; b++ {
 		xb := (*[32]float32)(x[b*32:])
 		qb := (*[32]int8)(a.q[b*32:])
-		var amax float32
-		for _, v := range xb {
-			amax = max(amax, abs32(v))
-		}
+		amax := absMax32(xb)
 		d := amax / 127
 		var id float32
 		if amax != 0 {
 			id = 127 / amax
 		}
-		var s int32
-		for j, v := range xb {
-			q := roundEven(v * id)
-			qb[j] = int8(q)
-			s += q
+		var s0, s1 int32
+		for j := 0; j < 32; j += 4 {
+			q0, q1 := roundEven(xb[j]*id), roundEven(xb[j+1]*id)
+			q2, q3 := roundEven(xb[j+2]*id), roundEven(xb[j+3]*id)
+			qb[j], qb[j+1], qb[j+2], qb[j+3] = int8(q0), int8(q1), int8(q2), int8(q3)
+			s0 += q0 + q2
+			s1 += q1 + q3
 		}
+		s := s0 + s1
 		a.d[b] = f16tab[fp32ToFP16(d)]
 		a.sum[b] = s
 		if withS {
@@ -151,29 +153,41 @@ func quantQ8_K(a *actVec, x []float32) {
 		xb := (*[256]float32)(x[b*256:])
 		qb := (*[256]int8)(a.q[b*256:])
 		bs := (*[16]int32)(a.sum[b*16:])
-		var amax, mx float32
-		for _, v := range xb {
-			if av := abs32(v); av > amax {
-				amax, mx = av, v
-			}
+		const m = 0x7fffffff
+		var a0, a1, a2, a3 uint32
+		for j := 0; j < 256; j += 4 {
+			a0 = max(a0, math.Float32bits(xb[j])&m)
+			a1 = max(a1, math.Float32bits(xb[j+1])&m)
+			a2 = max(a2, math.Float32bits(xb[j+2])&m)
+			a3 = max(a3, math.Float32bits(xb[j+3])&m)
 		}
-		if amax == 0 {
+		mb := max(max(a0, a1), max(a2, a3))
+		if mb == 0 {
 			a.d[b] = 0
 			*qb = [256]int8{}
 			*bs = [16]int32{}
 			continue
 		}
-		iscale := -127 / mx
-		for j, v := range xb {
-			qb[j] = int8(min(127, roundEven(iscale*v)))
-		}
-		for k := range bs {
-			g := (*[16]int8)(qb[k*16:])
-			var s int32
-			for _, q := range g {
-				s += int32(q)
+		var mx float32 // the first value of largest magnitude, with its sign
+		for _, v := range xb {
+			if math.Float32bits(v)&m == mb {
+				mx = v
+				break
 			}
-			bs[k] = s
+		}
+		iscale := -127 / mx
+		for k := range bs {
+			g := (*[16]float32)(xb[k*16:])
+			qg := (*[16]int8)(qb[k*16:])
+			var s0, s1 int32
+			for j := 0; j < 16; j += 2 {
+				q0 := min(127, roundEven(iscale*g[j]))
+				q1 := min(127, roundEven(iscale*g[j+1]))
+				qg[j], qg[j+1] = int8(q0), int8(q1)
+				s0 += q0
+				s1 += q1
+			}
+			bs[k] = s0 + s1
 		}
 		a.d[b] = 1 / iscale
 	}
@@ -209,4 +223,19 @@ func packQuants32(a *actVec) {
 			p[i] = uint64(int64(q[i])<<32 + int64(q[i+4]))
 		}
 	}
+}
+
+// absMax32 returns max |x| of a block (as the largest magnitude bits,
+// which order like the values for non-NaN floats), with four independent
+// running maxima.
+func absMax32(x *[32]float32) float32 {
+	const m = 0x7fffffff
+	var a0, a1, a2, a3 uint32
+	for j := 0; j < 32; j += 4 {
+		a0 = max(a0, math.Float32bits(x[j])&m)
+		a1 = max(a1, math.Float32bits(x[j+1])&m)
+		a2 = max(a2, math.Float32bits(x[j+2])&m)
+		a3 = max(a3, math.Float32bits(x[j+3])&m)
+	}
+	return math.Float32frombits(max(max(a0, a1), max(a2, a3)))
 }

@@ -66,7 +66,7 @@ func BenchmarkMatMul(b *testing.B) {
 // BenchmarkSmallMatVec measures call overhead on a small matrix (dispatch
 // cost versus compute).
 func BenchmarkSmallMatVec(b *testing.B) {
-	for _, rows := range []int{64, 256, 768} {
+	for _, rows := range []int{16, 32, 64, 128, 256, 768} {
 		m := benchMatrix(b, quant.Q8_0, rows, 768)
 		x := randValues(rand.New(rand.NewPCG(1, 1)), 768)
 		y := make([]float32, rows)
@@ -104,5 +104,54 @@ func BenchmarkRowDot(b *testing.B) {
 				}
 			})
 		}
+	}
+}
+
+// BenchmarkQuantizeAct measures the per-call activation conversion.
+func BenchmarkQuantizeAct(b *testing.B) {
+	x := randValues(rand.New(rand.NewPCG(1, 1)), 2048)
+	for _, typ := range []quant.Type{quant.Q8_0, quant.Q4_0, quant.Q4_1, quant.Q4_K, quant.F16} {
+		k := bestKernels.get(typ)
+		var a actVec
+		b.Run(typ.String(), func(b *testing.B) {
+			b.SetBytes(4 * int64(len(x)))
+			for b.Loop() {
+				quantizeAct(&a, x, k.act, k.pack)
+			}
+		})
+	}
+}
+
+// BenchmarkForwardTiny runs the products of one decode step of the
+// kjv-tiny model shape (dim 256, ffn 768, 6 layers, 4 KV heads of 32,
+// vocab 2048) in q8_0: many small products, so pool dispatch matters.
+func BenchmarkForwardTiny(b *testing.B) {
+	type mat struct{ rows, cols int }
+	layer := []mat{{256, 256}, {128, 256}, {128, 256}, {256, 256}, {768, 256}, {768, 256}, {256, 768}}
+	var ms []Matrix
+	bytes := 0
+	for l := 0; l < 6; l++ {
+		for _, s := range layer {
+			m := benchMatrix(b, quant.Q8_0, s.rows, s.cols)
+			ms = append(ms, m)
+			bytes += len(m.Data)
+		}
+	}
+	out := benchMatrix(b, quant.Q8_0, 2048, 256)
+	ms = append(ms, out)
+	bytes += len(out.Data)
+	x := randValues(rand.New(rand.NewPCG(1, 1)), 768)
+	y := make([]float32, 2048)
+	for _, threads := range []int{1, 2} {
+		b.Run(fmt.Sprintf("t%d", threads), func(b *testing.B) {
+			p := NewPool(threads)
+			defer p.Close()
+			b.SetBytes(int64(bytes))
+			for b.Loop() {
+				for _, m := range ms {
+					p.MatVec(y[:m.Rows], m, x[:m.Cols])
+				}
+			}
+		})
 	}
 }

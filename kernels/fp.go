@@ -93,3 +93,15 @@ func roundEven(f float32) int32 {
 }
 
 func abs32(f float32) float32 { return math.Float32frombits(math.Float32bits(f) &^ (1 << 31)) }
+
+// roundF16 rounds f to the nearest float16 value (ties to even) and returns
+// it as float32: f16tab[fp32ToFP16(f)], with a fast path for the normal
+// float16 range.
+func roundF16(f float32) float32 {
+	b := math.Float32bits(f)
+	// Exponents 113..141 stay normal after rounding (142 may overflow).
+	if e := b >> 23 & 0xff; e-113 < 141-113+1 {
+		return math.Float32frombits((b + 0xfff + (b>>13)&1) &^ 0x1fff)
+	}
+	return f16tab[fp32ToFP16(f)]
+}

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tessera-net/tessera/quant"
 )
@@ -72,8 +74,8 @@ func unaligned(b []byte) []byte {
 	return buf[1:]
 }
 
-// actDequant returns the activation values the kernels actually use (the
-// quantized activations), and for Q8_1 the error of its f16 s fields.
+// actDequant returns the activation values the kernels actually use: the
+// quantized (or rounded) activations as float64.
 func actDequant(k *kernel, x []float32) []float64 {
 	var a actVec
 	quantizeAct(&a, x, k.act, k.pack)
@@ -625,6 +627,9 @@ func TestFP16Conversions(t *testing.T) {
 		if g, w := fp32ToFP16(f), quant.FP32ToFP16(f); g != w {
 			t.Fatalf("fp32ToFP16(%g) = %#04x, quant %#04x", f, g, w)
 		}
+		if g, w := roundF16(f), quant.FP16ToFP32(quant.FP32ToFP16(f)); math.Float32bits(g) != math.Float32bits(w) && !math.IsNaN(float64(f)) {
+			t.Fatalf("roundF16(%g) = %g, want %g", f, g, w)
+		}
 		if g, w := fp32ToBF16(f), quant.FP32ToBF16(f); g != w {
 			t.Fatalf("fp32ToBF16(%g) = %#04x, quant %#04x", f, g, w)
 		}
@@ -634,4 +639,23 @@ func TestFP16Conversions(t *testing.T) {
 			t.Errorf("roundEven(%g) = %d, want %d", f, g, w)
 		}
 	}
+}
+
+// TestPoolCleanup checks that the workers of an unreachable Pool are
+// stopped by its cleanup.
+func TestPoolCleanup(t *testing.T) {
+	before := runtime.NumGoroutine()
+	func() {
+		p := NewPool(5)
+		m, _ := NewMatrix(quant.F32, 64, 256, make([]byte, 64*256*4))
+		p.MatVec(make([]float32, 64), m, make([]float32, 256))
+	}()
+	for i := 0; i < 200; i++ {
+		runtime.GC()
+		if runtime.NumGoroutine() <= before {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Errorf("goroutines: %d before, %d after dropping a Pool", before, runtime.NumGoroutine())
 }

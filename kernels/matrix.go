@@ -9,9 +9,19 @@
 // weights use the activations as given. Products then run in integer
 // arithmetic per block, as in ggml.
 //
+// Q8_0 and Q8_1 activations are rounded as ggml's x86 (AVX2) code rounds
+// them (q = round-half-even(x*127/amax)), which produced the project's
+// golden outputs; Q8_K follows quantize_row_q8_K_ref.
+//
 // Results are deterministic: each output element is computed by one
 // goroutine in a fixed order, so it does not depend on the number of
 // threads, and MatMul row i equals MatVec of position i bit for bit.
+//
+// The row dots are plain Go. Quantized rows use SWAR arithmetic (several
+// small products per 64-bit multiply, see dot_swar.go) on 64-bit machines
+// and simple integer loops elsewhere; the kernel table in table.go is where
+// assembly versions will be selected. TESSERA_KERNELS=generic in the
+// environment forces the simple loops.
 package kernels
 
 import (
@@ -53,7 +63,7 @@ func NewMatrix(t quant.Type, rows, cols int, data []byte) (Matrix, error) {
 	return Matrix{Type: t, Rows: rows, Cols: cols, Data: data[:rows*rb]}, nil
 }
 
-// rowBytes checks m (which may have been built without NewMatrix) and
+// check validates m (which may have been built without NewMatrix) and
 // returns its row size and kernel; it panics on an invalid matrix.
 func (m *Matrix) check() (int, *kernel) {
 	k := active.get(m.Type)

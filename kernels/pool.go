@@ -5,55 +5,80 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Tuning of the work split.
 const (
-	// minThreadBytes is the least weight-bytes×positions of work given to
-	// each extra thread: below it, waking a worker costs more than it saves.
-	minThreadBytes = 64 << 10
+	// minThreadBytes is the least work (weight bytes × positions) given to
+	// each thread: below it a second thread costs more than it saves.
+	minThreadBytes = 16 << 10
 	// chunkBytes is the target weight bytes of one MatVec work chunk.
 	chunkBytes = 32 << 10
 	// blockBytes is the target weight bytes of one MatMul row block, reused
 	// across all positions while it is in cache.
 	blockBytes = 48 << 10
-	// spinIters bounds how long an idle worker (or the waiting caller)
-	// polls before parking, about 50-100µs.
-	spinIters = 1 << 13
-	quitMark  = 0xffff
+	// spinTime is how long an idle worker (or the waiting caller) polls
+	// before parking. Waking a parked goroutine costs tens of µs, so
+	// workers keep polling through the short serial gaps between the
+	// products of a forward pass (as ggml's thread pool does), but give the
+	// CPU back soon when the process is idle or the machine is busy.
+	spinTime = 50 * time.Microsecond
+	// quit is the job generation that tells workers to exit.
+	quit = ^uint64(0)
 )
 
-// Pool runs matrix products on persistent worker goroutines. Create it
-// with NewPool and stop it with Close. Its methods may be called from any
-// goroutine; calls are serialized. Scratch buffers are owned by the Pool
-// and reused, so steady-state calls do not allocate.
+// Pool runs matrix products on persistent worker goroutines: NewPool
+// starts them once and Close stops them; no goroutine is started per call.
+// The rows of a product are split into contiguous chunks handed out to the
+// calling goroutine and the workers; every output element is computed by
+// one of them, in a fixed order, so results do not depend on the number of
+// threads. Products too small to gain from more threads run on the caller
+// alone, without waking workers.
+//
+// Methods may be called from any goroutine; calls are serialized. Scratch
+// buffers are owned by the Pool and reused, so calls do not allocate once
+// the buffers have grown to the largest shapes used. A Pool that becomes
+// unreachable without Close is closed by the garbage collector, but Close
+// should be called.
 type Pool struct {
-	mu      sync.Mutex // serializes calls and Close
+	*pool
+}
+
+// pool is the state shared with the workers (which must not keep the
+// exported Pool reachable, so that its cleanup can run).
+type pool struct {
+	mu      sync.Mutex // serializes calls and close
 	threads int
 	closed  bool
 	workers []worker // threads-1 background workers; the caller is the other
 	wg      sync.WaitGroup
 	seq     uint64
-	acts    []actVec // one per position
+	acts    []actVec // quantized activations, one per position
 
 	job job
 
 	_       [64]byte
-	gen     atomic.Uint64 // seq<<16 | number of background workers taking part
-	_       [56]byte
+	gen     atomic.Uint64 // current job generation (seq), or quit
+	yield   atomic.Bool   // fewer Ps than threads: yield while polling
+	_       [55]byte
 	next    atomic.Int64 // next chunk to hand out
-	pending atomic.Int32 // background workers still working on the job
+	pending atomic.Int32 // claimed, unfinished worker jobs (see dispatch)
 	waiting atomic.Bool  // caller is parked on done
 	done    chan struct{}
 }
 
+// worker is the hand-off state of one background worker.
 type worker struct {
-	sleeping atomic.Bool
+	// assigned is the generation of the job offered to this worker; the
+	// worker claims it, or the caller revokes it, by swapping it to 0.
+	assigned atomic.Uint64
+	sleeping atomic.Bool // parked (or about to park) on wake
 	wake     chan struct{}
-	_        [48]byte
+	_        [40]byte
 }
 
-// job is one product: output y[j*rows+r] = dot(row r, acts[j]).
+// job is one product: y[j*rows+r] = dot(row r, acts[j]).
 type job struct {
 	dot      rowDot
 	w        []byte
@@ -72,33 +97,36 @@ func NewPool(threads int) *Pool {
 	if threads <= 0 {
 		threads = runtime.NumCPU()
 	}
-	threads = min(threads, quitMark-1)
-	p := &Pool{threads: threads, done: make(chan struct{}, 1)}
+	p := &pool{threads: threads, done: make(chan struct{}, 1)}
+	p.yield.Store(runtime.GOMAXPROCS(0) < threads)
 	p.workers = make([]worker, threads-1)
 	for i := range p.workers {
 		p.workers[i].wake = make(chan struct{}, 1)
 	}
 	p.wg.Add(len(p.workers))
 	for i := range p.workers {
-		go p.workerLoop(i + 1)
+		go p.workerLoop(&p.workers[i])
 	}
-	return p
+	pub := &Pool{p}
+	runtime.AddCleanup(pub, func(p *pool) { p.close() }, p)
+	return pub
 }
 
 // Threads returns the number of threads the pool computes with.
 func (p *Pool) Threads() int { return p.threads }
 
 // Close stops the worker goroutines and waits for them to exit. Calling
-// Close again does nothing; any other method called after Close panics.
-func (p *Pool) Close() {
+// Close again does nothing; MatVec or MatMul after Close panics.
+func (p *Pool) Close() { p.close() }
+
+func (p *pool) close() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
 		return
 	}
 	p.closed = true
-	p.seq++
-	p.gen.Store(p.seq<<16 | quitMark)
+	p.gen.Store(quit)
 	for i := range p.workers {
 		w := &p.workers[i]
 		if w.sleeping.CompareAndSwap(true, false) {
@@ -111,23 +139,23 @@ func (p *Pool) Close() {
 
 // MatVec computes y[r] = W[r]·x for every row r of w. x must hold at
 // least w.Cols values and y at least w.Rows; only those are used. The
-// activations are first quantized as the weight type requires (see the
+// activations are first converted as the weight type requires (see the
 // package comment). It panics if the Pool is closed or w is invalid.
 func (p *Pool) MatVec(y []float32, w Matrix, x []float32) {
 	p.matMul("MatVec", y, w, x, 1)
 }
 
-// MatMul computes the product for n positions: x holds n rows of w.Cols
+// MatMul computes the products for n positions: x holds n rows of w.Cols
 // values (position j at x[j*w.Cols:]) and y receives n rows of w.Rows
 // values, y[j*w.Rows+r] = W[r]·x_j. Row j of y is bit-identical to MatVec
-// of x_j. Weight rows are processed in blocks, each reused across all
-// positions while it is in cache. It panics if the Pool is closed or the
-// sizes are wrong.
+// of x_j. All positions are converted first; then each block of weight
+// rows is applied to every position while it is in cache. It panics if the
+// Pool is closed, w is invalid or x or y is too short.
 func (p *Pool) MatMul(y []float32, w Matrix, x []float32, n int) {
 	p.matMul("MatMul", y, w, x, n)
 }
 
-func (p *Pool) matMul(op string, y []float32, w Matrix, x []float32, n int) {
+func (p *pool) matMul(op string, y []float32, w Matrix, x []float32, n int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
@@ -141,7 +169,7 @@ func (p *Pool) matMul(op string, y []float32, w Matrix, x []float32, n int) {
 	if n == 0 || w.Rows == 0 {
 		return
 	}
-	// Quantize every position once.
+	// Convert every position once.
 	if len(p.acts) < n {
 		p.acts = append(p.acts, make([]actVec, n-len(p.acts))...)
 	}
@@ -155,8 +183,8 @@ func (p *Pool) matMul(op string, y []float32, w Matrix, x []float32, n int) {
 	threads := int(min(int64(p.threads), int64(rows), max(1, work/minThreadBytes)))
 	var chunk int
 	if n == 1 {
-		// Enough chunks to balance uneven thread speeds, each big enough
-		// for the hardware prefetchers.
+		// Enough chunks to even out threads that run at different speeds,
+		// each long enough for the hardware prefetchers.
 		chunk = max(chunkBytes/rb, 1)
 		if threads > 1 {
 			chunk = min(chunk, (rows+4*threads-1)/(4*threads))
@@ -195,7 +223,7 @@ func (p *Pool) matMul(op string, y []float32, w Matrix, x []float32, n int) {
 // work takes chunks of rows until none are left. Each chunk computes its
 // rows for every position, so each weight row block is reused across
 // positions while it is in cache.
-func (p *Pool) work() {
+func (p *pool) work() {
 	j := &p.job
 	for {
 		c := int(p.next.Add(1) - 1)
@@ -215,12 +243,23 @@ func (p *Pool) work() {
 	}
 }
 
-// dispatch runs the job on the caller and nw background workers and
-// returns when all are done.
-func (p *Pool) dispatch(nw int) {
-	p.pending.Store(int32(nw))
+// dispatch runs the job on the caller and up to nw background workers and
+// returns when all that took part are done.
+//
+// Each worker is offered the job through its assigned slot. A worker that
+// claims it takes chunks until none are left and then decrements pending.
+// A worker still asleep or descheduled when the caller has finished is
+// revoked instead, so the caller never waits for a worker that has not
+// started (its wake-up may take tens of µs); at most it waits for the
+// chunks that claimed workers are computing.
+func (p *pool) dispatch(nw int) {
+	p.yield.Store(runtime.GOMAXPROCS(0) < p.threads)
 	p.seq++
-	p.gen.Store(p.seq<<16 | uint64(nw))
+	g := p.seq
+	for i := 0; i < nw; i++ {
+		p.workers[i].assigned.Store(g)
+	}
+	p.gen.Store(g)
 	for i := 0; i < nw; i++ {
 		w := &p.workers[i]
 		if w.sleeping.CompareAndSwap(true, false) {
@@ -228,36 +267,39 @@ func (p *Pool) dispatch(nw int) {
 		}
 	}
 	p.work()
-	// Wait for the workers: poll briefly, then park on done.
-	for i := 0; i < spinIters; i++ {
-		if p.pending.Load() == 0 {
-			return
+	claimed := int32(0)
+	for i := 0; i < nw; i++ {
+		if !p.workers[i].assigned.CompareAndSwap(g, 0) {
+			claimed++
 		}
-		if i&63 == 63 {
-			runtime.Gosched()
-		}
+	}
+	// Claimed workers decrement pending when done, possibly before this
+	// add; it is back at 0 when the last one is done.
+	if p.pending.Add(claimed) == 0 {
+		return
+	}
+	if p.spin(func() bool { return p.pending.Load() == 0 }) {
+		return
 	}
 	p.waiting.Store(true)
 	if p.pending.Load() == 0 && p.waiting.CompareAndSwap(true, false) {
 		return
 	}
-	<-p.done
+	<-p.done // the last worker saw waiting and is sending
 }
 
-// workerLoop is background worker id (1..threads-1).
-func (p *Pool) workerLoop(id int) {
+// workerLoop runs one background worker until the pool closes.
+func (p *pool) workerLoop(w *worker) {
 	defer p.wg.Done()
-	w := &p.workers[id-1]
 	var seen uint64
 	for {
 		g := p.await(w, seen)
 		seen = g
-		nw := int(g & 0xffff)
-		if nw == quitMark {
+		if g == quit {
 			return
 		}
-		if id > nw {
-			continue // not taking part in this job
+		if !w.assigned.CompareAndSwap(g, 0) {
+			continue // not offered this job, or revoked: the job is done
 		}
 		p.work()
 		if p.pending.Add(-1) == 0 && p.waiting.CompareAndSwap(true, false) {
@@ -267,15 +309,10 @@ func (p *Pool) workerLoop(id int) {
 }
 
 // await returns the first job generation different from seen: it polls
-// for a while, then parks until dispatch wakes it.
-func (p *Pool) await(w *worker, seen uint64) uint64 {
-	for i := 0; i < spinIters; i++ {
-		if g := p.gen.Load(); g != seen {
-			return g
-		}
-		if i&63 == 63 {
-			runtime.Gosched()
-		}
+// for a while, then parks until dispatch (or close) wakes it.
+func (p *pool) await(w *worker, seen uint64) uint64 {
+	if p.spin(func() bool { return p.gen.Load() != seen }) {
+		return p.gen.Load()
 	}
 	w.sleeping.Store(true)
 	if g := p.gen.Load(); g != seen && w.sleeping.CompareAndSwap(true, false) {
@@ -285,4 +322,28 @@ func (p *Pool) await(w *worker, seen uint64) uint64 {
 	// claimed the wake-up and is sending it.
 	<-w.wake
 	return p.gen.Load()
+}
+
+// spin polls done for up to spinTime and reports whether it became true.
+// It does not yield while there are Ps for all the pool's threads:
+// runtime.Gosched moves the goroutine to the global run queue without
+// waking an idle P, which can leave the caller and a worker time-sharing
+// one P. With fewer Ps than threads it yields, so the others can run.
+func (p *pool) spin(done func() bool) bool {
+	var start time.Time
+	for i := 1; ; i++ {
+		if done() {
+			return true
+		}
+		if i&63 == 0 {
+			if i == 64 {
+				start = time.Now()
+			} else if time.Since(start) > spinTime {
+				return done()
+			}
+			if p.yield.Load() {
+				runtime.Gosched()
+			}
+		}
+	}
 }

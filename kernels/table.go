@@ -30,8 +30,8 @@ func (t *kernelTable) get(typ quant.Type) *kernel {
 	return &t[typ]
 }
 
-// genericKernels are portable integer-loop implementations; they define the
-// results every other implementation must reproduce bit for bit.
+// genericKernels are portable, straightforward loops; they are the
+// reference every other implementation is tested against.
 var genericKernels = kernelTable{
 	quant.F32:  {actF32, packNone, dotF32Bytes, "generic"},
 	quant.F16:  {actF16, packNone, dotF16, "generic"},
@@ -61,21 +61,26 @@ var swarKernels = kernelTable{
 	quant.Q6_K: {actQ8_K, pack16, dotQ6_KSWAR, "swar"},
 }
 
-// bestKernels is chosen once at start-up: per-ISA tables (assembly) can be
-// slotted in here by an init in an architecture-specific file, falling back
-// type by type to the portable ones. Setting TESSERA_KERNELS=generic in the
-// environment forces the generic kernels (for debugging).
+// bestKernels is chosen once at start-up: the portable kernels for this
+// word size, then archKernels replaces entries it has ISA-specific
+// (assembly) versions of, after checking CPU features. Setting
+// TESSERA_KERNELS=generic in the environment forces the generic kernels
+// (for debugging).
 var bestKernels = selectKernels()
 
 // active is the table Pool calls use; tests switch it with useGeneric.
 var active = &bestKernels
 
 func selectKernels() kernelTable {
-	if os.Getenv("TESSERA_KERNELS") == "generic" || bits.UintSize != 64 {
-		// SWAR needs fast 64-bit multiplies.
+	if os.Getenv("TESSERA_KERNELS") == "generic" {
 		return genericKernels
 	}
-	return swarKernels
+	t := genericKernels
+	if bits.UintSize == 64 { // SWAR needs fast 64-bit multiplies
+		t = swarKernels
+	}
+	archKernels(&t)
+	return t
 }
 
 // useGeneric switches Pool calls to the generic kernels (true) or back to
