@@ -133,10 +133,20 @@ func ConfigFromGGUF(f *gguf.File) (Config, error) {
 	if v, err := f.Float(arch + ".rope.scale_linear"); err == nil && v > 0 {
 		c.RopeScale = 1 / v
 	}
-	if t, ok := f.Tensor("token_embd.weight"); ok && len(t.Dims) == 2 {
+	switch t, ok := f.Tensor("token_embd.weight"); {
+	case ok && len(t.Dims) == 2:
 		c.Vocab = int(t.Dims[1])
-	} else {
-		return Config{}, errors.New("model: token_embd.weight is missing or not a matrix")
+	case ok:
+		return Config{}, fmt.Errorf("model: token_embd.weight has shape %v, want a matrix", t.Dims)
+	default:
+		// A layer slice holds no embedding; the vocabulary still sizes the head.
+		if toks, err := f.Strings("tokenizer.ggml.tokens"); err == nil && len(toks) > 0 {
+			c.Vocab = len(toks)
+		} else if v, err := f.Uint(arch + ".vocab_size"); err == nil && v > 0 && v <= 1<<24 {
+			c.Vocab = int(v)
+		} else {
+			return Config{}, errors.New("model: vocabulary size unknown (no token_embd.weight, tokenizer.ggml.tokens or vocab_size)")
+		}
 	}
 	if math.IsNaN(c.RopeBase) || c.RopeBase <= 1 {
 		return Config{}, fmt.Errorf("model: rope freq base %v is invalid", c.RopeBase)
