@@ -20,7 +20,7 @@ func newModelCmd() *cobra.Command {
 		Use:   "model",
 		Short: "Inspect and make GGUF models",
 	}
-	cmd.AddCommand(newInspectCmd(), newSynthCmd())
+	cmd.AddCommand(newInspectCmd(), newSynthCmd(), newSliceCmd())
 	return cmd
 }
 
