@@ -1,13 +1,22 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
+	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/tessera-net/tessera/commit"
 	"github.com/tessera-net/tessera/generate"
+	"github.com/tessera-net/tessera/model"
+	"github.com/tessera-net/tessera/models"
+	"github.com/tessera-net/tessera/p2p"
+	"github.com/tessera-net/tessera/slice"
 )
 
 var demoPrompts = []string{
@@ -16,39 +25,107 @@ var demoPrompts = []string{
 	"The LORD is my shepherd",
 }
 
+// demoRanges split the embedded model's six layers over three nodes.
+var demoRanges = []model.Range{{First: 0, Last: 2}, {First: 2, Last: 4}, {First: 4, Last: 6}}
+
 func newDemoCmd() *cobra.Command {
 	var (
 		maxTokens int
 		threads   int
+		prompts   []string
 	)
 	cmd := &cobra.Command{
 		Use:   "demo",
-		Short: "Run the embedded model on a few prompts",
-		Long: `Run the embedded kjv-tiny model (trained on the King James Bible) greedily on
-a few prompts. This release computes every layer in this process; the
-distributed pipeline (layer slices on separate nodes) is not built yet.`,
+		Short: "Run a local three-node swarm on the embedded model",
+		Long: `Slice the embedded kjv-tiny model (trained on the King James Bible) into a
+client file and three layer slices, start three nodes on 127.0.0.1 in this
+process, and generate through the chain: the client embeds and samples, the
+nodes see only hidden states. Prints each node's layers, bytes moved and
+speed. Temporary files and nodes are cleaned up on exit and on Ctrl-C.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			lm, err := loadLocalModel("", threads)
-			if err != nil {
-				return err
-			}
-			defer lm.Close()
-			cfg := lm.model.Config
-			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "Tessera demo: model %s — %s, %d layers, dim %d, %d threads.\n", lm.name, cfg.Arch, cfg.Layers, cfg.Dim, lm.pool.Threads())
-			fmt.Fprintln(out, "All layers run locally in this process (the multi-node pipeline is not built yet).")
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			for _, p := range demoPrompts {
-				fmt.Fprintln(out)
-				if err := runLocal(ctx, out, cmd.ErrOrStderr(), lm, generate.Request{Prompt: p, MaxTokens: maxTokens}); err != nil {
-					return err
-				}
-			}
-			return nil
+			return runDemo(ctx, cmd.OutOrStdout(), cmd.ErrOrStderr(), prompts, maxTokens, threads)
 		},
 	}
 	cmd.Flags().IntVarP(&maxTokens, "max-tokens", "n", 48, "tokens to generate per prompt")
-	cmd.Flags().IntVar(&threads, "threads", 0, "compute threads (default: one per CPU)")
+	cmd.Flags().IntVar(&threads, "threads", 1, "compute threads per node (the three nodes share this machine)")
+	cmd.Flags().StringArrayVarP(&prompts, "prompt", "p", demoPrompts, "prompt (repeatable)")
 	return cmd
+}
+
+func runDemo(ctx context.Context, out, log io.Writer, prompts []string, maxTokens, threads int) error {
+	dir, err := os.MkdirTemp("", "tessera-demo-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+
+	src, err := models.Default()
+	if err != nil {
+		return err
+	}
+	written, err := slice.Write(src, demoRanges, dir, slice.Options{Base: "kjv-tiny"})
+	if err != nil {
+		return fmt.Errorf("slice the demo model: %w", err)
+	}
+	fmt.Fprintf(out, "Tessera demo: %s sliced into a client file and %d layer slices.\n", models.DefaultName, len(demoRanges))
+
+	var clientPath string
+	var peers []string
+	for _, w := range written {
+		if w.Slice.Client {
+			clientPath = w.Path
+			continue
+		}
+		n, err := startNode(ctx, nodeOptions{ModelPath: w.Path, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Threads: threads})
+		if err != nil {
+			return fmt.Errorf("start node for %s: %w", w.Slice, err)
+		}
+		defer n.Close()
+		fmt.Fprintf(out, "  node %s  layers %s  %s  %s\n", shortPeer(n.host.ID()), n.model.Range, humanBytes(uint64(w.Bytes)), n.host.Addrs()[0])
+		peers = append(peers, n.host.Addrs()[0])
+	}
+
+	lm, err := loadClientModel(clientPath, threads)
+	if err != nil {
+		return err
+	}
+	defer lm.Close()
+	c, err := commit.Of(lm.file)
+	if err != nil {
+		return err
+	}
+	h, err := p2p.New(ctx, p2p.Config{Listen: []string{"/ip4/127.0.0.1/tcp/0"}})
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	fmt.Fprintf(out, "  client holds the tokenizer, embedding and head; model commitment %s\n", commit.Short(c.Model))
+
+	client := generate.Client{Model: lm.model, Tokenizer: lm.tok}
+	for _, p := range prompts {
+		chain, _, err := remoteChain(ctx, h, lm, c, chainOptions{Peers: peers, Timeout: 30 * time.Second})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(out)
+		fmt.Fprint(out, p)
+		start := time.Now()
+		res, err := client.Run(ctx, chain, generate.Request{Prompt: p, MaxTokens: maxTokens}, func(s string) error {
+			_, err := fmt.Fprint(out, s)
+			return err
+		})
+		fmt.Fprintln(out)
+		elapsed := time.Since(start)
+		stats := chain.Stats()
+		chain.Close()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "[%d prompt + %d generated tokens in %.2fs, %.1f tok/s through %d nodes]\n",
+			len(res.PromptTokens), len(res.Tokens), elapsed.Seconds(), float64(len(res.Tokens))/elapsed.Seconds(), len(stats))
+		printHopStats(out, stats)
+	}
+	return nil
 }

@@ -10,8 +10,13 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tessera-net/tessera/commit"
+	"github.com/tessera-net/tessera/swarm"
+
 	"github.com/tessera-net/tessera/generate"
+	"github.com/tessera-net/tessera/p2p"
 	"github.com/tessera-net/tessera/sample"
+	"github.com/tessera-net/tessera/wire"
 )
 
 // samplingFlags registers the sampling options shared by generate and demo.
@@ -32,6 +37,9 @@ func newGenerateCmd() *cobra.Command {
 		threads   int
 		stops     []string
 		params    sample.Params
+		peers     string
+		chainOpts chainOptions
+		dtype     string
 	)
 	cmd := &cobra.Command{
 		Use:   "generate",
@@ -39,17 +47,35 @@ func newGenerateCmd() *cobra.Command {
 		Example: `  tessera generate --prompt "In the beginning God created" -n 48
   tessera generate --model llama-3.2-1b-q4_k_m.gguf --prompt "Hello" --temp 0.8 --seed 7`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			lm, err := loadLocalModel(modelPath, threads)
-			if err != nil {
-				return err
-			}
-			defer lm.Close()
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
 			defer stop()
-			return runLocal(ctx, cmd.OutOrStdout(), cmd.ErrOrStderr(), lm, generate.Request{Prompt: prompt, MaxTokens: maxTokens, Stop: stops, Sample: params})
+			req := generate.Request{Prompt: prompt, MaxTokens: maxTokens, Stop: stops, Sample: params}
+			if peers == "" {
+				if chainOpts.LocalLayers > 0 {
+					return fmt.Errorf("--local-layers needs --peers")
+				}
+				lm, err := loadLocalModel(modelPath, threads)
+				if err != nil {
+					return err
+				}
+				defer lm.Close()
+				return runLocal(ctx, cmd.OutOrStdout(), cmd.ErrOrStderr(), lm, req)
+			}
+			var err error
+			if chainOpts.Peers, err = p2p.ParsePeerAddrs(peers); err != nil {
+				return err
+			}
+			if chainOpts.DType, err = wire.ParseDType(dtype); err != nil {
+				return err
+			}
+			return runRemote(ctx, cmd.OutOrStdout(), cmd.ErrOrStderr(), modelPath, threads, chainOpts, req)
 		},
 	}
-	cmd.Flags().StringVarP(&modelPath, "model", "m", "", "GGUF model file (default: the embedded kjv-tiny model)")
+	cmd.Flags().StringVarP(&modelPath, "model", "m", "", "GGUF model or client slice (default: the embedded kjv-tiny model)")
+	cmd.Flags().StringVar(&peers, "peers", "", "comma-separated multiaddrs of nodes serving the layers (default: run every layer here)")
+	cmd.Flags().IntVar(&chainOpts.LocalLayers, "local-layers", 0, "with --peers: run the first K layers in this process too")
+	cmd.Flags().StringVar(&dtype, "dtype", "f32", "hidden-state encoding on the wire: f32 (exact) or f16 (half the bytes)")
+	cmd.Flags().DurationVar(&chainOpts.Timeout, "timeout", 30*time.Second, "with --peers: bound on each round trip to a node")
 	cmd.Flags().StringVarP(&prompt, "prompt", "p", "", "prompt text")
 	cmd.Flags().IntVarP(&maxTokens, "max-tokens", "n", 64, "tokens to generate at most")
 	cmd.Flags().IntVar(&threads, "threads", 0, "compute threads (default: one per CPU)")
@@ -83,4 +109,64 @@ func runLocal(ctx context.Context, out, log io.Writer, lm *localModel, req gener
 		len(res.PromptTokens), len(res.Tokens), elapsed.Seconds(),
 		float64(len(res.Tokens))/elapsed.Seconds(), res.FinishReason)
 	return nil
+}
+
+// runRemote generates with the layers computed by the nodes at
+// o.Peers (and the first o.LocalLayers here): tokens, text and logits stay
+// in this process.
+func runRemote(ctx context.Context, out, log io.Writer, modelPath string, threads int, o chainOptions, req generate.Request) error {
+	lm, err := loadClientModel(modelPath, threads)
+	if err != nil {
+		return err
+	}
+	defer lm.Close()
+	c, err := commit.Of(lm.file)
+	if err != nil {
+		return fmt.Errorf("model commitment: %w", err)
+	}
+	h, err := p2p.New(ctx, p2p.Config{})
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	chain, used, err := remoteChain(ctx, h, lm, c, o)
+	if err != nil {
+		return err
+	}
+	defer chain.Close()
+	client := generate.Client{Model: lm.model, Tokenizer: lm.tok}
+	fmt.Fprint(out, req.Prompt)
+	start := time.Now()
+	res, err := client.Run(ctx, chain, req, func(s string) error {
+		_, err := fmt.Fprint(out, s)
+		return err
+	})
+	fmt.Fprintln(out)
+	if err != nil {
+		return err
+	}
+	elapsed := time.Since(start)
+	fmt.Fprintf(log, "[%d prompt + %d generated tokens in %.2fs, %.1f tok/s through %d nodes, finish: %s]\n",
+		len(res.PromptTokens), len(res.Tokens), elapsed.Seconds(), float64(len(res.Tokens))/elapsed.Seconds(), len(used), res.FinishReason)
+	printHopStats(log, chain.Stats())
+	return nil
+}
+
+// printHopStats prints what each hop of a chain computed and moved.
+func printHopStats(w io.Writer, stats []swarm.HopStats) {
+	for _, s := range stats {
+		where := "local"
+		if !s.Local {
+			where = "node " + shortPeer(s.Peer)
+		}
+		fmt.Fprintf(w, "  %-22s layers %-6s %5d positions  %9s sent  %9s received  %6.0f ms\n",
+			where, s.Range, s.Positions, humanBytes(s.BytesSent), humanBytes(s.BytesReceived), float64(s.Time.Microseconds())/1000)
+	}
+}
+
+func shortPeer(id string) string {
+	if len(id) > 12 {
+		return "…" + id[len(id)-8:]
+	}
+	return id
 }

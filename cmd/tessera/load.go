@@ -33,7 +33,18 @@ type localModel struct {
 	pool  *kernels.Pool
 }
 
+// loadLocalModel loads the tokenizer, the client parts and every layer.
 func loadLocalModel(path string, threads int) (*localModel, error) {
+	return loadModel(path, threads, true)
+}
+
+// loadClientModel loads only the tokenizer, embedding and head: the parts
+// that stay with the user when layers run on nodes.
+func loadClientModel(path string, threads int) (*localModel, error) {
+	return loadModel(path, threads, false)
+}
+
+func loadModel(path string, threads int, allLayers bool) (*localModel, error) {
 	f, name, err := openModelFile(path)
 	if err != nil {
 		return nil, err
@@ -49,7 +60,11 @@ func loadLocalModel(path string, threads int) (*localModel, error) {
 		return nil, fmt.Errorf("tokenizer: %w", err)
 	}
 	pool := kernels.NewPool(threads)
-	m, err := model.Load(f, model.Options{Layers: model.Range{First: 0, Last: cfg.Layers}, Client: true, Pool: pool})
+	var layers model.Range
+	if allLayers {
+		layers = model.Range{First: 0, Last: cfg.Layers}
+	}
+	m, err := model.Load(f, model.Options{Layers: layers, Client: true, Pool: pool})
 	if err != nil {
 		pool.Close()
 		f.Close()

@@ -23,6 +23,6 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newGenerateCmd(), newModelCmd(), newBenchCmd(), newDemoCmd())
+	root.AddCommand(newGenerateCmd(), newNodeCmd(), newModelCmd(), newBenchCmd(), newDemoCmd())
 	return root
 }

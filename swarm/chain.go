@@ -1,0 +1,513 @@
+package swarm
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/tessera-net/tessera/model"
+	"github.com/tessera-net/tessera/wire"
+)
+
+// Opener opens a new stream to a hop's node under wire.ProtocolID.
+type Opener func(ctx context.Context) (Stream, error)
+
+// Hop is one step of a chain: a layer range computed either locally (Model
+// set) or by a remote node (Peer and Open set).
+type Hop struct {
+	// Range is the layers the hop computes. For a local hop it may be left
+	// zero and is then Model.Range.
+	Range model.Range
+	// Model computes a local hop; it must hold exactly Range.
+	Model *model.Model
+	// Peer names a remote hop's node in errors and stats (a peer id).
+	Peer string
+	// Open opens a stream to a remote hop's node; the chain opens one
+	// stream per session, lazily, and closes it on Close.
+	Open Opener
+}
+
+// LocalHop is a hop computing m's layer range in this process.
+func LocalHop(m *model.Model) Hop { return Hop{Range: m.Range, Model: m} }
+
+// RemoteHop is a hop whose layers r are computed by node peer.
+func RemoteHop(peer string, r model.Range, open Opener) Hop {
+	return Hop{Range: r, Peer: peer, Open: open}
+}
+
+func (h Hop) local() bool { return h.Model != nil }
+
+func (h Hop) name() string {
+	if h.local() {
+		return "local"
+	}
+	return h.Peer
+}
+
+// ChainConfig describes the model a chain runs and how it talks to nodes.
+type ChainConfig struct {
+	// Model is the model's configuration; its Layers must be covered by the
+	// hops and its Dim is the hidden-state width.
+	Model model.Config
+	// ModelCommit is the commitment of the model, sent to every node.
+	ModelCommit [32]byte
+	// MaxPositions is the session length asked of every hop (0:
+	// Model.ContextLen). A node may grant fewer; positions beyond its grant
+	// fail with an error naming it.
+	MaxPositions int
+	// DType encodes hidden states on the wire (0: wire.DTypeF32, exact;
+	// wire.DTypeF16 halves the bytes but rounds the states at every hop).
+	DType wire.DType
+	// MaxMessageBytes bounds the frames the chain sends and accepts (0:
+	// wire.DefaultMaxMessageBytes). Prefills are split into Forward
+	// messages that fit both this and each node's limit.
+	MaxMessageBytes int
+	// Timeout bounds each round trip to a node when ctx has no deadline
+	// (0: no bound besides ctx).
+	Timeout time.Duration
+	// KeepHistory records, per hop, every hidden-state input sent (see
+	// History), which replaying a hop's session on another node needs.
+	KeepHistory bool
+}
+
+// HopStats are one hop's counters.
+type HopStats struct {
+	Peer          string // "local" for a local hop
+	Range         model.Range
+	Local         bool
+	DType         wire.DType // negotiated encoding (0 before the session opens, or local)
+	Sessions      uint64     // sessions opened
+	Calls         uint64     // Forward round trips (or local forward passes)
+	Positions     uint64     // positions computed
+	BytesSent     uint64
+	BytesReceived uint64
+	Time          time.Duration // time spent in the hop, network included
+}
+
+// HopError is an error of one hop; it names the hop's node and layers.
+type HopError struct {
+	Hop   int // index in the chain
+	Peer  string
+	Range model.Range
+	Err   error
+}
+
+func (e *HopError) Error() string {
+	return fmt.Sprintf("swarm: hop %d (%s, layers %s): %v", e.Hop, e.Peer, e.Range, e.Err)
+}
+
+func (e *HopError) Unwrap() error { return e.Err }
+
+// Chain runs all layers of a model through its hops in order. It
+// implements generate.Layers for one sequence. Forward and Close must not
+// be called concurrently; Stats and History may be called at any time.
+type Chain struct {
+	cfg    ChainConfig
+	hops   []*hop
+	closed bool
+}
+
+// hop is the per-hop state of a chain.
+type hop struct {
+	Hop
+	index int
+	cfg   *ChainConfig
+
+	// local
+	sess *model.Session
+
+	// remote
+	st       Stream
+	r        *bufio.Reader
+	w        wire.Writer
+	id       uint64
+	maxPos   int
+	maxMsg   int    // frame limit towards the node
+	step     uint64 // next Forward's step
+	lost     error  // why the last session ended abnormally
+	payload  []byte
+	scratch  []float32
+	dtype    atomic.Uint32
+	sessions atomic.Uint64
+	calls    atomic.Uint64
+	pos      atomic.Uint64
+	sent     atomic.Uint64
+	recv     atomic.Uint64
+	nanos    atomic.Int64
+
+	history atomic.Pointer[[]float32]
+}
+
+// NewChain checks that hops cover layers [0, cfg.Model.Layers) in order,
+// without gaps or overlaps, and returns a chain over them. No session is
+// opened until the first Forward.
+func NewChain(cfg ChainConfig, hops []Hop) (*Chain, error) {
+	if cfg.Model.Layers <= 0 || cfg.Model.Dim <= 0 {
+		return nil, fmt.Errorf("swarm: chain needs the model's layers and dim, got %d and %d", cfg.Model.Layers, cfg.Model.Dim)
+	}
+	if cfg.MaxPositions == 0 {
+		cfg.MaxPositions = cfg.Model.ContextLen
+	}
+	if cfg.MaxPositions <= 0 || cfg.MaxPositions > wire.PositionLimit {
+		return nil, fmt.Errorf("swarm: max positions %d outside [1, %d]", cfg.MaxPositions, wire.PositionLimit)
+	}
+	if cfg.DType == 0 {
+		cfg.DType = wire.DTypeF32
+	}
+	if !cfg.DType.Valid() {
+		return nil, fmt.Errorf("swarm: unknown dtype %v", cfg.DType)
+	}
+	if cfg.MaxMessageBytes == 0 {
+		cfg.MaxMessageBytes = wire.DefaultMaxMessageBytes
+	}
+	if need := cfg.Model.Dim*cfg.DType.Size() + frameOverhead; cfg.MaxMessageBytes < need {
+		return nil, fmt.Errorf("swarm: MaxMessageBytes %d cannot hold one position (%d bytes)", cfg.MaxMessageBytes, need)
+	}
+	if len(hops) == 0 {
+		return nil, fmt.Errorf("swarm: no hops: layers 0:%d are not covered", cfg.Model.Layers)
+	}
+	c := &Chain{cfg: cfg}
+	next := 0 // first layer not yet covered
+	for i, h := range hops {
+		if h.local() && h.Range == (model.Range{}) {
+			h.Range = h.Model.Range
+		}
+		desc := fmt.Sprintf("hop %d (%s, layers %s)", i, h.name(), h.Range)
+		switch {
+		case h.Range.First < 0 || h.Range.Last <= h.Range.First:
+			return nil, fmt.Errorf("swarm: %s: empty or negative layer range", desc)
+		case h.Range.First > next:
+			return nil, fmt.Errorf("swarm: layers %s are not covered (gap before %s)", model.Range{First: next, Last: h.Range.First}, desc)
+		case h.Range.First < next:
+			return nil, fmt.Errorf("swarm: %s overlaps the previous hop at layers %s", desc, model.Range{First: h.Range.First, Last: min(next, h.Range.Last)})
+		case h.Range.Last > cfg.Model.Layers:
+			return nil, fmt.Errorf("swarm: %s goes beyond the model's %d layers", desc, cfg.Model.Layers)
+		}
+		if h.local() {
+			mc := h.Model.Config
+			if h.Model.Range != h.Range {
+				return nil, fmt.Errorf("swarm: %s: the local model holds layers %s", desc, h.Model.Range)
+			}
+			if mc.Dim != cfg.Model.Dim || mc.Layers != cfg.Model.Layers {
+				return nil, fmt.Errorf("swarm: %s: the local model has dim %d and %d layers, the chain %d and %d",
+					desc, mc.Dim, mc.Layers, cfg.Model.Dim, cfg.Model.Layers)
+			}
+		} else if h.Open == nil {
+			return nil, fmt.Errorf("swarm: %s: a remote hop needs an Opener", desc)
+		}
+		next = h.Range.Last
+		c.hops = append(c.hops, &hop{Hop: h, index: i, cfg: &c.cfg})
+	}
+	if next < cfg.Model.Layers {
+		return nil, fmt.Errorf("swarm: layers %s are not covered (the last hop ends at layer %d)", model.Range{First: next, Last: cfg.Model.Layers}, next)
+	}
+	return c, nil
+}
+
+// Forward runs hidden, n positions from start, through every hop in order,
+// in place. As with model.Forward, start may rewind (start below the
+// positions already sent) but not skip. Errors are *HopError values naming
+// the hop; a remote hop that fails loses its session, which a later
+// Forward from position 0 reopens.
+func (c *Chain) Forward(ctx context.Context, start int, hidden []float32, n int) error {
+	if c.closed {
+		return errors.New("swarm: chain is closed")
+	}
+	dim := c.cfg.Model.Dim
+	if n < 1 || len(hidden) != n*dim {
+		return fmt.Errorf("swarm: forward: %d hidden values for %d positions of dim %d", len(hidden), n, dim)
+	}
+	if start < 0 || start+n > c.cfg.MaxPositions {
+		return fmt.Errorf("swarm: forward: positions %d..%d outside the chain's %d", start, start+n-1, c.cfg.MaxPositions)
+	}
+	for _, h := range c.hops {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if c.cfg.KeepHistory {
+			h.record(start, hidden, dim)
+		}
+		t0 := time.Now()
+		var err error
+		if h.local() {
+			err = h.forwardLocal(start, hidden, n)
+		} else {
+			err = h.forwardRemote(ctx, start, hidden, n)
+		}
+		h.nanos.Add(int64(time.Since(t0)))
+		if err != nil {
+			return &HopError{Hop: h.index, Peer: h.name(), Range: h.Range, Err: err}
+		}
+	}
+	return nil
+}
+
+// record keeps hidden as the hop's input for positions start.. .
+func (h *hop) record(start int, hidden []float32, dim int) {
+	var old []float32
+	if p := h.history.Load(); p != nil {
+		old = *p
+	}
+	if start*dim > len(old) {
+		return // skipping positions: the hop refuses it
+	}
+	// Copy rather than append: History's callers may hold the old slice.
+	hist := make([]float32, start*dim+len(hidden))
+	copy(hist, old[:start*dim])
+	copy(hist[start*dim:], hidden)
+	h.history.Store(&hist)
+}
+
+// History returns the hidden states sent into hop i for positions
+// [0, len/dim), the most recent input for each position (so including a
+// step that failed), or nil without ChainConfig.KeepHistory. The slice must
+// not be modified.
+func (c *Chain) History(i int) []float32 {
+	if i < 0 || i >= len(c.hops) {
+		return nil
+	}
+	if p := c.hops[i].history.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+func (h *hop) forwardLocal(start int, hidden []float32, n int) error {
+	if h.sess == nil {
+		s, err := h.Model.NewSession(h.cfg.MaxPositions)
+		if err != nil {
+			return err
+		}
+		h.sess = s
+		h.sessions.Add(1)
+	}
+	if err := h.Model.Forward(h.sess, start, hidden, n); err != nil {
+		return err
+	}
+	h.calls.Add(1)
+	h.pos.Add(uint64(n))
+	return nil
+}
+
+func (h *hop) forwardRemote(ctx context.Context, start int, hidden []float32, n int) (err error) {
+	if h.st == nil {
+		if h.lost != nil && start != 0 {
+			return fmt.Errorf("the session was lost (%w); position %d cannot be resumed without replaying its history", h.lost, start)
+		}
+		if err := h.open(ctx); err != nil {
+			return err
+		}
+	}
+	if start+n > h.maxPos {
+		return fmt.Errorf("positions up to %d exceed the %d the node granted", start+n, h.maxPos)
+	}
+	stop := h.watch(ctx)
+	defer func() {
+		stop()
+		if err != nil {
+			err = h.broken(ctx, err)
+		}
+	}()
+	dim := h.cfg.Model.Dim
+	dt := h.cfg.DType
+	perMsg := max(1, (h.maxMsg-frameOverhead)/(dim*dt.Size()))
+	for off := 0; off < n; off += perMsg {
+		k := min(perMsg, n-off)
+		if err := h.roundTrip(start+off, hidden[off*dim:(off+k)*dim], k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// watch arms the stream's deadline for one call: ctx's deadline, else
+// cfg.Timeout; cancelling ctx interrupts blocked reads and writes.
+func (h *hop) watch(ctx context.Context) (stop func() bool) {
+	var d time.Time
+	if dl, ok := ctx.Deadline(); ok {
+		d = dl
+	} else if h.cfg.Timeout > 0 {
+		d = time.Now().Add(h.cfg.Timeout)
+	}
+	_ = h.st.SetDeadline(d)
+	st := h.st
+	return context.AfterFunc(ctx, func() { _ = st.SetDeadline(time.Unix(1, 0)) })
+}
+
+// broken handles a failed exchange: unless the node kept the session (a
+// CodeTooLong answer), the stream is closed and the session marked lost.
+func (h *hop) broken(ctx context.Context, err error) error {
+	var we *wire.Error
+	if errors.As(err, &we) && we.Code == wire.CodeTooLong {
+		return err
+	}
+	h.lost = err
+	h.closeStream()
+	if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+		return fmt.Errorf("%w (%v)", ctx.Err(), err)
+	}
+	return err
+}
+
+func (h *hop) closeStream() {
+	if h.st != nil {
+		_ = h.st.Close()
+		h.st, h.r = nil, nil
+	}
+}
+
+// open starts a session on the hop's node.
+func (h *hop) open(ctx context.Context) (err error) {
+	st, err := h.Open(ctx)
+	if err != nil {
+		return fmt.Errorf("opening a stream: %w", err)
+	}
+	h.st = st
+	h.r = bufio.NewReader(countingReader{st, &h.recv})
+	h.w = wire.Writer{W: countingWriter{st, &h.sent}}
+	stop := h.watch(ctx)
+	defer func() {
+		stop()
+		if err != nil {
+			err = h.broken(ctx, err)
+		}
+	}()
+	cfg := h.cfg
+	req := &wire.OpenSession{
+		Version:      wire.Version,
+		ModelCommit:  cfg.ModelCommit,
+		First:        h.Range.First,
+		Last:         h.Range.Last,
+		MaxPositions: cfg.MaxPositions,
+		DType:        cfg.DType,
+	}
+	if err := h.w.WriteMessage(req); err != nil {
+		return h.writeFailed("opening a session", err)
+	}
+	msg, err := wire.ReadMessage(h.r, cfg.MaxMessageBytes)
+	if err != nil {
+		return fmt.Errorf("opening a session: %w", err)
+	}
+	switch m := msg.(type) {
+	case *wire.Error:
+		return fmt.Errorf("opening a session: %w", m)
+	case *wire.SessionOpened:
+		if m.DType != cfg.DType {
+			return fmt.Errorf("opening a session: node answered dtype %s, asked %s", m.DType, cfg.DType)
+		}
+		h.id = m.SessionID
+		h.maxPos = min(m.MaxPositions, cfg.MaxPositions)
+		h.maxMsg = min(m.MaxMessageBytes, cfg.MaxMessageBytes)
+		if need := cfg.Model.Dim*cfg.DType.Size() + frameOverhead; h.maxMsg < need {
+			return fmt.Errorf("opening a session: node accepts messages of %d bytes, one position needs %d", h.maxMsg, need)
+		}
+		h.step = 0
+		h.lost = nil
+		h.dtype.Store(uint32(m.DType))
+		h.sessions.Add(1)
+		return nil
+	default:
+		return fmt.Errorf("opening a session: node answered %s", msg.Type())
+	}
+}
+
+// roundTrip sends one Forward of k positions and writes the answer into
+// part.
+func (h *hop) roundTrip(start int, part []float32, k int) error {
+	cfg := h.cfg
+	dim := cfg.Model.Dim
+	var err error
+	h.payload, err = wire.EncodeHidden(h.payload[:0], cfg.DType, part, k, dim)
+	if err != nil {
+		return err
+	}
+	req := &wire.Forward{SessionID: h.id, Step: h.step, Start: start, N: k, Payload: h.payload}
+	if err := h.w.WriteMessage(req); err != nil {
+		return h.writeFailed(fmt.Sprintf("step %d", h.step), err)
+	}
+	msg, err := wire.ReadMessage(h.r, cfg.MaxMessageBytes)
+	if err != nil {
+		return fmt.Errorf("step %d: reading the answer: %w", h.step, err)
+	}
+	switch m := msg.(type) {
+	case *wire.Error:
+		return fmt.Errorf("step %d: %w", h.step, m)
+	case *wire.ForwardResult:
+		if m.Step != h.step || m.Start != start || m.N != k {
+			return fmt.Errorf("step %d: node answered step %d positions %d+%d, want positions %d+%d",
+				h.step, m.Step, m.Start, m.N, start, k)
+		}
+		if cap(h.scratch) < len(part) {
+			h.scratch = make([]float32, len(part))
+		}
+		out := h.scratch[:len(part)]
+		if err := wire.DecodeHidden(out, cfg.DType, m.Payload, k, dim); err != nil {
+			return fmt.Errorf("step %d: node's answer: %w", h.step, err)
+		}
+		copy(part, out)
+	default:
+		return fmt.Errorf("step %d: node answered %s", h.step, msg.Type())
+	}
+	h.step++
+	h.calls.Add(1)
+	h.pos.Add(uint64(k))
+	return nil
+}
+
+// writeFailed explains a failed write: a node that refused an earlier
+// message may have answered with an Error before closing.
+func (h *hop) writeFailed(what string, err error) error {
+	_ = h.st.SetDeadline(time.Now().Add(100 * time.Millisecond))
+	if msg, rerr := wire.ReadMessage(h.r, h.cfg.MaxMessageBytes); rerr == nil {
+		if we, ok := msg.(*wire.Error); ok {
+			return fmt.Errorf("%s: %w (then %v)", what, we, err)
+		}
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// Stats returns every hop's counters, in chain order.
+func (c *Chain) Stats() []HopStats {
+	out := make([]HopStats, len(c.hops))
+	for i, h := range c.hops {
+		out[i] = HopStats{
+			Peer:          h.name(),
+			Range:         h.Range,
+			Local:         h.local(),
+			DType:         wire.DType(h.dtype.Load()),
+			Sessions:      h.sessions.Load(),
+			Calls:         h.calls.Load(),
+			Positions:     h.pos.Load(),
+			BytesSent:     h.sent.Load(),
+			BytesReceived: h.recv.Load(),
+			Time:          time.Duration(h.nanos.Load()),
+		}
+	}
+	return out
+}
+
+// Close ends every hop's session (sending CloseSession to nodes) and
+// closes their streams. The chain cannot be used afterwards.
+func (c *Chain) Close() error {
+	if c.closed {
+		return nil
+	}
+	c.closed = true
+	var errs []error
+	for _, h := range c.hops {
+		h.sess = nil
+		if h.st == nil {
+			continue
+		}
+		_ = h.st.SetDeadline(time.Now().Add(time.Second))
+		_ = h.w.WriteMessage(&wire.CloseSession{})
+		if err := h.st.Close(); err != nil {
+			errs = append(errs, &HopError{Hop: h.index, Peer: h.name(), Range: h.Range, Err: err})
+		}
+		h.st, h.r = nil, nil
+	}
+	return errors.Join(errs...)
+}

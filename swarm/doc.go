@@ -1,0 +1,59 @@
+// Package swarm runs a model's layers across machines over the forward
+// protocol of package wire.
+//
+// The server side, Server, serves one layer range of a model: each stream
+// it is handed carries one session (OpenSession → (Forward → ForwardResult)*
+// → CloseSession or end of stream) whose KV cache it keeps until the stream
+// ends. It enforces limits on sessions, positions, message size and idle
+// time, answering every breach and every malformed or out-of-order message
+// with a wire.Error rather than failing.
+//
+// The client side, Chain, implements generate.Layers over an ordered list
+// of hops that together cover all layers: local hops compute on a model
+// loaded in this process, remote hops send hidden states to nodes and
+// write the answers back in place.
+//
+// The package is transport-agnostic: it reads and writes a Stream (a
+// net.Conn, a libp2p stream, or anything with a deadline) and never dials
+// or listens itself; callers hand the server accepted streams and give each
+// remote hop an Opener.
+package swarm
+
+import (
+	"io"
+	"sync/atomic"
+	"time"
+)
+
+// Stream is a bidirectional byte stream with a deadline, such as a net.Conn
+// or a libp2p network.Stream. If it also has a CloseWrite() error method,
+// the server uses it to finish an error answer cleanly.
+type Stream interface {
+	io.Reader
+	io.Writer
+	io.Closer
+	SetDeadline(time.Time) error
+}
+
+// countingReader and countingWriter add the bytes that pass to a counter.
+type countingReader struct {
+	r io.Reader
+	n *atomic.Uint64
+}
+
+func (c countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(uint64(n))
+	return n, err
+}
+
+type countingWriter struct {
+	w io.Writer
+	n *atomic.Uint64
+}
+
+func (c countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n.Add(uint64(n))
+	return n, err
+}

@@ -1,0 +1,404 @@
+package swarm
+
+import (
+	"bufio"
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tessera-net/tessera/model"
+	"github.com/tessera-net/tessera/wire"
+)
+
+// Server defaults, used when the corresponding field is zero.
+const (
+	DefaultMaxSessions = 16
+	DefaultIdleTimeout = 2 * time.Minute
+)
+
+// After an error answer the server drains what the client still sends,
+// for at most errorLinger and until the client has been quiet for
+// errorQuiet, so that closing does not reset the connection (losing the
+// answer) while the client is still writing.
+const (
+	errorLinger = 2 * time.Second
+	errorQuiet  = 250 * time.Millisecond
+)
+
+// Server serves one layer range of a model over the forward protocol. Set
+// its fields before the first ServeStream and do not change them after;
+// ServeStream may be called from many goroutines at once.
+type Server struct {
+	// Model holds the layers served (Model.Range); it need not hold the
+	// client parts.
+	Model *model.Model
+	// ModelCommit is the commitment of the whole model; sessions that ask
+	// for another are refused.
+	ModelCommit [32]byte
+	// MaxSessions bounds the sessions open at once (0: DefaultMaxSessions).
+	MaxSessions int
+	// MaxPositions bounds the positions of one session (0: the model's
+	// context length). A session asking for more is granted this many.
+	MaxPositions int
+	// MaxMessageBytes bounds a frame from the client (0:
+	// wire.DefaultMaxMessageBytes); it must hold at least one position in
+	// f32. Clients learn it from SessionOpened and split prefills to fit.
+	MaxMessageBytes int
+	// IdleTimeout closes a stream that sends nothing for this long, and
+	// bounds the time to write an answer (0: DefaultIdleTimeout; negative:
+	// no timeout).
+	IdleTimeout time.Duration
+
+	sessionsOpen  atomic.Int64
+	sessionsTotal atomic.Uint64
+	streams       atomic.Uint64
+	forwards      atomic.Uint64
+	positions     atomic.Uint64
+	bytesIn       atomic.Uint64
+	bytesOut      atomic.Uint64
+	errorsSent    atomic.Uint64
+	expired       atomic.Uint64
+	nextID        atomic.Uint64
+}
+
+// ServerStats are the operator's counters, all since the server started.
+type ServerStats struct {
+	SessionsOpen  int64  // sessions open now
+	SessionsTotal uint64 // sessions opened
+	Streams       uint64 // streams served
+	Forwards      uint64 // Forward messages computed
+	Positions     uint64 // positions computed (a rewind computes its positions again)
+	BytesIn       uint64 // bytes read from clients
+	BytesOut      uint64 // bytes written to clients
+	Errors        uint64 // Error messages sent
+	Expired       uint64 // streams closed by the idle timeout
+}
+
+// Stats returns a snapshot of the counters.
+func (s *Server) Stats() ServerStats {
+	return ServerStats{
+		SessionsOpen:  s.sessionsOpen.Load(),
+		SessionsTotal: s.sessionsTotal.Load(),
+		Streams:       s.streams.Load(),
+		Forwards:      s.forwards.Load(),
+		Positions:     s.positions.Load(),
+		BytesIn:       s.bytesIn.Load(),
+		BytesOut:      s.bytesOut.Load(),
+		Errors:        s.errorsSent.Load(),
+		Expired:       s.expired.Load(),
+	}
+}
+
+// limits are the Server's settings with defaults applied.
+type limits struct {
+	maxSessions, maxPositions, maxMessage int
+	idle                                  time.Duration
+}
+
+func (s *Server) limits() (limits, error) {
+	if s.Model == nil || s.Model.Range.Len() <= 0 {
+		return limits{}, errors.New("swarm: server has no layers to serve")
+	}
+	l := limits{maxSessions: s.MaxSessions, maxPositions: s.MaxPositions, maxMessage: s.MaxMessageBytes, idle: s.IdleTimeout}
+	if l.maxSessions == 0 {
+		l.maxSessions = DefaultMaxSessions
+	}
+	if l.maxPositions == 0 {
+		l.maxPositions = s.Model.Config.ContextLen
+	}
+	l.maxPositions = min(l.maxPositions, wire.PositionLimit)
+	if l.maxMessage == 0 {
+		l.maxMessage = wire.DefaultMaxMessageBytes
+	}
+	if l.idle == 0 {
+		l.idle = DefaultIdleTimeout
+	}
+	if l.maxSessions < 0 || l.maxPositions <= 0 {
+		return limits{}, fmt.Errorf("swarm: bad server limits: %d sessions, %d positions", l.maxSessions, l.maxPositions)
+	}
+	if need := s.Model.Config.Dim*4 + frameOverhead; l.maxMessage < need {
+		return limits{}, fmt.Errorf("swarm: MaxMessageBytes %d cannot hold one position (%d bytes)", l.maxMessage, need)
+	}
+	return l, nil
+}
+
+// frameOverhead bounds the bytes of a Forward or ForwardResult frame
+// besides its payload.
+const frameOverhead = 64
+
+// ServeStream serves one session on st and closes st when done. It returns
+// nil when the client closes the session (CloseSession or end of stream)
+// and otherwise the reason the stream ended: an error answered to the
+// client (a *wire.Error), the idle timeout, ctx's end, or an I/O error.
+// Cancelling ctx ends the stream with a CodeBusy answer.
+func (s *Server) ServeStream(ctx context.Context, st Stream) error {
+	s.streams.Add(1)
+	c := &conn{
+		srv: s,
+		st:  st,
+		r:   bufio.NewReader(countingReader{st, &s.bytesIn}),
+		w:   wire.Writer{W: countingWriter{st, &s.bytesOut}},
+	}
+	defer st.Close()
+	defer c.release()
+	lim, err := s.limits()
+	if err != nil {
+		return c.fail(wire.NewError(wire.CodeInternal, "node misconfigured"), err)
+	}
+	c.lim = lim
+	if ctx.Err() != nil {
+		return c.shutdown(ctx)
+	}
+	stop := context.AfterFunc(ctx, func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if !c.failing {
+			_ = st.SetDeadline(time.Unix(1, 0)) // interrupt a blocked read
+		}
+	})
+	defer stop()
+	return c.serve(ctx)
+}
+
+// conn is the state of one stream.
+type conn struct {
+	srv *Server
+	lim limits
+	st  Stream
+	r   *bufio.Reader
+	w   wire.Writer
+
+	mu      sync.Mutex
+	failing bool // set by fail: ctx's end no longer touches the deadline
+
+	sess    *model.Session // nil until OpenSession
+	id      uint64
+	dtype   wire.DType
+	maxPos  int
+	step    uint64
+	hidden  []float32
+	payload []byte
+}
+
+// setDeadline arms the idle timeout; it reports false once ctx is done (so
+// that a deadline set after ctx's AfterFunc cannot revive the stream).
+func (c *conn) setDeadline(ctx context.Context) bool {
+	var d time.Time
+	if c.lim.idle > 0 {
+		d = time.Now().Add(c.lim.idle)
+	}
+	_ = c.st.SetDeadline(d)
+	return ctx.Err() == nil
+}
+
+func (c *conn) serve(ctx context.Context) error {
+	for {
+		if !c.setDeadline(ctx) {
+			return c.shutdown(ctx)
+		}
+		msg, err := wire.ReadMessage(c.r, c.lim.maxMessage)
+		if err != nil {
+			switch {
+			case err == io.EOF:
+				return nil
+			case ctx.Err() != nil:
+				return c.shutdown(ctx)
+			case errors.Is(err, wire.ErrTooLarge):
+				return c.fail(wire.NewError(wire.CodeMessageTooLarge, err.Error()), nil)
+			case errors.Is(err, wire.ErrMalformed):
+				return c.fail(wire.NewError(wire.CodeBadRequest, err.Error()), nil)
+			case isTimeout(err):
+				c.srv.expired.Add(1)
+				return fmt.Errorf("swarm: stream idle for %v: %w", c.lim.idle, err)
+			}
+			return err
+		}
+		switch m := msg.(type) {
+		case *wire.OpenSession:
+			if c.sess != nil {
+				return c.fail(wire.NewError(wire.CodeOutOfOrder, "session already open on this stream"), nil)
+			}
+			if e := c.open(m); e != nil {
+				return c.fail(e, nil)
+			}
+			err = c.w.WriteMessage(&wire.SessionOpened{SessionID: c.id, MaxPositions: c.maxPos, DType: c.dtype, MaxMessageBytes: c.lim.maxMessage})
+		case *wire.Forward:
+			if c.sess == nil {
+				return c.fail(wire.NewError(wire.CodeOutOfOrder, "Forward before OpenSession"), nil)
+			}
+			var e *wire.Error
+			if e, err = c.forward(ctx, m); e != nil {
+				if e.Code != wire.CodeTooLong {
+					return c.fail(e, nil)
+				}
+				// The session is intact: answer and keep serving.
+				c.srv.errorsSent.Add(1)
+				err = c.w.WriteMessage(e)
+			}
+		case *wire.CloseSession:
+			if c.sess == nil {
+				return c.fail(wire.NewError(wire.CodeOutOfOrder, "CloseSession before OpenSession"), nil)
+			}
+			return nil
+		default:
+			return c.fail(wire.NewError(wire.CodeBadRequest, fmt.Sprintf("a client does not send %s", msg.Type())), nil)
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return c.shutdown(ctx)
+			}
+			return fmt.Errorf("swarm: writing to client: %w", err)
+		}
+	}
+}
+
+// open checks an OpenSession and starts the session.
+func (c *conn) open(m *wire.OpenSession) *wire.Error {
+	srv := c.srv
+	if m.Version != wire.Version {
+		return wire.NewError(wire.CodeBadRequest, fmt.Sprintf("protocol version %d not supported (node speaks %d)", m.Version, wire.Version))
+	}
+	if m.ModelCommit != srv.ModelCommit {
+		return wire.NewError(wire.CodeModelMismatch, fmt.Sprintf("node serves model %s, client asked for %s",
+			hexCommit(srv.ModelCommit), hexCommit(m.ModelCommit)))
+	}
+	if r := (model.Range{First: m.First, Last: m.Last}); r != srv.Model.Range {
+		return wire.NewError(wire.CodeRangeMismatch, fmt.Sprintf("node serves layers %s, client asked for %s", srv.Model.Range, r))
+	}
+	for {
+		n := srv.sessionsOpen.Load()
+		if n >= int64(c.lim.maxSessions) {
+			return wire.NewError(wire.CodeTooManySessions, fmt.Sprintf("node already serves its limit of %d sessions", c.lim.maxSessions))
+		}
+		if srv.sessionsOpen.CompareAndSwap(n, n+1) {
+			break
+		}
+	}
+	maxPos := min(m.MaxPositions, c.lim.maxPositions)
+	sess, err := srv.Model.NewSession(maxPos)
+	if err != nil {
+		srv.sessionsOpen.Add(-1)
+		return wire.NewError(wire.CodeInternal, err.Error())
+	}
+	srv.sessionsTotal.Add(1)
+	c.sess, c.maxPos, c.dtype = sess, maxPos, m.DType
+	c.id = srv.nextID.Add(1)
+	return nil
+}
+
+// forward computes one Forward. A *wire.Error is the client's fault or the
+// model's; a plain error is a failure to write the answer.
+func (c *conn) forward(ctx context.Context, m *wire.Forward) (*wire.Error, error) {
+	if m.SessionID != c.id {
+		return wire.NewError(wire.CodeBadRequest, fmt.Sprintf("session id %d, this stream's session is %d", m.SessionID, c.id)), nil
+	}
+	if m.Step != c.step {
+		return wire.NewError(wire.CodeOutOfOrder, fmt.Sprintf("step %d, expected step %d", m.Step, c.step)), nil
+	}
+	if m.Start > c.sess.Len() {
+		return wire.NewError(wire.CodeOutOfOrder, fmt.Sprintf("start position %d skips positions: the session holds %d", m.Start, c.sess.Len())), nil
+	}
+	if m.Start+m.N > c.maxPos {
+		return wire.NewError(wire.CodeTooLong, fmt.Sprintf("positions up to %d exceed the session's limit of %d", m.Start+m.N, c.maxPos)), nil
+	}
+	dim := c.srv.Model.Config.Dim
+	if cap(c.hidden) < m.N*dim {
+		c.hidden = make([]float32, m.N*dim)
+	}
+	hidden := c.hidden[:m.N*dim]
+	if err := wire.DecodeHidden(hidden, c.dtype, m.Payload, m.N, dim); err != nil {
+		return wire.NewError(wire.CodeBadRequest, err.Error()), nil
+	}
+	if err := c.srv.Model.Forward(c.sess, m.Start, hidden, m.N); err != nil {
+		return wire.NewError(wire.CodeInternal, err.Error()), nil
+	}
+	c.step++
+	c.srv.forwards.Add(1)
+	c.srv.positions.Add(uint64(m.N))
+	var err error
+	if c.payload, err = wire.EncodeHidden(c.payload[:0], c.dtype, hidden, m.N, dim); err != nil {
+		return wire.NewError(wire.CodeInternal, "layers "+c.srv.Model.Range.String()+" produced "+err.Error()), nil
+	}
+	if !c.setDeadline(ctx) {
+		return nil, ctx.Err()
+	}
+	return nil, c.w.WriteMessage(&wire.ForwardResult{Step: m.Step, Start: m.Start, N: m.N, Payload: c.payload})
+}
+
+// release frees the session, if any.
+func (c *conn) release() {
+	if c.sess != nil {
+		c.sess = nil
+		c.hidden, c.payload = nil, nil
+		c.srv.sessionsOpen.Add(-1)
+	}
+}
+
+// shutdown answers CodeBusy because ctx ended.
+func (c *conn) shutdown(ctx context.Context) error {
+	return c.fail(wire.NewError(wire.CodeBusy, "node is shutting down"), ctx.Err())
+}
+
+// fail answers e, drains the stream (see errorLinger) and returns cause,
+// or e itself when cause is nil.
+func (c *conn) fail(e *wire.Error, cause error) error {
+	c.srv.errorsSent.Add(1)
+	c.release()
+	c.mu.Lock()
+	c.failing = true
+	c.mu.Unlock()
+	_ = c.st.SetDeadline(time.Now().Add(errorQuiet))
+	// Drain concurrently: a client blocked writing the rest of a large
+	// message would otherwise never read the answer.
+	drained := make(chan struct{})
+	go func() {
+		defer close(drained)
+		c.drain()
+	}()
+	_ = c.w.WriteMessage(e)
+	if cw, ok := c.st.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+	}
+	<-drained
+	if cause != nil {
+		return cause
+	}
+	return e
+}
+
+// drain discards input until the client closes, stays quiet for
+// errorQuiet, errorLinger passes or too many bytes came.
+func (c *conn) drain() {
+	end := time.Now().Add(errorLinger)
+	limit := int64(c.lim.maxMessage) + 1<<20
+	buf := make([]byte, 32<<10)
+	for limit > 0 {
+		n, err := c.r.Read(buf)
+		limit -= int64(n)
+		if err != nil {
+			return
+		}
+		d := time.Now().Add(errorQuiet)
+		if d.After(end) {
+			d = end
+		}
+		_ = c.st.SetDeadline(d)
+	}
+}
+
+func isTimeout(err error) bool {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+func hexCommit(c [32]byte) string { return hex.EncodeToString(c[:]) }

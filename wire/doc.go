@@ -1,0 +1,49 @@
+// Package wire holds the messages of the forward protocol, ProtocolID
+// ("/tessera/forward/1.0.0"), by which a client drives a node's layer range:
+// open a session, forward hidden states (prefill many positions, decode
+// one), close.
+//
+// # Framing
+//
+// A frame is a uvarint length followed by that many bytes: one message-type
+// byte and the message body. The reader states the largest length it
+// accepts; a longer frame is refused with ErrTooLarge before anything is
+// allocated for it.
+//
+// # Bodies
+//
+// Bodies use the protobuf wire format, encoded by hand with protowire (no
+// generated code). The decoder is strict: every field of a message is
+// required and written even when zero, a field may not appear twice, a
+// known field must have its declared wire type, values must lie in their
+// documented ranges, and the body must not be truncated. Unknown fields are
+// skipped, so later versions may add fields. Any violation is an error
+// wrapping ErrMalformed. Encoders apply the same checks, so a valid message
+// always decodes to itself.
+//
+// The schema, in proto3 notation (all fields required):
+//
+//	message OpenSession   { uint32 version = 1; bytes model_commit = 2; // 32 bytes
+//	                        uint32 first = 3; uint32 last = 4;           // layers [first, last)
+//	                        uint32 max_positions = 5; DType dtype = 6; }
+//	message SessionOpened { uint64 session_id = 1; uint32 max_positions = 2; DType dtype = 3;
+//	                        uint32 max_message_bytes = 4; }
+//	message Forward       { uint64 session_id = 1; uint64 step = 2;
+//	                        uint32 start = 3; uint32 n = 4; bytes payload = 5; }
+//	message ForwardResult { uint64 step = 1; uint32 start = 2; uint32 n = 3; bytes payload = 4; }
+//	message CloseSession  { }
+//	message Error         { Code code = 1; string message = 2; }
+//	message Info          { uint32 version = 1; bytes model_commit = 2; uint32 first = 3;
+//	                        uint32 last = 4; uint32 max_positions = 5; uint32 free_sessions = 6; }
+//
+// Info is not part of the forward protocol: a node sends it, alone, on
+// streams of the info protocol (swarm.InfoProtocolID) so that clients learn
+// which model and layers it serves before building a chain.
+//
+// # Hidden states
+//
+// A payload holds n positions × dim values, position-major, either as
+// little-endian float32 (DTypeF32, bit-exact) or as IEEE binary16 rounded to
+// nearest even (DTypeF16, half the bytes). EncodeHidden and DecodeHidden
+// check the length and refuse NaN and infinite values.
+package wire
