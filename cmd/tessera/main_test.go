@@ -48,12 +48,13 @@ func TestGenerateNeedsPrompt(t *testing.T) {
 	}
 }
 
-func TestDemoSaysItIsLocal(t *testing.T) {
+func TestDemoRunsThreeNodes(t *testing.T) {
 	out, err := run(t, "demo", "-n", "6")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"All layers run locally", "And Jesus said unto them, What do ye?", "The LORD is my shepherd"} {
+	for _, want := range []string{"layers 0:2", "layers 2:4", "layers 4:6", "through 3 nodes",
+		"And Jesus said unto them, What do ye?", "The LORD is my shepherd, and my strength"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
 		}
