@@ -364,6 +364,9 @@ func hashTensors(f *gguf.File, idx []int, o options) ([]Hash, error) {
 					report(int64(n))
 				}
 				h.Sum(out[k][:0])
+				// Hashing touched every page; a node that serves a few
+				// layers of this file must not keep them all resident.
+				f.Release(name)
 			}
 		}()
 	}

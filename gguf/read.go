@@ -855,3 +855,18 @@ func tensorSize(t quant.Type, dims []uint64, limit uint64) (uint64, error) {
 	}
 	return size, nil
 }
+
+// Release tells the operating system that the tensor's pages need not stay
+// resident in this process, after a one-off pass over it (hashing a whole
+// model, say), so that a node serving a few layers of a large file keeps
+// only those layers in memory. The data stays readable: a later TensorData
+// access reads it again. It does nothing for in-memory images.
+func (f *File) Release(name string) {
+	i, ok := f.tIndex[name]
+	if !ok || f.closed || f.unmap == nil {
+		return
+	}
+	t := &f.Tensors[i]
+	start := f.DataOffset + t.Offset
+	dropPages(f.data[start : start+t.Size])
+}
