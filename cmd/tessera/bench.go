@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -9,7 +10,12 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tessera-net/tessera/commit"
+	"github.com/tessera-net/tessera/generate"
+	"github.com/tessera-net/tessera/p2p"
 	"github.com/tessera-net/tessera/sample"
+	"github.com/tessera-net/tessera/slice"
+	"github.com/tessera-net/tessera/swarm"
 )
 
 // benchResult is one `tessera bench` run; the JSON names are a stable
@@ -28,6 +34,18 @@ type benchResult struct {
 	// plus bytes written); RooflinePct is EffectiveGBps as a share of it.
 	MemoryGBps  float64 `json:"memory_gbps,omitempty"`
 	RooflinePct float64 `json:"roofline_pct,omitempty"`
+	// TTFTMillis is the time to the first token: prefill of the prompt
+	// plus the head.
+	TTFTMillis float64 `json:"ttft_ms"`
+
+	// With --nodes: the same measurements through a chain of in-process
+	// nodes on 127.0.0.1, and the decode speed as a share of in-process.
+	Nodes                int     `json:"nodes,omitempty"`
+	ChainPrefillTokS     float64 `json:"chain_prefill_tok_s,omitempty"`
+	ChainDecodeTokS      float64 `json:"chain_decode_tok_s,omitempty"`
+	ChainDecodeRatio     float64 `json:"chain_decode_ratio,omitempty"`
+	ChainTTFTMillis      float64 `json:"chain_ttft_ms,omitempty"`
+	WireBytesPerTokenHop float64 `json:"wire_bytes_per_token_hop,omitempty"`
 }
 
 func newBenchCmd() *cobra.Command {
@@ -38,6 +56,7 @@ func newBenchCmd() *cobra.Command {
 		repeat        int
 		asJSON        bool
 		noBandwidth   bool
+		nodes         int
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -57,6 +76,11 @@ machine, best of --repeat runs, and the effective bandwidth of weight traffic
 			if err != nil {
 				return err
 			}
+			if nodes > 0 {
+				if err := benchChain(lm, modelPath, nodes, threads, &res, repeat); err != nil {
+					return fmt.Errorf("bench through %d nodes: %w", nodes, err)
+				}
+			}
 			if !noBandwidth {
 				res.MemoryGBps = memoryBandwidth(res.Threads, repeat)
 				res.RooflinePct = 100 * res.EffectiveGBps / res.MemoryGBps
@@ -71,7 +95,18 @@ machine, best of --repeat runs, and the effective bandwidth of weight traffic
 	cmd.Flags().IntVarP(&repeat, "repeat", "r", 3, "runs of each measurement; the best is reported")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object")
 	cmd.Flags().BoolVar(&noBandwidth, "no-bandwidth", false, "skip the memory-bandwidth measurement")
+	cmd.Flags().IntVar(&nodes, "nodes", 0, "also measure through this many in-process nodes on 127.0.0.1 (0: only in-process)")
 	return cmd
+}
+
+// layersFactory makes fresh layers (new sessions) for one measurement run;
+// the returned function releases them.
+type layersFactory func() (generate.Layers, func(), error)
+
+// measurement is the best of several runs through one kind of layers.
+type measurement struct {
+	prefillTokS, decodeTokS float64
+	ttft                    time.Duration // prefill of the prompt + head: the wait for the first token
 }
 
 func runBench(lm *localModel, promptN, genN, repeat int) (benchResult, error) {
@@ -87,53 +122,135 @@ func runBench(lm *localModel, promptN, genN, repeat int) (benchResult, error) {
 		Model: lm.name, Threads: lm.pool.Threads(), PromptTokens: promptN, GenTokens: genN,
 		WeightBytesPerToken: m.WeightBytes(),
 	}
+	local, err := measure(lm, func() (generate.Layers, func(), error) {
+		l, err := generate.NewLocalLayers(m, max(promptN, genN+1))
+		return l, func() {}, err
+	}, promptN, genN, repeat)
+	if err != nil {
+		return res, err
+	}
+	res.PrefillTokS, res.DecodeTokS = local.prefillTokS, local.decodeTokS
+	res.TTFTMillis = float64(local.ttft.Microseconds()) / 1000
+	res.EffectiveGBps = float64(res.WeightBytesPerToken) * res.DecodeTokS / 1e9
+	return res, nil
+}
+
+// measure times prefill (promptN positions at once, then the head) and
+// decode (genN steps of embed, layers, head, argmax) through fresh layers,
+// best of repeat runs.
+func measure(lm *localModel, newLayers layersFactory, promptN, genN, repeat int) (measurement, error) {
+	m := lm.model
+	cfg := m.Config
+	ctx := context.Background()
 	tokens := make([]int, promptN)
 	for i := range tokens {
 		tokens[i] = (i*7919 + 13) % cfg.Vocab
 	}
 	hidden := make([]float32, promptN*cfg.Dim)
 	logits := make([]float32, cfg.Vocab)
+	var best measurement
 	for r := 0; r < repeat; r++ {
-		s, err := m.NewSession(promptN)
+		layers, release, err := newLayers()
 		if err != nil {
-			return res, err
+			return best, err
 		}
 		if err := m.Embed(hidden, tokens); err != nil {
-			return res, err
+			release()
+			return best, err
 		}
 		t0 := time.Now()
-		if err := m.Forward(s, 0, hidden, promptN); err != nil {
-			return res, err
+		if err := layers.Forward(ctx, 0, hidden, promptN); err != nil {
+			release()
+			return best, err
 		}
 		if err := m.Head(logits, hidden[(promptN-1)*cfg.Dim:]); err != nil {
-			return res, err
+			release()
+			return best, err
 		}
-		res.PrefillTokS = max(res.PrefillTokS, float64(promptN)/time.Since(t0).Seconds())
+		el := time.Since(t0)
+		release()
+		if best.ttft == 0 || el < best.ttft {
+			best.ttft = el
+		}
+		best.prefillTokS = max(best.prefillTokS, float64(promptN)/el.Seconds())
 	}
 	step := hidden[:cfg.Dim]
 	for r := 0; r < repeat; r++ {
-		s, err := m.NewSession(genN + 1)
+		layers, release, err := newLayers()
 		if err != nil {
-			return res, err
+			return best, err
 		}
 		tok := lm.tok.BOS()
 		t0 := time.Now()
 		for pos := 0; pos < genN; pos++ {
 			if err := m.Embed(step, []int{tok}); err != nil {
-				return res, err
+				release()
+				return best, err
 			}
-			if err := m.Forward(s, pos, step, 1); err != nil {
-				return res, err
+			if err := layers.Forward(ctx, pos, step, 1); err != nil {
+				release()
+				return best, err
 			}
 			if err := m.Head(logits, step); err != nil {
-				return res, err
+				release()
+				return best, err
 			}
 			tok = sample.Argmax(logits)
 		}
-		res.DecodeTokS = max(res.DecodeTokS, float64(genN)/time.Since(t0).Seconds())
+		best.decodeTokS = max(best.decodeTokS, float64(genN)/time.Since(t0).Seconds())
+		release()
 	}
-	res.EffectiveGBps = float64(res.WeightBytesPerToken) * res.DecodeTokS / 1e9
-	return res, nil
+	return best, nil
+}
+
+// benchChain measures the same model split over nodes in-process nodes on
+// 127.0.0.1, each serving a byte-balanced range straight from the model
+// file, and fills the chain fields of res.
+func benchChain(lm *localModel, path string, nodes, threads int, res *benchResult, repeat int) error {
+	ranges, err := slice.Balanced(lm.file, nodes)
+	if err != nil {
+		return err
+	}
+	c, err := commit.Of(lm.file)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var peers []string
+	for _, r := range ranges {
+		n, err := startNode(ctx, nodeOptions{ModelPath: path, Layers: r.String(), Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Threads: threads})
+		if err != nil {
+			return err
+		}
+		defer n.Close()
+		peers = append(peers, n.host.Addrs()[0])
+	}
+	h, err := p2p.New(ctx, p2p.Config{Listen: []string{"/ip4/127.0.0.1/tcp/0"}})
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	var last []swarm.HopStats
+	chainRes, err := measure(lm, func() (generate.Layers, func(), error) {
+		chain, _, err := remoteChain(ctx, h, lm, c, chainOptions{Peers: peers, Timeout: time.Minute})
+		if err != nil {
+			return nil, nil, err
+		}
+		return chain, func() { last = chain.Stats(); chain.Close() }, nil
+	}, res.PromptTokens, res.GenTokens, repeat)
+	if err != nil {
+		return err
+	}
+	res.Nodes = nodes
+	res.ChainPrefillTokS, res.ChainDecodeTokS = chainRes.prefillTokS, chainRes.decodeTokS
+	res.ChainTTFTMillis = float64(chainRes.ttft.Microseconds()) / 1000
+	res.ChainDecodeRatio = res.ChainDecodeTokS / res.DecodeTokS
+	if len(last) > 0 {
+		// The last release was a decode run: genN single-position calls.
+		res.WireBytesPerTokenHop = float64(last[0].BytesSent+last[0].BytesReceived) / float64(res.GenTokens)
+	}
+	return nil
 }
 
 func printBench(w io.Writer, r benchResult, asJSON bool) error {
@@ -144,6 +261,13 @@ func printBench(w io.Writer, r benchResult, asJSON bool) error {
 	_, err := fmt.Fprintf(w, "model %s, %d threads\nprefill  %4d tokens: %8.1f tok/s\ndecode   %4d tokens: %8.1f tok/s  (%s weights/token, %.2f GB/s effective)\n",
 		r.Model, r.Threads, r.PromptTokens, r.PrefillTokS, r.GenTokens, r.DecodeTokS,
 		humanBytes(uint64(r.WeightBytesPerToken)), r.EffectiveGBps)
+	if err == nil {
+		_, err = fmt.Fprintf(w, "first token after a %d-token prompt: %.1f ms\n", r.PromptTokens, r.TTFTMillis)
+	}
+	if err == nil && r.Nodes > 0 {
+		_, err = fmt.Fprintf(w, "through %d nodes on 127.0.0.1: prefill %.1f tok/s, decode %.1f tok/s (%.2f of in-process), first token %.1f ms, %.0f bytes per token per hop\n",
+			r.Nodes, r.ChainPrefillTokS, r.ChainDecodeTokS, r.ChainDecodeRatio, r.ChainTTFTMillis, r.WireBytesPerTokenHop)
+	}
 	if err == nil && r.MemoryGBps > 0 {
 		_, err = fmt.Fprintf(w, "memory   %.2f GB/s with %d threads: decode runs at %.0f%% of the bandwidth roofline\n",
 			r.MemoryGBps, r.Threads, r.RooflinePct)

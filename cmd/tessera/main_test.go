@@ -82,7 +82,7 @@ func TestSynthThenBenchJSON(t *testing.T) {
 		"--ff", "512", "--vocab", "512", "--type", "q4_k", "--context", "64", path); err != nil {
 		t.Fatal(err)
 	}
-	out, err := run(t, "bench", "--model", path, "--threads", "1", "-p", "8", "-n", "4", "-r", "1", "--json")
+	out, err := run(t, "bench", "--model", path, "--threads", "1", "-p", "8", "-n", "4", "-r", "1", "--json", "--nodes", "2")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,11 +90,16 @@ func TestSynthThenBenchJSON(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &r); err != nil {
 		t.Fatalf("bench --json printed %q: %v", out, err)
 	}
-	for _, k := range []string{"threads", "prefill_tok_s", "decode_tok_s", "weight_bytes_per_token", "effective_gbps"} {
+	for _, k := range []string{"threads", "prefill_tok_s", "decode_tok_s", "weight_bytes_per_token", "effective_gbps",
+		"ttft_ms", "memory_gbps", "roofline_pct", "chain_prefill_tok_s", "chain_decode_tok_s", "chain_decode_ratio", "wire_bytes_per_token_hop"} {
 		v, ok := r[k].(float64)
 		if !ok || v <= 0 {
 			t.Errorf("%s = %v, want a positive number", k, r[k])
 		}
+	}
+	// One decode position each way in f32: 2 × dim × 4 bytes plus framing.
+	if hop := r["wire_bytes_per_token_hop"].(float64); hop < 2*256*4 || hop > 2*256*4+200 {
+		t.Errorf("wire bytes per token per hop %v, want about %d", hop, 2*256*4)
 	}
 	if r["threads"].(float64) != 1 {
 		t.Errorf("threads = %v, want 1", r["threads"])
