@@ -94,6 +94,13 @@ func (s *Session) ensure(n int) {
 // not skip positions. Prefill passes many positions, decode one; both give
 // bit-identical results for the same position.
 func (m *Model) Forward(s *Session, start int, hidden []float32, n int) error {
+	return m.ForwardTrace(s, start, hidden, n, nil)
+}
+
+// ForwardTrace is Forward that also records every (layer, position) cell
+// into tr (when tr is not nil) for later verification. Recording does not
+// change the computed bits.
+func (m *Model) ForwardTrace(s *Session, start int, hidden []float32, n int, tr *Trace) error {
 	if s.model != m {
 		return fmt.Errorf("model: forward: session belongs to another model")
 	}
@@ -115,22 +122,27 @@ func (m *Model) Forward(s *Session, start int, hidden []float32, n int) error {
 	sc.prepare(cfg, n)
 	sc.grow(&sc.scores, start+n)
 	m.ropeTables(sc, start, n)
+	if tr != nil {
+		tr.reset(cfg, m.Range.First, len(m.layers), start, n)
+	}
 	for li := range m.layers {
-		m.forwardLayer(li, s, start, hidden, n)
+		m.forwardLayer(li, s, start, hidden, n, tr)
 	}
 	s.len = start + n
 	return nil
 }
 
-func (m *Model) forwardLayer(li int, s *Session, start int, h []float32, n int) {
+func (m *Model) forwardLayer(li int, s *Session, start int, h []float32, n int, tr *Trace) {
 	cfg := m.Config
 	l := &m.layers[li]
 	sc := &m.scratch
 	dim, kvDim, qDim := cfg.Dim, cfg.KVDim(), cfg.Heads*cfg.HeadDim
+	tr.record(li, n, dim, h, func(c *Cell) []float32 { return c.H })
 
 	for p := 0; p < n; p++ {
 		rmsNorm(sc.x[p*dim:(p+1)*dim], h[p*dim:(p+1)*dim], l.attnNorm, cfg.NormEps)
 	}
+	tr.record(li, n, dim, sc.x, func(c *Cell) []float32 { return c.X1 })
 	m.pool.MatMul(sc.q, l.wq, sc.x, n)
 	kNew := s.k[li][start*kvDim : (start+n)*kvDim]
 	vNew := s.v[li][start*kvDim : (start+n)*kvDim]
@@ -145,19 +157,28 @@ func (m *Model) forwardLayer(li int, s *Session, start int, h []float32, n int) 
 		m.rope(sc, p, sc.q[p*qDim:(p+1)*qDim], cfg.Heads)
 		m.rope(sc, p, kNew[p*kvDim:(p+1)*kvDim], cfg.KVHeads)
 	}
+	tr.record(li, n, qDim, sc.q, func(c *Cell) []float32 { return c.Q })
+	tr.record(li, n, kvDim, kNew, func(c *Cell) []float32 { return c.K })
+	tr.record(li, n, kvDim, vNew, func(c *Cell) []float32 { return c.V })
 	for p := 0; p < n; p++ {
 		attention(sc.att[p*qDim:(p+1)*qDim], sc.q[p*qDim:(p+1)*qDim], s.k[li], s.v[li], start+p+1, cfg, sc.scores)
 	}
+	tr.record(li, n, qDim, sc.att, func(c *Cell) []float32 { return c.Att })
 	m.pool.MatMul(sc.o, l.wo, sc.att, n)
+	tr.record(li, n, dim, sc.o, func(c *Cell) []float32 { return c.O })
 	addInto(h, sc.o)
 
 	for p := 0; p < n; p++ {
 		rmsNorm(sc.x[p*dim:(p+1)*dim], h[p*dim:(p+1)*dim], l.ffnNorm, cfg.NormEps)
 	}
+	tr.record(li, n, dim, sc.x, func(c *Cell) []float32 { return c.X2 })
 	m.pool.MatMul(sc.gate, l.wGate, sc.x, n)
 	m.pool.MatMul(sc.up, l.wUp, sc.x, n)
+	tr.record(li, n, cfg.FF, sc.gate, func(c *Cell) []float32 { return c.Gate })
+	tr.record(li, n, cfg.FF, sc.up, func(c *Cell) []float32 { return c.Up })
 	swiglu(sc.gate, sc.up)
 	m.pool.MatMul(sc.o, l.wDown, sc.gate, n)
+	tr.record(li, n, dim, sc.o, func(c *Cell) []float32 { return c.Down })
 	addInto(h, sc.o)
 }
 
