@@ -62,44 +62,11 @@ func bpeBefore(a, b *bpeBigram) bool {
 	return a.rank < b.rank || (a.rank == b.rank && a.left < b.left)
 }
 
-func (s *bpeSession) push(b bpeBigram) {
-	q := append(s.queue, b)
-	i := len(q) - 1
-	for i > 0 {
-		p := (i - 1) / 2
-		if !bpeBefore(&q[i], &q[p]) {
-			break
-		}
-		q[i], q[p] = q[p], q[i]
-		i = p
-	}
-	s.queue = q
-}
+func (s *bpeSession) push(b bpeBigram) { s.queue = pushHeap(s.queue, b, bpeBefore) }
 
-func (s *bpeSession) pop() bpeBigram {
-	q := s.queue
-	top := q[0]
-	last := len(q) - 1
-	q[0] = q[last]
-	q = q[:last]
-	i := 0
-	for {
-		l := 2*i + 1
-		if l >= len(q) {
-			break
-		}
-		m := l
-		if r := l + 1; r < len(q) && bpeBefore(&q[r], &q[l]) {
-			m = r
-		}
-		if !bpeBefore(&q[m], &q[i]) {
-			break
-		}
-		q[i], q[m] = q[m], q[i]
-		i = m
-	}
-	s.queue = q
-	return top
+func (s *bpeSession) pop() (b bpeBigram) {
+	b, s.queue = popHeap(s.queue, bpeBefore)
+	return b
 }
 
 // tokenize appends the byte-level BPE tokens of one raw fragment to out:

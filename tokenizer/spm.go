@@ -40,44 +40,11 @@ func spmBefore(a, b *spmBigram) bool {
 	return a.score > b.score || (a.score == b.score && a.left < b.left)
 }
 
-func (s *spmSession) push(b spmBigram) {
-	q := append(s.queue, b)
-	i := len(q) - 1
-	for i > 0 {
-		p := (i - 1) / 2
-		if !spmBefore(&q[i], &q[p]) {
-			break
-		}
-		q[i], q[p] = q[p], q[i]
-		i = p
-	}
-	s.queue = q
-}
+func (s *spmSession) push(b spmBigram) { s.queue = pushHeap(s.queue, b, spmBefore) }
 
-func (s *spmSession) pop() spmBigram {
-	q := s.queue
-	top := q[0]
-	last := len(q) - 1
-	q[0] = q[last]
-	q = q[:last]
-	i := 0
-	for {
-		l := 2*i + 1
-		if l >= len(q) {
-			break
-		}
-		m := l
-		if r := l + 1; r < len(q) && spmBefore(&q[r], &q[l]) {
-			m = r
-		}
-		if !spmBefore(&q[m], &q[i]) {
-			break
-		}
-		q[i], q[m] = q[m], q[i]
-		i = m
-	}
-	s.queue = q
-	return top
+func (s *spmSession) pop() (b spmBigram) {
+	b, s.queue = popHeap(s.queue, spmBefore)
+	return b
 }
 
 // tokenize appends the SentencePiece tokens of one raw fragment to out:
