@@ -1,11 +1,12 @@
 module github.com/tessera-net/tessera
 
-go 1.26.0
+go 1.26.6
 
 require (
 	github.com/ardanlabs/jinja v1.8.0
 	github.com/cometbft/cometbft v1.0.1
 	github.com/libp2p/go-libp2p v0.51.0
+	github.com/libp2p/go-libp2p-pubsub v0.19.0
 	github.com/multiformats/go-multiaddr v0.16.1
 	github.com/multiformats/go-multistream v0.6.1
 	github.com/prometheus/client_golang v1.25.0
