@@ -18,9 +18,9 @@ import (
 func newModelCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "model",
-		Short: "Inspect and make GGUF models",
+		Short: "Inspect, make, slice and download GGUF models",
 	}
-	cmd.AddCommand(newInspectCmd(), newSynthCmd(), newSliceCmd())
+	cmd.AddCommand(newInspectCmd(), newSynthCmd(), newSliceCmd(), newPullCmd())
 	return cmd
 }
 

@@ -116,25 +116,45 @@ func defaultDataDir() string {
 }
 
 func newNodeCmd() *cobra.Command {
-	var o nodeOptions
+	var (
+		o        nodeOptions
+		httpAddr string
+		logs     logOptions
+	)
 	cmd := &cobra.Command{
 		Use:   "node",
 		Short: "Serve a range of a model's layers to the swarm",
 		Long: `Serve a contiguous range of transformer layers over libp2p (TCP and QUIC,
 Noise-encrypted). Clients send hidden states and get hidden states back; the
 node never sees tokens, text or logits. Once ready, the node prints each of
-its full dialable addresses on a line of its own.`,
+its full dialable addresses on a line of its own.
+
+The node also serves its dashboard (its layers, sessions and traffic) at
+--http, with Prometheus metrics at /metrics; when the default address is
+taken the node runs without one.`,
 		Example: `  tessera node --model kjv.layers-0-2.gguf
   tessera node --model llama-3.2-1b-q4_k_m.gguf --layers 0:8 --listen /ip4/127.0.0.1/tcp/4001`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			logger, err := logs.logger(cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
 			n, err := startNode(ctx, o)
 			if err != nil {
 				return err
 			}
 			defer n.Close()
+			dash, err := startNodeDashboard(n, httpAddr, cmd.Flags().Changed("http"), logger)
+			if err != nil {
+				return err
+			}
+			defer dash.Close()
 			printNodeBanner(cmd.OutOrStdout(), n)
+			if dash != nil {
+				logger.Info("node dashboard", "url", dash.URL+"/", "metrics", dash.URL+"/metrics")
+			}
 			<-ctx.Done()
 			st := n.server.Stats()
 			fmt.Fprintf(cmd.ErrOrStderr(), "node stopping: served %d sessions, %d positions, %s in, %s out\n",
@@ -149,6 +169,8 @@ its full dialable addresses on a line of its own.`,
 	f.StringVar(&o.DataDir, "data-dir", defaultDataDir(), "directory for the node's identity key")
 	f.IntVar(&o.Threads, "threads", 0, "compute threads (default: one per CPU)")
 	f.IntVar(&o.MaxSessions, "max-sessions", swarm.DefaultMaxSessions, "sessions served at once")
+	f.StringVar(&httpAddr, "http", DefaultNodeHTTP, `host:port of the dashboard and /metrics ("" turns them off)`)
+	addLogFlags(cmd, &logs)
 	return cmd
 }
 
