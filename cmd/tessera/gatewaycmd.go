@@ -47,7 +47,8 @@ type gatewayOptions struct {
 	MaxConcurrent int
 	MaxQueued     int
 	MaxBodyBytes  int64
-	HealthEvery   time.Duration // how often nodes are asked what they serve (0: 2s)
+	HealthEvery   time.Duration  // how often nodes are asked what they serve (0: 2s)
+	Discovery     discoveryFlags // --bootstrap/--mdns: find the nodes instead of --peers
 	Logger        *slog.Logger
 }
 
@@ -93,6 +94,9 @@ newlines). --chat-template chooses plain, chatml or a Jinja file instead.`,
 				return err
 			}
 			o.Logger = logger
+			if peers != "" && o.Discovery.enabled() {
+				return errors.New("give --peers (fixed nodes) or --bootstrap/--mdns (nodes found by discovery), not both")
+			}
 			if peers != "" {
 				if o.Peers, err = p2p.ParsePeerAddrs(peers); err != nil {
 					return err
@@ -125,7 +129,8 @@ newlines). --chat-template chooses plain, chatml or a Jinja file instead.`,
 	f.StringVarP(&o.ModelPath, "model", "m", "", "client file (from tessera model slice) or whole GGUF model (default: the embedded kjv-tiny model)")
 	f.StringVar(&o.ModelName, "model-name", "", "model id clients use (default: the file name without .gguf)")
 	f.StringVar(&peers, "peers", "", "comma-separated multiaddrs of nodes serving the layers (default: run every layer here)")
-	f.IntVar(&o.LocalLayers, "local-layers", 0, "with --peers: run the first K layers in this process too")
+	f.IntVar(&o.LocalLayers, "local-layers", 0, "with --peers or --bootstrap: run the first K layers in this process too")
+	addDiscoveryFlags(f, &o.Discovery, true)
 	f.StringVar(&dtype, "dtype", "f32", "hidden-state encoding on the wire: f32 (exact) or f16 (half the bytes)")
 	f.DurationVar(&o.Timeout, "timeout", 30*time.Second, "bound on each round trip to a node")
 	f.IntVar(&o.Threads, "threads", 0, "compute threads (default: one per CPU)")
@@ -165,15 +170,16 @@ func startGateway(ctx context.Context, o gatewayOptions) (g *runningGateway, err
 	if o.HealthEvery <= 0 {
 		o.HealthEvery = 2 * time.Second
 	}
-	if o.LocalLayers > 0 && len(o.Peers) == 0 {
-		return nil, errors.New("--local-layers needs --peers")
+	remote := len(o.Peers) > 0 || o.Discovery.enabled()
+	if o.LocalLayers > 0 && !remote {
+		return nil, errors.New("--local-layers needs --peers or --bootstrap")
 	}
 	keys, err := gatewayKeys(o)
 	if err != nil {
 		return nil, err
 	}
 	var lm *localModel
-	if len(o.Peers) == 0 {
+	if !remote {
 		lm, err = loadLocalModel(o.ModelPath, o.Threads)
 	} else {
 		lm, err = loadClientModel(o.ModelPath, o.Threads)
@@ -275,8 +281,11 @@ func (g *runningGateway) Close() {
 
 func (g *runningGateway) printBanner(w interface{ Write([]byte) (int, error) }) {
 	where := "every layer in this process"
-	if n := len(g.opts.Peers); n > 0 {
+	if n := len(g.opts.Peers); n > 0 || g.opts.Discovery.enabled() {
 		where = fmt.Sprintf("layers on %d node(s)", n)
+		if n == 0 {
+			where = "layers on the nodes found through discovery"
+		}
 		if g.opts.LocalLayers > 0 {
 			where += fmt.Sprintf(", layers 0:%d here", g.opts.LocalLayers)
 		}
@@ -345,8 +354,9 @@ type gatewaySwarm struct {
 	o      gatewayOptions
 	lm     *localModel
 	commit commit.Commitments
-	host   *p2p.Host    // nil without peers
-	local  *model.Model // layers run here: all without peers, else [0, LocalLayers) or nil
+	host   *p2p.Host         // nil without peers
+	disc   *gatewayDiscovery // nodes found by discovery; nil with --peers
+	local  *model.Model      // layers run here: all without peers, else [0, LocalLayers) or nil
 	log    *slog.Logger
 
 	nodeUp *prometheus.GaugeVec
@@ -399,8 +409,9 @@ func newGatewaySwarm(ctx context.Context, o gatewayOptions, lm *localModel, c co
 	}, []string{"peer", "layers"})
 	reg.MustRegister(s.nodeUp)
 	cfg := lm.model.Config
+	remote := len(o.Peers) > 0 || o.Discovery.enabled()
 	switch {
-	case len(o.Peers) == 0:
+	case !remote:
 		s.local = lm.model
 	case o.LocalLayers > 0:
 		if o.LocalLayers >= cfg.Layers {
@@ -412,7 +423,7 @@ func newGatewaySwarm(ctx context.Context, o gatewayOptions, lm *localModel, c co
 		}
 		s.local = m
 	}
-	if len(o.Peers) == 0 {
+	if !remote {
 		return s, nil
 	}
 	h, err := p2p.New(ctx, p2p.Config{})
@@ -420,6 +431,12 @@ func newGatewaySwarm(ctx context.Context, o gatewayOptions, lm *localModel, c co
 		return nil, err
 	}
 	s.host = h
+	if len(o.Peers) == 0 {
+		if s.disc, err = startGatewayDiscovery(ctx, h, o.Discovery, c.Model, o.Logger); err != nil {
+			h.Close()
+			return nil, err
+		}
+	}
 	for _, a := range o.Peers {
 		s.peers = append(s.peers, &peerState{addr: a, health: web.HealthUnknown, detail: "not checked yet"})
 	}
@@ -427,6 +444,9 @@ func newGatewaySwarm(ctx context.Context, o gatewayOptions, lm *localModel, c co
 }
 
 func (s *gatewaySwarm) close() {
+	if s.disc != nil {
+		s.disc.close()
+	}
 	if s.host != nil {
 		_ = s.host.Close()
 	}
@@ -551,13 +571,19 @@ func (s *gatewaySwarm) layers(ctx context.Context, job api.Job) (generate.Layers
 			return []api.Hop{{Peer: "local", Layers: s.local.Range.String(), Local: true, Positions: n, Calls: 0, Millis: msOf(el)}}
 		}, nil
 	}
-	s.mu.Lock()
-	polled := s.polled
-	s.mu.Unlock()
-	if !polled {
-		s.poll(ctx)
+	var hops []swarm.Hop
+	var err error
+	if s.disc != nil {
+		hops, err = s.disc.hops(ctx, s.host, s.lm.model.Config.Layers, s.local)
+	} else {
+		s.mu.Lock()
+		polled := s.polled
+		s.mu.Unlock()
+		if !polled {
+			s.poll(ctx)
+		}
+		hops, err = s.route()
 	}
-	hops, err := s.route()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -578,6 +604,10 @@ func (s *gatewaySwarm) layers(ctx context.Context, job api.Job) (generate.Layers
 				BytesSent: st.BytesSent, BytesReceived: st.BytesReceived, Millis: msOf(st.Time)}
 			if st.Local {
 				s.localUse.add(st)
+				continue
+			}
+			if s.disc != nil {
+				s.disc.record(st)
 				continue
 			}
 			for _, p := range s.peers {
@@ -666,6 +696,9 @@ func (s *gatewaySwarm) wrapError(err error) error {
 	if !errors.As(err, &he) || s.host == nil {
 		return err
 	}
+	if s.disc != nil {
+		s.disc.fail(he.Peer, shortError(he.Err))
+	}
 	s.mu.Lock()
 	for _, p := range s.peers {
 		if p.id == he.Peer {
@@ -728,10 +761,20 @@ func (gs gatewayStatus) Status(ctx context.Context) (web.Status, error) {
 		cov.Nodes = append(cov.Nodes, n)
 	}
 	s.mu.Unlock()
-	st.Models = []web.ModelCoverage{cov}
 	nodes := len(s.peers)
+	if s.disc != nil {
+		found := s.disc.nodes()
+		for _, n := range found {
+			if n.Health == web.HealthOK {
+				healthy++
+			}
+		}
+		cov.Nodes = append(cov.Nodes, found...)
+		nodes = len(found)
+	}
+	st.Models = []web.ModelCoverage{cov}
 	nodesHint := fmt.Sprintf("%d healthy", healthy)
-	if nodes == 0 {
+	if nodes == 0 && s.host == nil {
 		nodesHint = "every layer runs here"
 	}
 	st.Stats = []web.Stat{

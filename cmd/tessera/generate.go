@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tessera-net/tessera/commit"
+	"github.com/tessera-net/tessera/discovery"
 	"github.com/tessera-net/tessera/swarm"
 
 	"github.com/tessera-net/tessera/generate"
@@ -40,6 +42,7 @@ func newGenerateCmd() *cobra.Command {
 		peers     string
 		chainOpts chainOptions
 		dtype     string
+		disc      discoveryFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "generate",
@@ -50,9 +53,12 @@ func newGenerateCmd() *cobra.Command {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
 			defer stop()
 			req := generate.Request{Prompt: prompt, MaxTokens: maxTokens, Stop: stops, Sample: params}
-			if peers == "" {
+			if peers != "" && disc.enabled() {
+				return errors.New("give --peers (fixed nodes) or --bootstrap/--mdns (nodes found by discovery), not both")
+			}
+			if peers == "" && !disc.enabled() {
 				if chainOpts.LocalLayers > 0 {
-					return fmt.Errorf("--local-layers needs --peers")
+					return fmt.Errorf("--local-layers needs --peers or --bootstrap")
 				}
 				lm, err := loadLocalModel(modelPath, threads)
 				if err != nil {
@@ -68,12 +74,13 @@ func newGenerateCmd() *cobra.Command {
 			if chainOpts.DType, err = wire.ParseDType(dtype); err != nil {
 				return err
 			}
-			return runRemote(ctx, cmd.OutOrStdout(), cmd.ErrOrStderr(), modelPath, threads, chainOpts, req)
+			return runRemote(ctx, cmd.OutOrStdout(), cmd.ErrOrStderr(), modelPath, threads, chainOpts, disc, req)
 		},
 	}
 	cmd.Flags().StringVarP(&modelPath, "model", "m", "", "GGUF model or client slice (default: the embedded kjv-tiny model)")
 	cmd.Flags().StringVar(&peers, "peers", "", "comma-separated multiaddrs of nodes serving the layers (default: run every layer here)")
-	cmd.Flags().IntVar(&chainOpts.LocalLayers, "local-layers", 0, "with --peers: run the first K layers in this process too")
+	cmd.Flags().IntVar(&chainOpts.LocalLayers, "local-layers", 0, "with --peers or --bootstrap: run the first K layers in this process too")
+	addDiscoveryFlags(cmd.Flags(), &disc, true)
 	cmd.Flags().StringVar(&dtype, "dtype", "f32", "hidden-state encoding on the wire: f32 (exact) or f16 (half the bytes)")
 	cmd.Flags().DurationVar(&chainOpts.Timeout, "timeout", 30*time.Second, "with --peers: bound on each round trip to a node")
 	cmd.Flags().StringVarP(&prompt, "prompt", "p", "", "prompt text")
@@ -114,7 +121,7 @@ func runLocal(ctx context.Context, out, log io.Writer, lm *localModel, req gener
 // runRemote generates with the layers computed by the nodes at
 // o.Peers (and the first o.LocalLayers here): tokens, text and logits stay
 // in this process.
-func runRemote(ctx context.Context, out, log io.Writer, modelPath string, threads int, o chainOptions, req generate.Request) error {
+func runRemote(ctx context.Context, out, log io.Writer, modelPath string, threads int, o chainOptions, disc discoveryFlags, req generate.Request) error {
 	lm, err := loadClientModel(modelPath, threads)
 	if err != nil {
 		return err
@@ -129,7 +136,14 @@ func runRemote(ctx context.Context, out, log io.Writer, modelPath string, thread
 		return err
 	}
 	defer h.Close()
-	chain, used, err := remoteChain(ctx, h, lm, c, o)
+	var svc *discovery.Service
+	if len(o.Peers) == 0 {
+		if svc, err = disc.start(ctx, h, nil); err != nil {
+			return err
+		}
+		defer svc.Close()
+	}
+	chain, used, err := remoteChainFor(ctx, h, svc, lm, c, o, disc.Wait)
 	if err != nil {
 		return err
 	}

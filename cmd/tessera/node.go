@@ -4,19 +4,24 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/spf13/cobra"
 
 	"github.com/tessera-net/tessera/commit"
+	"github.com/tessera-net/tessera/discovery"
 	"github.com/tessera-net/tessera/gguf"
 	"github.com/tessera-net/tessera/kernels"
 	"github.com/tessera-net/tessera/model"
 	"github.com/tessera-net/tessera/p2p"
+	"github.com/tessera-net/tessera/route"
 	"github.com/tessera-net/tessera/swarm"
 	"github.com/tessera-net/tessera/wire"
 )
@@ -24,11 +29,18 @@ import (
 // nodeOptions configure one serving node.
 type nodeOptions struct {
 	ModelPath   string // GGUF model or layer slice; "" = the embedded model
-	Layers      string // "a:b"; "" = every layer the file holds
+	Layers      string // "a:b"; "" = every layer the file holds; "auto" = chosen from the swarm
 	Listen      []string
 	DataDir     string // identity and state; "" = an ephemeral identity
 	Threads     int
 	MaxSessions int
+
+	Discovery   discoveryFlags // --bootstrap, --mdns, --announce-interval
+	MaxMemory   uint64         // --layers auto: bytes for weights and KV caches (0: no bound)
+	KVPositions int            // --layers auto: KV positions reserved per layer
+	Operator    string         // announced operator ("" : the node itself)
+	Rebalance   time.Duration  // --layers auto: how often to re-check the node's place (0: never)
+	Logger      *slog.Logger   // nil: discarded
 }
 
 // runningNode is a node serving its layers until Close.
@@ -39,7 +51,17 @@ type runningNode struct {
 	file   *gguf.File
 	pool   *kernels.Pool
 	commit commit.Commitments
+
+	cur       atomic.Pointer[swarm.Server] // the server new streams go to (moves with rebalancing)
+	disc      *discovery.Service
+	topic     *discovery.Topic
+	announcer *nodeAnnouncer
+	stop      context.CancelFunc
 }
+
+// current is the server serving new streams (server, unless the node has
+// moved to another range since it started).
+func (n *runningNode) current() *swarm.Server { return n.cur.Load() }
 
 // startNode loads the layers, starts the libp2p host and serves the
 // forward protocol on it.
@@ -56,29 +78,89 @@ func startNode(ctx context.Context, o nodeOptions) (*runningNode, error) {
 	if err != nil {
 		return fail(err)
 	}
-	r, err := servedRange(f, cfg, o.Layers)
-	if err != nil {
-		return fail(err)
+	auto := o.Layers == "auto"
+	var r model.Range
+	if !auto {
+		if r, err = servedRange(f, cfg, o.Layers); err != nil {
+			return fail(err)
+		}
 	}
 	c, err := commit.Of(f)
 	if err != nil {
 		return fail(fmt.Errorf("model commitment: %w", err))
 	}
-	pool := kernels.NewPool(o.Threads)
-	m, err := model.Load(f, model.Options{Layers: r, Pool: pool})
-	if err != nil {
-		pool.Close()
-		return fail(err)
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
 	}
+	pool := kernels.NewPool(o.Threads)
 	h, err := p2p.New(ctx, p2p.Config{DataDir: o.DataDir, Listen: o.Listen})
 	if err != nil {
 		pool.Close()
 		return fail(err)
 	}
-	srv := &swarm.Server{Model: m, ModelCommit: c.Model, MaxSessions: o.MaxSessions}
-	n := &runningNode{host: h, server: srv, model: m, file: f, pool: pool, commit: c}
-	h.Handle(wire.ProtocolID, func(s network.Stream) { _ = srv.ServeStream(ctx, s) })
-	h.Handle(swarm.InfoProtocolID, func(s network.Stream) { _ = srv.ServeInfo(s) })
+	runCtx, stop := context.WithCancel(ctx)
+	n := &runningNode{host: h, file: f, pool: pool, commit: c, stop: stop}
+	failNode := func(err error) (*runningNode, error) {
+		n.Close()
+		return nil, err
+	}
+	// Every node runs discovery: it announces its layers to whoever
+	// connects (any node can be a bootstrap peer) and, with --bootstrap or
+	// --mdns, joins a swarm. Without them it sends nothing until a peer
+	// connects to it.
+	if n.disc, err = o.Discovery.start(ctx, h, log); err != nil {
+		return failNode(err)
+	}
+	if n.topic, err = n.disc.Join(c.Model); err != nil {
+		return failNode(err)
+	}
+	var chooseReq route.ChooseRequest
+	if auto {
+		choice := autoLayerOptions{MaxMemory: o.MaxMemory, KVPositions: o.KVPositions}
+		if s, ok, err := commit.ReadSlice(f); err != nil {
+			return failNode(err)
+		} else if ok && !s.Client {
+			choice.Within = s.Layers
+		}
+		if o.Discovery.enabled() {
+			choice.Wait = 3 * time.Second // to hear the swarm before choosing
+		}
+		if r, chooseReq, err = chooseNodeLayers(ctx, n.disc, n.topic, f, cfg, choice, log); err != nil {
+			return failNode(err)
+		}
+	}
+	newServer := func(r model.Range) (*swarm.Server, error) {
+		m, err := model.Load(f, model.Options{Layers: r, Pool: pool})
+		if err != nil {
+			return nil, err
+		}
+		return &swarm.Server{Model: m, ModelCommit: c.Model, MaxSessions: o.MaxSessions}, nil
+	}
+	srv, err := newServer(r)
+	if err != nil {
+		return failNode(err)
+	}
+	n.server, n.model = srv, srv.Model
+	n.cur.Store(srv)
+	h.Handle(wire.ProtocolID, func(s network.Stream) { _ = n.current().ServeStream(ctx, s) })
+	h.Handle(swarm.InfoProtocolID, func(s network.Stream) { _ = n.current().ServeInfo(s) })
+	n.announcer = announceNode(runCtx, n.topic, srv, cfg.Layers, o.Operator)
+	if auto && o.Rebalance > 0 {
+		move := func(to model.Range) error {
+			next, err := newServer(to)
+			if err != nil {
+				return err
+			}
+			// Sessions already open finish on the old server; new
+			// streams go to the new range.
+			n.cur.Store(next)
+			n.announcer.set(runCtx, next)
+			log.Info("now serving", "layers", to.String())
+			return nil
+		}
+		go rebalance(runCtx, o.Rebalance, n.disc, n.topic, n.announcer, chooseReq, move, log)
+	}
 	return n, nil
 }
 
@@ -103,6 +185,12 @@ func servedRange(f *gguf.File, cfg model.Config, layers string) (model.Range, er
 }
 
 func (n *runningNode) Close() {
+	if n.stop != nil {
+		n.stop()
+	}
+	if n.disc != nil {
+		n.disc.Close()
+	}
 	n.host.Close()
 	n.pool.Close()
 	n.file.Close()
@@ -117,9 +205,10 @@ func defaultDataDir() string {
 
 func newNodeCmd() *cobra.Command {
 	var (
-		o        nodeOptions
-		httpAddr string
-		logs     logOptions
+		o         nodeOptions
+		maxMemory string
+		httpAddr  string
+		logs      logOptions
 	)
 	cmd := &cobra.Command{
 		Use:   "node",
@@ -133,7 +222,8 @@ The node also serves its dashboard (its layers, sessions and traffic) at
 --http, with Prometheus metrics at /metrics; when the default address is
 taken the node runs without one.`,
 		Example: `  tessera node --model kjv.layers-0-2.gguf
-  tessera node --model llama-3.2-1b-q4_k_m.gguf --layers 0:8 --listen /ip4/127.0.0.1/tcp/4001`,
+  tessera node --model llama-3.2-1b-q4_k_m.gguf --layers 0:8 --listen /ip4/127.0.0.1/tcp/4001
+  tessera node --model llama-3.2-1b-q4_k_m.gguf --layers auto --max-memory 2GiB --bootstrap /ip4/10.0.0.2/tcp/4001/p2p/12D3KooW…`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -141,6 +231,12 @@ taken the node runs without one.`,
 			if err != nil {
 				return err
 			}
+			if maxMemory != "" {
+				if o.MaxMemory, err = parseMemorySize(maxMemory); err != nil {
+					return fmt.Errorf("--max-memory: %w", err)
+				}
+			}
+			o.Logger = logger
 			n, err := startNode(ctx, o)
 			if err != nil {
 				return err
@@ -164,11 +260,16 @@ taken the node runs without one.`,
 	}
 	f := cmd.Flags()
 	f.StringVarP(&o.ModelPath, "model", "m", "", "GGUF model or layer slice (default: the embedded kjv-tiny model)")
-	f.StringVar(&o.Layers, "layers", "", "layer range a:b to serve (default: every layer the file holds)")
+	f.StringVar(&o.Layers, "layers", "", "layer range a:b to serve, or auto: the range the swarm serves worst that fits --max-memory (default: every layer the file holds)")
 	f.StringArrayVar(&o.Listen, "listen", p2p.DefaultListen, "multiaddr to listen on (repeatable)")
 	f.StringVar(&o.DataDir, "data-dir", defaultDataDir(), "directory for the node's identity key")
 	f.IntVar(&o.Threads, "threads", 0, "compute threads (default: one per CPU)")
 	f.IntVar(&o.MaxSessions, "max-sessions", swarm.DefaultMaxSessions, "sessions served at once")
+	addDiscoveryFlags(f, &o.Discovery, false)
+	f.StringVar(&maxMemory, "max-memory", "", "with --layers auto: memory for the layers' weights and KV caches, e.g. 6GiB (default: no bound)")
+	f.IntVar(&o.KVPositions, "kv-positions", 4096, "with --layers auto: KV-cache positions reserved per layer within --max-memory")
+	f.StringVar(&o.Operator, "operator", "", "operator name announced, so clients spread sessions over operators (default: the node's peer id)")
+	f.DurationVar(&o.Rebalance, "rebalance-interval", 5*time.Minute, "with --layers auto: how often to re-check whether to move to a worse-served range (0: never)")
 	f.StringVar(&httpAddr, "http", DefaultNodeHTTP, `host:port of the dashboard and /metrics ("" turns them off)`)
 	addLogFlags(cmd, &logs)
 	return cmd
@@ -177,7 +278,7 @@ taken the node runs without one.`,
 // printNodeBanner prints the node's identity and then each full address on
 // a line of its own, so scripts can take them line by line.
 func printNodeBanner(w io.Writer, n *runningNode) {
-	fmt.Fprintf(w, "tessera node %s serving layers %s of model %s\n", n.host.ID(), n.model.Range, commit.Short(n.commit.Model))
+	fmt.Fprintf(w, "tessera node %s serving layers %s of model %s\n", n.host.ID(), n.current().Model.Range, commit.Short(n.commit.Model))
 	for _, a := range n.host.Addrs() {
 		fmt.Fprintln(w, a)
 	}

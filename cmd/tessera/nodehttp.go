@@ -129,8 +129,9 @@ type nodeStatus struct {
 // Status implements web.Source.
 func (ns nodeStatus) Status(ctx context.Context) (web.Status, error) {
 	n := ns.n
-	st := n.server.Stats()
-	info, err := n.server.Info()
+	srv := n.current() // the node may have moved to another range
+	st := srv.Stats()
+	info, err := srv.Info()
 	if err != nil {
 		return web.Status{}, err
 	}
@@ -143,9 +144,9 @@ func (ns nodeStatus) Status(ctx context.Context) (web.Status, error) {
 	if info.FreeSessions == 0 {
 		health, detail = web.HealthDegraded, "no free sessions"
 	}
-	cfg := n.model.Config
+	cfg := srv.Model.Config
 	self := web.Node{
-		Peer: n.host.ID(), Addr: addr, First: n.model.Range.First, Last: n.model.Range.Last,
+		Peer: n.host.ID(), Addr: addr, First: srv.Model.Range.First, Last: srv.Model.Range.Last,
 		Health: health, Detail: detail, FreeSessions: info.FreeSessions, Sessions: st.SessionsTotal,
 		Positions: st.Positions, BytesIn: st.BytesIn, BytesOut: st.BytesOut, LastSeen: now, Self: true,
 	}
@@ -158,7 +159,7 @@ func (ns nodeStatus) Status(ctx context.Context) (web.Status, error) {
 		ThroughputLabel: "positions computed per second",
 		HideGenerations: true,
 		Stats: []web.Stat{
-			{Label: "Layers", Value: n.model.Range.String(), Hint: fmt.Sprintf("of %d", cfg.Layers)},
+			{Label: "Layers", Value: srv.Model.Range.String(), Hint: fmt.Sprintf("of %d", cfg.Layers)},
 			{Label: "Sessions open", Value: fmt.Sprint(st.SessionsOpen), Hint: fmt.Sprintf("%d free", info.FreeSessions)},
 			{Label: "Sessions served", Value: commaInt(st.SessionsTotal)},
 			{Label: "Positions computed", Value: commaInt(st.Positions)},
