@@ -71,6 +71,19 @@ func runDemo(ctx context.Context, out, log io.Writer, prompts []string, maxToken
 	}
 	fmt.Fprintf(out, "Tessera demo: %s sliced into a client file and %d layer slices.\n", models.DefaultName, len(demoRanges))
 
+	var ledgerNames []string
+	var ledgerLayers []uint32
+	for _, r := range demoRanges {
+		ledgerNames = append(ledgerNames, r.String())
+		ledgerLayers = append(ledgerLayers, uint32(r.Last-r.First))
+	}
+	dl, err := openDemoLedger(ctx, dir, ledgerNames, ledgerLayers)
+	if err != nil {
+		return err
+	}
+	defer dl.Close()
+	fmt.Fprintln(out, "  embedded dev ledger: the client is funded from the faucet and each node staked; no audit runs yet, so the client settles as its own auditor")
+
 	var clientPath string
 	var peers []string
 	for _, w := range written {
@@ -126,6 +139,17 @@ func runDemo(ctx context.Context, out, log io.Writer, prompts []string, maxToken
 		fmt.Fprintf(out, "[%d prompt + %d generated tokens in %.2fs, %.1f tok/s through %d nodes]\n",
 			len(res.PromptTokens), len(res.Tokens), elapsed.Seconds(), float64(len(res.Tokens))/elapsed.Seconds(), len(stats))
 		printHopStats(out, stats)
+		work := map[string]uint64{} // positions each node computed, by range
+		for _, s := range stats {
+			if !s.Local {
+				work[s.Range.String()] += s.Positions
+			}
+		}
+		cert, err := dl.settle(ctx, c.Model, work)
+		if err != nil {
+			return err
+		}
+		dl.report(out, cert)
 	}
 	return nil
 }

@@ -23,6 +23,6 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newGenerateCmd(), newNodeCmd(), newGatewayCmd(), newModelCmd(), newBenchCmd(), newDemoCmd(), newSwarmCmd())
+	root.AddCommand(newGenerateCmd(), newNodeCmd(), newGatewayCmd(), newModelCmd(), newBenchCmd(), newDemoCmd(), newSwarmCmd(), newLedgerCmd())
 	return root
 }

@@ -1,0 +1,406 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	cmtlog "github.com/cometbft/cometbft/libs/log"
+	"github.com/spf13/cobra"
+
+	"github.com/tessera-net/tessera/ledger"
+	"github.com/tessera-net/tessera/ledger/abci"
+	"github.com/tessera-net/tessera/ledger/blocklog"
+	"github.com/tessera-net/tessera/ledger/query"
+)
+
+// ledgerEvidence checks fraud evidence in every ledger the CLI opens; nil
+// until the proof package's checker is wired in (a chain holding accepted
+// evidence then fails to replay with a message saying so).
+var ledgerEvidence ledger.EvidenceChecker
+
+func ledgerMachine() ledger.Machine { return ledger.Machine{Evidence: ledgerEvidence} }
+
+// defaultLedgerHome is where the embedded (solo) ledger lives by default.
+func defaultLedgerHome() string {
+	if dir, err := os.UserConfigDir(); err == nil {
+		return filepath.Join(dir, "tessera", "ledger")
+	}
+	return ".tessera-ledger"
+}
+
+// ledgerDBPath is the block log of a home: a CometBFT validator's (made by
+// `tessera ledger init`) or a solo store's.
+func ledgerDBPath(home string) string {
+	if _, err := os.Stat(filepath.Join(home, abci.NodeConfigFile)); err == nil {
+		return filepath.Join(home, abci.LedgerFile)
+	}
+	return filepath.Join(home, "ledger.db")
+}
+
+func newLedgerCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "ledger",
+		Short: "Query, verify and run the credit ledger",
+		Long: `The ledger records every certificate's work and payments, stakes and fraud
+slashing (docs/DESIGN.md section 6). It is embedded (a bbolt file, the
+default) or shared by CometBFT validators (init, node).
+
+Queries read a home directory (stop the process that owns it first) or a
+running node's HTTP API (--url).`,
+	}
+	cmd.AddCommand(newLedgerBalanceCmd(), newLedgerHistoryCmd(), newLedgerVerifyCmd(),
+		newLedgerInitCmd(), newLedgerNodeCmd())
+	return cmd
+}
+
+// ledgerSource opens what the query flags name: --url (a running node) or
+// --home (read-only). close releases it.
+type ledgerSource struct {
+	home, url string
+}
+
+func (s *ledgerSource) flags(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&s.home, "home", defaultLedgerHome(), "ledger home (solo store, or a validator home from `ledger init`)")
+	cmd.Flags().StringVar(&s.url, "url", "", "query a running node's ledger API instead, e.g. http://127.0.0.1:26658")
+}
+
+func openLedgerReadOnly(home string) (*blocklog.Chain, error) {
+	path := ledgerDBPath(home)
+	c, err := blocklog.Open(path, nil, blocklog.Options{Machine: ledgerMachine(), ReadOnly: true, LockTimeout: time.Second})
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("no ledger at %s (set --home, or --url for a running node)", path)
+		}
+		if strings.Contains(err.Error(), "locked") {
+			return nil, fmt.Errorf("%w; query the running node with --url instead", err)
+		}
+		return nil, err
+	}
+	return c, nil
+}
+
+func newLedgerBalanceCmd() *cobra.Command {
+	var src ledgerSource
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "balance KEY",
+		Short: "Show an account: balance, stake, unbonding, nonce, node record",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			k, err := ledger.ParsePubKey(args[0])
+			if err != nil {
+				return err
+			}
+			var v query.AccountView
+			if src.url != "" {
+				if v, err = (&query.Client{URL: src.url}).Account(cmd.Context(), k); err != nil {
+					return err
+				}
+			} else {
+				c, err := openLedgerReadOnly(src.home)
+				if err != nil {
+					return err
+				}
+				defer c.Close()
+				v = query.AccountView{Key: k, Account: c.Account(k)}
+				if n, ok := c.Node(k); ok {
+					v.Node = &n
+				}
+			}
+			if asJSON {
+				return writeIndentedJSON(cmd.OutOrStdout(), v)
+			}
+			printAccount(cmd.OutOrStdout(), v)
+			return nil
+		},
+	}
+	src.flags(cmd)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func writeIndentedJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func printAccount(w io.Writer, v query.AccountView) {
+	fmt.Fprintf(w, "account    %s\n", v.Key)
+	fmt.Fprintf(w, "balance    %d\n", v.Balance)
+	fmt.Fprintf(w, "stake      %d\n", v.Stake)
+	for _, u := range v.Unbonding {
+		fmt.Fprintf(w, "unbonding  %d (returns at height %d)\n", u.Amount, u.Release)
+	}
+	fmt.Fprintf(w, "nonce      %d\n", v.Nonce)
+	if n := v.Node; n != nil {
+		status := "active"
+		if n.Excluded {
+			status = fmt.Sprintf("EXCLUDED for fraud at height %d", n.ExcludedAt)
+		}
+		fmt.Fprintf(w, "node       %s; capacity %d; %d work units over %d certificates (%d failed audits); earned %d\n",
+			status, n.Capacity, n.WorkUnits, n.Certificates, n.FailedAudits, n.Earned)
+	}
+}
+
+func newLedgerHistoryCmd() *cobra.Command {
+	var src ledgerSource
+	var limit int
+	var before uint64
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "history KEY",
+		Short: "List the transactions that concern an account, newest first",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			k, err := ledger.ParsePubKey(args[0])
+			if err != nil {
+				return err
+			}
+			var hist []ledger.HistoryEntry
+			if src.url != "" {
+				hist, err = (&query.Client{URL: src.url}).History(cmd.Context(), k, before, limit)
+			} else {
+				c, oerr := openLedgerReadOnly(src.home)
+				if oerr != nil {
+					return oerr
+				}
+				defer c.Close()
+				hist, err = c.History(k, before, limit)
+			}
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writeIndentedJSON(cmd.OutOrStdout(), hist)
+			}
+			printHistory(cmd.OutOrStdout(), hist)
+			return nil
+		},
+	}
+	src.flags(cmd)
+	cmd.Flags().IntVarP(&limit, "limit", "n", 20, "entries to show (whole blocks)")
+	cmd.Flags().Uint64Var(&before, "before", 0, "only blocks below this height (for paging)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func printHistory(w io.Writer, hist []ledger.HistoryEntry) {
+	if len(hist) == 0 {
+		fmt.Fprintln(w, "no history")
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "HEIGHT\tTIME\tKIND\tRESULT\tDETAILS")
+	for _, e := range hist {
+		result := e.Result.Code.String()
+		if e.Result.Code != ledger.CodeOK && e.Result.Log != "" {
+			result += ": " + e.Result.Log
+		}
+		var details []string
+		for _, ev := range e.Result.Events {
+			var kv []string
+			for _, a := range ev.Attrs {
+				v := a.Value
+				if len(v) == 64 {
+					v = v[:8] + "…"
+				}
+				kv = append(kv, a.Key+"="+v)
+			}
+			details = append(details, ev.Type+"("+strings.Join(kv, " ")+")")
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", e.Height, time.Unix(0, e.Time).UTC().Format(time.DateTime),
+			e.Kind, result, strings.Join(details, " "))
+	}
+	tw.Flush()
+}
+
+func newLedgerVerifyCmd() *cobra.Command {
+	var home string
+	cmd := &cobra.Command{
+		Use:   "verify",
+		Short: "Replay the block log from genesis, checking every signature, result and app hash",
+		Long: `Replay the whole block log from genesis through the state machine: every
+transaction is decoded and re-applied (so every sender's and auditor's
+signature is checked again), and every stored result and app hash must be
+reproduced. The store is opened read-only; stop the node that owns it first.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := openLedgerReadOnly(home)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			start := time.Now()
+			rep, err := c.Verify(nil)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "ledger %s verified: chain %s, %d blocks, %d transactions, height %d, app hash %s (%.2fs)\n",
+				c.Path(), rep.ChainID, rep.Blocks, rep.Txs, rep.Height, rep.AppHash, time.Since(start).Seconds())
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&home, "home", defaultLedgerHome(), "ledger home (solo store, or a validator home)")
+	return cmd
+}
+
+func newLedgerInitCmd() *cobra.Command {
+	var (
+		o        abci.TestnetOptions
+		chainID  string
+		genesis  string
+		prod     bool
+		allocs   []string
+		timeouts [2]time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "init",
+		Short: "Write the homes of a local CometBFT testnet sharing one ledger",
+		Long: `Write one home per validator (DIR/node0, DIR/node1, …): CometBFT keys and
+genesis (with the ledger genesis as its app_state) and the node settings,
+every port on --host (127.0.0.1 by default), each validator a persistent
+peer of the others. Start each with ` + "`tessera ledger node --home DIR/nodeI`" + `.
+
+More than two thirds of the validators must run for blocks to commit: with 4,
+one may be down.`,
+		Example: `  tessera ledger init --validators 4 --home ./testnet
+  tessera ledger init --validators 1 --home ./solo-bft --alloc KEY=1000000`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var g ledger.Genesis
+			if genesis != "" {
+				b, err := os.ReadFile(genesis)
+				if err != nil {
+					return err
+				}
+				if g, err = ledger.ParseGenesis(b); err != nil {
+					return err
+				}
+			} else {
+				g = ledger.Genesis{ChainID: chainID, Params: ledger.DefaultParams(!prod)}
+			}
+			for _, a := range allocs {
+				key, amount, ok := strings.Cut(a, "=")
+				k, err := ledger.ParsePubKey(key)
+				if err != nil || !ok {
+					return fmt.Errorf("--alloc %q: want KEY=AMOUNT", a)
+				}
+				n, err := strconv.ParseUint(amount, 10, 64)
+				if err != nil {
+					return fmt.Errorf("--alloc %q: %v", a, err)
+				}
+				g.Accounts = append(g.Accounts, ledger.GenesisAccount{Key: k, Balance: n})
+			}
+			o.Genesis = &g
+			o.TimeoutPropose, o.TimeoutCommit = timeouts[0], timeouts[1]
+			homes, err := abci.InitTestnet(o)
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "chain %s: %d validator homes\n", g.ChainID, len(homes))
+			for _, h := range homes {
+				nc, _ := abci.ReadNodeConfig(h)
+				fmt.Fprintf(w, "  tessera ledger node --home %s    # ledger API http://%s\n", h, nc.HTTPListen)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&o.Validators, "validators", 1, "number of validators")
+	f.StringVar(&o.Dir, "home", "tessera-testnet", "directory to write the validator homes into")
+	f.StringVar(&chainID, "chain-id", abci.LocalChainID, "chain id")
+	f.StringVar(&genesis, "genesis", "", "ledger genesis JSON (default: the default parameters, no accounts)")
+	f.BoolVar(&prod, "no-dev", false, "turn the faucet off (dev mode is on by default)")
+	f.StringArrayVar(&allocs, "alloc", nil, "fund an account at genesis: KEY=AMOUNT (repeatable)")
+	f.StringVar(&o.Host, "host", "127.0.0.1", "address every port binds to and peers dial")
+	f.IntVar(&o.BasePort, "base-port", 26656, "validator i uses ports base+10i (P2P), +1 (CometBFT RPC), +2 (ledger API); 0 picks free ports")
+	f.DurationVar(&timeouts[0], "timeout-propose", time.Second, "consensus propose timeout")
+	f.DurationVar(&timeouts[1], "timeout-commit", 500*time.Millisecond, "pause after each commit")
+	return cmd
+}
+
+func newLedgerNodeCmd() *cobra.Command {
+	var home, httpAddr, logLevel string
+	cmd := &cobra.Command{
+		Use:   "node",
+		Short: "Run a CometBFT validator of a shared ledger, with the ledger API",
+		Long: `Run the validator whose home ` + "`tessera ledger init`" + ` wrote, and serve the
+ledger API (balances, history, certificates, app hash; transaction
+submission) over HTTP. Stops on Ctrl-C.`,
+		Example: `  tessera ledger node --home tessera-testnet/node0`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return runLedgerNode(ctx, cmd.OutOrStdout(), cmd.ErrOrStderr(), home, httpAddr, logLevel)
+		},
+	}
+	cmd.Flags().StringVar(&home, "home", "tessera-testnet/node0", "validator home written by `tessera ledger init`")
+	cmd.Flags().StringVar(&httpAddr, "http", "", "ledger API address (default: the home's setting)")
+	cmd.Flags().StringVar(&logLevel, "log-level", "error", "CometBFT log level: error, info, debug or none")
+	return cmd
+}
+
+func cometLogger(w io.Writer, level string) (cmtlog.Logger, error) {
+	if level == "none" {
+		return cmtlog.NewNopLogger(), nil
+	}
+	opt, err := cmtlog.AllowLevel(level)
+	if err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	return cmtlog.NewFilter(cmtlog.NewTMLogger(cmtlog.NewSyncWriter(w)), opt), nil
+}
+
+func runLedgerNode(ctx context.Context, stdout, stderr io.Writer, home, httpAddr, logLevel string) error {
+	logger, err := cometLogger(stderr, logLevel)
+	if err != nil {
+		return err
+	}
+	n, err := abci.StartNode(home, abci.NodeOptions{Evidence: ledgerEvidence, Logger: logger})
+	if err != nil {
+		return err
+	}
+	defer n.Stop()
+	if httpAddr == "" {
+		httpAddr = n.Config.HTTPListen
+	}
+	var srv *http.Server
+	apiURL := "off"
+	if httpAddr != "" {
+		l, err := net.Listen("tcp", httpAddr)
+		if err != nil {
+			return fmt.Errorf("ledger API: %w", err)
+		}
+		srv = &http.Server{Handler: query.Handler(n.Chain(), n), ReadHeaderTimeout: 10 * time.Second}
+		go srv.Serve(l)
+		apiURL = "http://" + l.Addr().String() + "/v1/ledger/info"
+	}
+	info := n.Chain().Info()
+	fmt.Fprintf(stdout, "tessera ledger validator %s: chain %s at height %d, app hash %s\n", n.Config.Moniker, info.ChainID, info.Height, info.AppHash)
+	fmt.Fprintf(stdout, "ledger API %s\n", apiURL)
+	<-ctx.Done()
+	if srv != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}
+	info = n.Chain().Info()
+	fmt.Fprintf(stderr, "validator stopping at height %d, app hash %s\n", info.Height, info.AppHash)
+	return nil
+}
