@@ -171,9 +171,12 @@ func TestBootstrapLoss(t *testing.T) {
 func TestAutoLayersFillLeastServed(t *testing.T) {
 	boot := startNode(t, nil, state(0, 2, 40))
 	addr := boot.host.Addrs()[:1]
-	startNode(t, addr, state(2, 4, 3)) // the least-served range
-	startNode(t, addr, state(4, 6, 40))
-	startNode(t, addr, state(0, 6, 2))
+	others := []*testNode{
+		startNode(t, addr, state(2, 4, 3)), // the least-served range
+		startNode(t, addr, state(4, 6, 40)),
+		startNode(t, addr, state(0, 6, 2)),
+	}
+	othersRanges := []model.Range{{First: 2, Last: 4}, {First: 4, Last: 6}, {First: 0, Last: 6}}
 
 	joiner := startNode(t, addr, State{})
 	waitFor(t, joiner, "the 4 announcements", func(live []Entry) bool { return len(live) == 4 })
@@ -190,7 +193,16 @@ func TestAutoLayersFillLeastServed(t *testing.T) {
 	}
 	joiner.setState(state(r.First, r.Last, 5))
 	joiner.topic.StartAnnouncing(joiner.getState)
-	waitFor(t, boot, "the joiner at 2:4", func(live []Entry) bool { return sees(live, joiner.id(), r) })
+	// Gossip reaches the bootstrap in any order: wait (bounded) until it
+	// has heard every node, then the joiner must have lifted the bottleneck.
+	waitFor(t, boot, "the joiner at 2:4 and every other node", func(live []Entry) bool {
+		for i, o := range others {
+			if !sees(live, o.id(), othersRanges[i]) {
+				return false
+			}
+		}
+		return sees(live, joiner.id(), r)
+	})
 	if b := route.BalanceOf(boot.topic.Registry().Spans(boot.svc.Now()), 6); b.Bottleneck != 10 {
 		t.Errorf("bottleneck after the join %v, want 10 (2:4 at 3+2+5)", b.Bottleneck)
 	}
