@@ -383,12 +383,8 @@ func TestOpenStreamErrors(t *testing.T) {
 	stranger := newHost(t, Config{})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	start := time.Now()
 	if _, err := b.OpenStream(ctx, stranger.ID(), echoProto); err == nil {
 		t.Error("stream to a peer with no known address succeeded")
-	}
-	if d := time.Since(start); d > 2*time.Second+500*time.Millisecond {
-		t.Errorf("took %v to fail", d)
 	}
 }
 
