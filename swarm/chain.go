@@ -3,12 +3,14 @@ package swarm
 import (
 	"bufio"
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
 
 	"github.com/tessera-net/tessera/model"
+	"github.com/tessera-net/tessera/proof"
 	"github.com/tessera-net/tessera/wire"
 )
 
@@ -28,6 +30,10 @@ type Hop struct {
 	// Open opens a stream to a remote hop's node; the chain opens one
 	// stream per session, lazily, and closes it on Close.
 	Open Opener
+	// PubKey is the Ed25519 key a remote hop's node is known by (with
+	// libp2p, the key inside its peer id); receipts must be signed with
+	// it. Required when ChainConfig.Verify is set.
+	PubKey ed25519.PublicKey
 }
 
 // LocalHop is a hop computing m's layer range in this process.
@@ -71,6 +77,9 @@ type ChainConfig struct {
 	// KeepHistory records, per hop, every hidden-state input sent (see
 	// History), which replaying a hop's session on another node needs.
 	KeepHistory bool
+	// Verify, when set, asks every remote hop for signed receipts, checks
+	// them and audits them (see Verification).
+	Verify *Verification
 }
 
 // HopStats are one hop's counters.
@@ -139,6 +148,9 @@ type hop struct {
 	nanos    atomic.Int64
 
 	history atomic.Pointer[[]float32]
+
+	proof   *hopProof // nil without ChainConfig.Verify, and for local hops
+	sentBuf []float32 // what the node decodes of the last Forward
 }
 
 // NewChain checks that hops cover layers [0, cfg.Model.Layers) in order,
@@ -199,7 +211,15 @@ func NewChain(cfg ChainConfig, hops []Hop) (*Chain, error) {
 			return nil, fmt.Errorf("swarm: %s: a remote hop needs an Opener", desc)
 		}
 		next = h.Range.Last
-		c.hops = append(c.hops, &hop{Hop: h, index: i, cfg: &c.cfg})
+		hp := &hop{Hop: h, index: i, cfg: &c.cfg}
+		if cfg.Verify != nil && !h.local() {
+			p, err := newHopProof(cfg.Verify, &cfg, h)
+			if err != nil {
+				return nil, fmt.Errorf("swarm: %s: %w", desc, err)
+			}
+			hp.proof = p
+		}
+		c.hops = append(c.hops, hp)
 	}
 	if next < cfg.Model.Layers {
 		return nil, fmt.Errorf("swarm: layers %s are not covered (the last hop ends at layer %d)", model.Range{First: next, Last: cfg.Model.Layers}, next)
@@ -223,6 +243,16 @@ func (c *Chain) Forward(ctx context.Context, start int, hidden []float32, n int)
 	if start < 0 || start+n > c.cfg.MaxPositions {
 		return fmt.Errorf("swarm: forward: positions %d..%d outside the chain's %d", start, start+n-1, c.cfg.MaxPositions)
 	}
+	perMsg := 0
+	if c.cfg.Verify != nil {
+		// Every node gets the same calls, so that call k of one node's
+		// receipts chains to call k of the next one's.
+		var err error
+		if perMsg, err = c.openAll(ctx, start); err != nil {
+			return err
+		}
+	}
+	var prev *hop // the previous hop, when remote and verified
 	for _, h := range c.hops {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -231,15 +261,68 @@ func (c *Chain) Forward(ctx context.Context, start int, hidden []float32, n int)
 			h.record(start, hidden, dim)
 		}
 		t0 := time.Now()
+		before := 0
+		if h.proof != nil && h.proof.checker != nil {
+			before = len(h.proof.checker.Receipts())
+		}
 		var err error
 		if h.local() {
 			err = h.forwardLocal(start, hidden, n)
 		} else {
-			err = h.forwardRemote(ctx, start, hidden, n)
+			err = h.forwardRemote(ctx, start, hidden, n, perMsg)
 		}
 		h.nanos.Add(int64(time.Since(t0)))
+		if err == nil && prev != nil && h.proof != nil {
+			err = chained(prev, h, before)
+		}
 		if err != nil {
 			return &HopError{Hop: h.index, Peer: h.name(), Range: h.Range, Err: err}
+		}
+		prev = nil
+		if h.proof != nil {
+			prev = h
+		}
+	}
+	return nil
+}
+
+// openAll opens the session of every verified remote hop and returns the
+// positions per Forward message that fit every node.
+func (c *Chain) openAll(ctx context.Context, start int) (int, error) {
+	dim := c.cfg.Model.Dim
+	perMsg := c.cfg.MaxPositions
+	for _, h := range c.hops {
+		if h.local() {
+			continue
+		}
+		if h.proof != nil && h.proof.fault != nil {
+			return 0, &HopError{Hop: h.index, Peer: h.name(), Range: h.Range, Err: fmt.Errorf("%w: %w", ErrDistrusted, h.proof.fault)}
+		}
+		if h.st == nil {
+			if h.lost != nil && start != 0 {
+				continue // forwardRemote reports it
+			}
+			if err := h.open(ctx); err != nil {
+				return 0, &HopError{Hop: h.index, Peer: h.name(), Range: h.Range, Err: err}
+			}
+		}
+		perMsg = min(perMsg, max(1, (h.maxMsg-frameOverhead-receiptOverhead)/(dim*c.cfg.DType.Size())))
+	}
+	return perMsg, nil
+}
+
+// chained checks that the receipts hop h got since before take as inputs
+// the outputs of the previous hop's latest receipts, call by call.
+func chained(prev, h *hop, before int) error {
+	got := h.proof.checker.Receipts()[before:]
+	all := prev.proof.checker.Receipts()
+	if len(all) < len(got) {
+		return fmt.Errorf("%w: %d receipts but the previous node gave %d", ErrDistrusted, len(got), len(all))
+	}
+	want := all[len(all)-len(got):]
+	for k, r := range got {
+		if r.HIn != want[k].HOut || r.Start != want[k].Start || r.N != want[k].N {
+			return fmt.Errorf("%w: call %d: the receipt's input is not the previous node's output", ErrDistrusted, k)
 		}
 	}
 	return nil
@@ -292,7 +375,10 @@ func (h *hop) forwardLocal(start int, hidden []float32, n int) error {
 	return nil
 }
 
-func (h *hop) forwardRemote(ctx context.Context, start int, hidden []float32, n int) (err error) {
+func (h *hop) forwardRemote(ctx context.Context, start int, hidden []float32, n int, perMsg int) (err error) {
+	if h.proof != nil && h.proof.fault != nil {
+		return fmt.Errorf("%w: %w", ErrDistrusted, h.proof.fault)
+	}
 	if h.st == nil {
 		if h.lost != nil && start != 0 {
 			return fmt.Errorf("the session was lost (%w); position %d cannot be resumed without replaying its history", h.lost, start)
@@ -313,7 +399,9 @@ func (h *hop) forwardRemote(ctx context.Context, start int, hidden []float32, n 
 	}()
 	dim := h.cfg.Model.Dim
 	dt := h.cfg.DType
-	perMsg := max(1, (h.maxMsg-frameOverhead)/(dim*dt.Size()))
+	if perMsg <= 0 {
+		perMsg = max(1, (h.maxMsg-frameOverhead)/(dim*dt.Size()))
+	}
 	for off := 0; off < n; off += perMsg {
 		k := min(perMsg, n-off)
 		if err := h.roundTrip(start+off, hidden[off*dim:(off+k)*dim], k); err != nil {
@@ -345,6 +433,9 @@ func (h *hop) broken(ctx context.Context, err error) error {
 		return err
 	}
 	h.lost = err
+	if errors.Is(err, ErrDistrusted) {
+		h.lost = fmt.Errorf("the node failed verification: %w", err)
+	}
 	h.closeStream()
 	if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
 		return fmt.Errorf("%w (%v)", ctx.Err(), err)
@@ -384,6 +475,11 @@ func (h *hop) open(ctx context.Context) (err error) {
 		MaxPositions: cfg.MaxPositions,
 		DType:        cfg.DType,
 	}
+	if h.proof != nil {
+		if req.Nonce, err = h.proof.begin(cfg, h.Range); err != nil {
+			return err
+		}
+	}
 	if err := h.w.WriteMessage(req); err != nil {
 		return h.writeFailed("opening a session", err)
 	}
@@ -403,6 +499,12 @@ func (h *hop) open(ctx context.Context) (err error) {
 		h.maxMsg = min(m.MaxMessageBytes, cfg.MaxMessageBytes)
 		if need := cfg.Model.Dim*cfg.DType.Size() + frameOverhead; h.maxMsg < need {
 			return fmt.Errorf("opening a session: node accepts messages of %d bytes, one position needs %d", h.maxMsg, need)
+		}
+		if h.proof != nil && !proof.SameKey(m.NodeKey, h.proof.key) {
+			if len(m.NodeKey) == 0 {
+				return h.proof.distrust(errors.New("the node does not sign receipts (it announced no key)"))
+			}
+			return h.proof.distrust(fmt.Errorf("the node signs with key %x, it is known by key %x", m.NodeKey, []byte(h.proof.key)))
 		}
 		h.step = 0
 		h.lost = nil
@@ -446,6 +548,12 @@ func (h *hop) roundTrip(start int, part []float32, k int) error {
 		out := h.scratch[:len(part)]
 		if err := wire.DecodeHidden(out, cfg.DType, m.Payload, k, dim); err != nil {
 			return fmt.Errorf("step %d: node's answer: %w", h.step, err)
+		}
+		if h.proof != nil {
+			h.sentBuf = roundTo(h.sentBuf, part, cfg.DType)
+			if err := h.checkResult(m, start, k, h.sentBuf, out); err != nil {
+				return fmt.Errorf("step %d: %w", h.step, err)
+			}
 		}
 		copy(part, out)
 	default:

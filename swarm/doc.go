@@ -13,6 +13,20 @@
 // loaded in this process, remote hops send hidden states to nodes and
 // write the answers back in place.
 //
+// # Verification
+//
+// A Server with a Key signs a receipt (package proof) for every forward
+// call of a session that the client opened with a nonce, keeps the call's
+// trace (a window of full traces, keys and values for the whole session)
+// and answers OpenCells with openings. A Chain with ChainConfig.Verify
+// checks every receipt as it arrives against the node's known key
+// (Hop.PubKey) and what it sent and received, checks that each node's
+// inputs are the previous node's outputs, audits random cells with the
+// verification keys it holds, and stops using a node that fails (errors
+// wrap ErrDistrusted; Chain.Proofs holds the receipts, audit counts and
+// fraud evidence for a certificate). Chain.Reexecute re-runs a hop's
+// session on a validator's copy of its layers.
+//
 // The package is transport-agnostic: it reads and writes a Stream (a
 // net.Conn, a libp2p stream, or anything with a deadline) and never dials
 // or listens itself; callers hand the server accepted streams and give each

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/tessera-net/tessera/commit"
 	"github.com/tessera-net/tessera/gguf"
 	"github.com/tessera-net/tessera/kernels"
 	"github.com/tessera-net/tessera/model"
@@ -20,11 +21,12 @@ import (
 const modelPath = "../models/kjv-tiny-q8_0.gguf"
 
 var (
-	testFile   *gguf.File
-	testPool   *kernels.Pool
-	testCommit [32]byte // stands in for the model commitment: the file's hash
-	testTok    *tokenizer.Tokenizer
-	testConfig model.Config
+	testFile    *gguf.File
+	testPool    *kernels.Pool
+	testCommit  [32]byte // the model commitment
+	testCommits commit.Commitments
+	testTok     *tokenizer.Tokenizer
+	testConfig  model.Config
 
 	modelsMu sync.Mutex
 	models   = map[model.Range]*model.Model{}
@@ -41,12 +43,17 @@ func testMain(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	testCommit = sha256.Sum256(data)
+	_ = sha256.Sum256(data)
 	if testFile, err = gguf.Open(modelPath); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	defer testFile.Close()
+	if testCommits, err = commit.Of(testFile); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	testCommit = testCommits.Model
 	if testTok, err = tokenizer.FromGGUF(testFile); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

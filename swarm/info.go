@@ -2,6 +2,7 @@ package swarm
 
 import (
 	"bufio"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
@@ -25,6 +26,18 @@ type NodeInfo struct {
 	Range        model.Range // layers served
 	MaxPositions int         // most positions a session is granted
 	FreeSessions int         // sessions that can be opened now
+	// NodeKey is the Ed25519 key the node signs receipts with (zero when
+	// it does not sign). A client must check it against the key it knows
+	// the node by (with libp2p, the peer id's key).
+	NodeKey [wire.KeySize]byte
+}
+
+// Key returns NodeKey as a public key, or nil when the node does not sign.
+func (i NodeInfo) Key() ed25519.PublicKey {
+	if i.NodeKey == ([wire.KeySize]byte{}) {
+		return nil
+	}
+	return ed25519.PublicKey(append([]byte(nil), i.NodeKey[:]...))
 }
 
 // Info describes the server.
@@ -34,12 +47,14 @@ func (s *Server) Info() (NodeInfo, error) {
 		return NodeInfo{}, err
 	}
 	free := max(0, int64(lim.maxSessions)-s.sessionsOpen.Load())
-	return NodeInfo{
+	info := NodeInfo{
 		ModelCommit:  s.ModelCommit,
 		Range:        s.Model.Range,
 		MaxPositions: lim.maxPositions,
 		FreeSessions: int(min(free, wire.PositionLimit)),
-	}, nil
+	}
+	copy(info.NodeKey[:], s.NodeKey())
+	return info, nil
 }
 
 // ServeInfo writes the server's NodeInfo to st and closes st.
@@ -58,6 +73,7 @@ func (s *Server) ServeInfo(st Stream) error {
 		Last:         info.Range.Last,
 		MaxPositions: info.MaxPositions,
 		FreeSessions: info.FreeSessions,
+		NodeKey:      info.Key(),
 	}
 	if err := wire.WriteMessage(countingWriter{st, &s.bytesOut}, m); err != nil {
 		return fmt.Errorf("swarm: writing node info: %w", err)
@@ -83,12 +99,14 @@ func ReadInfo(r io.Reader) (NodeInfo, error) {
 		if m.Version != wire.Version {
 			return NodeInfo{}, fmt.Errorf("swarm: node speaks protocol version %d, this client %d", m.Version, wire.Version)
 		}
-		return NodeInfo{
+		info := NodeInfo{
 			ModelCommit:  m.ModelCommit,
 			Range:        model.Range{First: m.First, Last: m.Last},
 			MaxPositions: m.MaxPositions,
 			FreeSessions: m.FreeSessions,
-		}, nil
+		}
+		copy(info.NodeKey[:], m.NodeKey)
+		return info, nil
 	case *wire.Error:
 		return NodeInfo{}, fmt.Errorf("swarm: node info: %w", m)
 	}

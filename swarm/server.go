@@ -3,6 +3,7 @@ package swarm
 import (
 	"bufio"
 	"context"
+	"crypto/ed25519"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -13,7 +14,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tessera-net/tessera/merkle"
 	"github.com/tessera-net/tessera/model"
+	"github.com/tessera-net/tessera/proof"
 	"github.com/tessera-net/tessera/wire"
 )
 
@@ -55,6 +58,21 @@ type Server struct {
 	// bounds the time to write an answer (0: DefaultIdleTimeout; negative:
 	// no timeout).
 	IdleTimeout time.Duration
+	// Key signs receipts (with libp2p, the host's identity key, so that
+	// clients know it from the peer id). Without a key the node announces
+	// none and sessions get no receipts.
+	Key ed25519.PrivateKey
+	// TraceWindow is the number of a session's most recent forward calls
+	// whose full traces are kept for openings (0:
+	// proof.DefaultTraceWindow); keys and values are kept for the whole
+	// session. TraceBytes bounds the bytes of full traces kept per session
+	// (0: proof.DefaultTraceBytes).
+	TraceWindow int
+	TraceBytes  int64
+	// Forward computes a forward call (nil: Model.ForwardTrace, tr nil
+	// when the session is not traced). It exists so that tests can play
+	// dishonest nodes; a real node leaves it nil.
+	Forward ForwardFunc
 
 	sessionsOpen  atomic.Int64
 	sessionsTotal atomic.Uint64
@@ -65,7 +83,20 @@ type Server struct {
 	bytesOut      atomic.Uint64
 	errorsSent    atomic.Uint64
 	expired       atomic.Uint64
+	openings      atomic.Uint64
 	nextID        atomic.Uint64
+}
+
+// ForwardFunc computes one forward call of a session in place, recording
+// its trace into tr when tr is not nil (model.Model.ForwardTrace).
+type ForwardFunc func(s *model.Session, start int, hidden []float32, n int, tr *model.Trace) error
+
+// NodeKey is the public key receipts are signed with, or nil.
+func (s *Server) NodeKey() ed25519.PublicKey {
+	if s.Key == nil {
+		return nil
+	}
+	return s.Key.Public().(ed25519.PublicKey)
 }
 
 // ServerStats are the operator's counters, all since the server started.
@@ -79,6 +110,7 @@ type ServerStats struct {
 	BytesOut      uint64 // bytes written to clients
 	Errors        uint64 // Error messages sent
 	Expired       uint64 // streams closed by the idle timeout
+	Openings      uint64 // trace cells opened for auditors
 }
 
 // Stats returns a snapshot of the counters.
@@ -93,6 +125,7 @@ func (s *Server) Stats() ServerStats {
 		BytesOut:      s.bytesOut.Load(),
 		Errors:        s.errorsSent.Load(),
 		Expired:       s.expired.Load(),
+		Openings:      s.openings.Load(),
 	}
 }
 
@@ -185,6 +218,14 @@ type conn struct {
 	step    uint64
 	hidden  []float32
 	payload []byte
+
+	// Receipts and traces, when the client sent a nonce and the node has
+	// a key.
+	signing bool
+	nonce   proof.Hash
+	prev    proof.Hash
+	store   *proof.TraceStore
+	rounded []float32
 }
 
 // setDeadline arms the idle timeout; it reports false once ctx is done (so
@@ -228,7 +269,8 @@ func (c *conn) serve(ctx context.Context) error {
 			if e := c.open(m); e != nil {
 				return c.fail(e, nil)
 			}
-			err = c.w.WriteMessage(&wire.SessionOpened{SessionID: c.id, MaxPositions: c.maxPos, DType: c.dtype, MaxMessageBytes: c.lim.maxMessage})
+			err = c.w.WriteMessage(&wire.SessionOpened{SessionID: c.id, MaxPositions: c.maxPos, DType: c.dtype,
+				MaxMessageBytes: c.lim.maxMessage, NodeKey: c.srv.NodeKey()})
 		case *wire.Forward:
 			if c.sess == nil {
 				return c.fail(wire.NewError(wire.CodeOutOfOrder, "Forward before OpenSession"), nil)
@@ -239,6 +281,18 @@ func (c *conn) serve(ctx context.Context) error {
 					return c.fail(e, nil)
 				}
 				// The session is intact: answer and keep serving.
+				c.srv.errorsSent.Add(1)
+				err = c.w.WriteMessage(e)
+			}
+		case *wire.OpenCells:
+			if c.sess == nil {
+				return c.fail(wire.NewError(wire.CodeOutOfOrder, "OpenCells before OpenSession"), nil)
+			}
+			var e *wire.Error
+			if e, err = c.openCells(ctx, m); e != nil {
+				if e.Code != wire.CodeGone {
+					return c.fail(e, nil)
+				}
 				c.srv.errorsSent.Add(1)
 				err = c.w.WriteMessage(e)
 			}
@@ -290,6 +344,11 @@ func (c *conn) open(m *wire.OpenSession) *wire.Error {
 	srv.sessionsTotal.Add(1)
 	c.sess, c.maxPos, c.dtype = sess, maxPos, m.DType
 	c.id = srv.nextID.Add(1)
+	if len(m.Nonce) == wire.NonceSize && srv.Key != nil {
+		c.signing = true
+		copy(c.nonce[:], m.Nonce)
+		c.store = &proof.TraceStore{Window: srv.TraceWindow, MaxBytes: srv.TraceBytes}
+	}
 	return nil
 }
 
@@ -316,7 +375,17 @@ func (c *conn) forward(ctx context.Context, m *wire.Forward) (*wire.Error, error
 	if err := wire.DecodeHidden(hidden, c.dtype, m.Payload, m.N, dim); err != nil {
 		return wire.NewError(wire.CodeBadRequest, err.Error()), nil
 	}
-	if err := c.srv.Model.Forward(c.sess, m.Start, hidden, m.N); err != nil {
+	var inHash proof.Hash
+	var tr *model.Trace
+	if c.signing {
+		inHash = proof.HiddenRoot(hidden, m.N, dim)
+		tr = c.store.NewTrace()
+	}
+	compute := c.srv.Forward
+	if compute == nil {
+		compute = c.srv.Model.ForwardTrace
+	}
+	if err := compute(c.sess, m.Start, hidden, m.N, tr); err != nil {
 		return wire.NewError(wire.CodeInternal, err.Error()), nil
 	}
 	c.step++
@@ -326,17 +395,82 @@ func (c *conn) forward(ctx context.Context, m *wire.Forward) (*wire.Error, error
 	if c.payload, err = wire.EncodeHidden(c.payload[:0], c.dtype, hidden, m.N, dim); err != nil {
 		return wire.NewError(wire.CodeInternal, "layers "+c.srv.Model.Range.String()+" produced "+err.Error()), nil
 	}
+	var receipt []byte
+	if c.signing {
+		if receipt, err = c.receipt(m, inHash, hidden, tr); err != nil {
+			return wire.NewError(wire.CodeInternal, err.Error()), nil
+		}
+	}
 	if !c.setDeadline(ctx) {
 		return nil, ctx.Err()
 	}
-	return nil, c.w.WriteMessage(&wire.ForwardResult{Step: m.Step, Start: m.Start, N: m.N, Payload: c.payload})
+	return nil, c.w.WriteMessage(&wire.ForwardResult{Step: m.Step, Start: m.Start, N: m.N, Payload: c.payload, Receipt: receipt})
+}
+
+// receipt commits the call's trace and signs its receipt. H(out) is over
+// the values as the client decodes them.
+func (c *conn) receipt(m *wire.Forward, inHash proof.Hash, out []float32, tr *model.Trace) ([]byte, error) {
+	mod := c.srv.Model
+	tc, err := c.store.Add(m.Step, mod.Config, tr)
+	if err != nil {
+		return nil, err
+	}
+	if c.dtype == wire.DTypeF16 {
+		c.rounded = append(c.rounded[:0], out...)
+		for i, v := range c.rounded {
+			c.rounded[i] = proof.RoundDType(v, proof.DTypeF16)
+		}
+		out = c.rounded
+	}
+	r := &proof.Receipt{
+		DType: uint8(c.dtype), Session: c.nonce, Step: m.Step, Start: m.Start, N: m.N,
+		Model: c.srv.ModelCommit, First: mod.Range.First, Last: mod.Range.Last,
+		HIn: inHash, HOut: proof.HiddenRoot(out, m.N, mod.Config.Dim), TraceRoot: tc.Root(), Prev: c.prev,
+	}
+	r.Sign(c.srv.Key)
+	c.prev = r.Hash()
+	return r.Marshal(), nil
+}
+
+// openCells answers an OpenCells. A CodeGone answer leaves the session
+// intact; other errors end it.
+func (c *conn) openCells(ctx context.Context, m *wire.OpenCells) (*wire.Error, error) {
+	if m.SessionID != c.id {
+		return wire.NewError(wire.CodeBadRequest, fmt.Sprintf("session id %d, this stream's session is %d", m.SessionID, c.id)), nil
+	}
+	if !c.signing {
+		return wire.NewError(wire.CodeGone, "this session keeps no traces (open it with a nonce on a node that signs)"), nil
+	}
+	refs, err := proof.UnmarshalRequest(m.Request)
+	if err != nil {
+		return wire.NewError(wire.CodeBadRequest, err.Error()), nil
+	}
+	// Refuse answers larger than the frames this node accepts before
+	// building them: clients split their requests to fit.
+	size := 64
+	for _, ref := range refs {
+		size += proof.OpeningSize(c.srv.Model.Config, ref.Mask, merkle.ProofLen(0, 1<<20))
+	}
+	if size > c.lim.maxMessage {
+		return wire.NewError(wire.CodeGone, fmt.Sprintf("openings of %d cells may need %d bytes, more than the %d this node sends in one message", len(refs), size, c.lim.maxMessage)), nil
+	}
+	ops, err := c.store.Open(refs)
+	if err != nil {
+		return wire.NewError(wire.CodeGone, err.Error()), nil
+	}
+	c.srv.openings.Add(uint64(len(ops)))
+	if !c.setDeadline(ctx) {
+		return nil, ctx.Err()
+	}
+	return nil, c.w.WriteMessage(&wire.Openings{Body: proof.MarshalOpenings(ops)})
 }
 
 // release frees the session, if any.
 func (c *conn) release() {
 	if c.sess != nil {
 		c.sess = nil
-		c.hidden, c.payload = nil, nil
+		c.hidden, c.payload, c.rounded = nil, nil, nil
+		c.store = nil
 		c.srv.sessionsOpen.Add(-1)
 	}
 }

@@ -1,7 +1,7 @@
 // Package wire holds the messages of the forward protocol, ProtocolID
 // ("/tessera/forward/1.0.0"), by which a client drives a node's layer range:
 // open a session, forward hidden states (prefill many positions, decode
-// one), close.
+// one), ask for openings of the node's trace (audits), close.
 //
 // # Framing
 //
@@ -21,20 +21,39 @@
 // wrapping ErrMalformed. Encoders apply the same checks, so a valid message
 // always decodes to itself.
 //
-// The schema, in proto3 notation (all fields required):
+// The fields marked optional below were added with receipts and audits;
+// they are written only when not empty, so a message without them encodes
+// exactly as before, and a decoder treats an absent one as empty.
+//
+// The schema, in proto3 notation (all fields required unless marked):
 //
 //	message OpenSession   { uint32 version = 1; bytes model_commit = 2; // 32 bytes
 //	                        uint32 first = 3; uint32 last = 4;           // layers [first, last)
-//	                        uint32 max_positions = 5; DType dtype = 6; }
+//	                        uint32 max_positions = 5; DType dtype = 6;
+//	                        optional bytes nonce = 7; }                  // 32 bytes: sign receipts
 //	message SessionOpened { uint64 session_id = 1; uint32 max_positions = 2; DType dtype = 3;
-//	                        uint32 max_message_bytes = 4; }
+//	                        uint32 max_message_bytes = 4;
+//	                        optional bytes node_key = 5; }               // Ed25519, 32 bytes
 //	message Forward       { uint64 session_id = 1; uint64 step = 2;
 //	                        uint32 start = 3; uint32 n = 4; bytes payload = 5; }
-//	message ForwardResult { uint64 step = 1; uint32 start = 2; uint32 n = 3; bytes payload = 4; }
+//	message ForwardResult { uint64 step = 1; uint32 start = 2; uint32 n = 3; bytes payload = 4;
+//	                        optional bytes receipt = 5; }                // package proof, <= 4096 bytes
 //	message CloseSession  { }
 //	message Error         { Code code = 1; string message = 2; }
 //	message Info          { uint32 version = 1; bytes model_commit = 2; uint32 first = 3;
-//	                        uint32 last = 4; uint32 max_positions = 5; uint32 free_sessions = 6; }
+//	                        uint32 last = 4; uint32 max_positions = 5; uint32 free_sessions = 6;
+//	                        optional bytes node_key = 7; }
+//	message OpenCells     { uint64 session_id = 1; bytes request = 2; }  // package proof's cell references
+//	message Openings      { bytes body = 1; }                           // package proof's openings
+//
+// # Receipts and openings
+//
+// A client that sends a nonce in OpenSession gets, with every
+// ForwardResult, the node's signed receipt of the call (package proof),
+// and may then send OpenCells at any point between Forwards to fetch
+// openings of cells of the session's traces (vectors plus Merkle paths to
+// the receipts' trace roots). A node answers Openings, or an Error with
+// CodeGone, after which the session continues.
 //
 // Info is not part of the forward protocol: a node sends it, alone, on
 // streams of the info protocol (swarm.InfoProtocolID) so that clients learn

@@ -90,6 +90,8 @@ func FuzzForwardResult(f *testing.F) { fuzzBody(f, wire.TypeForwardResult) }
 func FuzzCloseSession(f *testing.F)  { fuzzBody(f, wire.TypeCloseSession) }
 func FuzzError(f *testing.F)         { fuzzBody(f, wire.TypeError) }
 func FuzzInfo(f *testing.F)          { fuzzBody(f, wire.TypeInfo) }
+func FuzzOpenCells(f *testing.F)     { fuzzBody(f, wire.TypeOpenCells) }
+func FuzzOpenings(f *testing.F)      { fuzzBody(f, wire.TypeOpenings) }
 
 func streamSeeds(tb testing.TB) [][]byte {
 	var all []byte
@@ -206,6 +208,7 @@ func TestWriteCorpus(t *testing.T) {
 		"FuzzOpenSession": wire.TypeOpenSession, "FuzzSessionOpened": wire.TypeSessionOpened,
 		"FuzzForward": wire.TypeForward, "FuzzForwardResult": wire.TypeForwardResult,
 		"FuzzCloseSession": wire.TypeCloseSession, "FuzzError": wire.TypeError, "FuzzInfo": wire.TypeInfo,
+		"FuzzOpenCells": wire.TypeOpenCells, "FuzzOpenings": wire.TypeOpenings,
 	} {
 		write(name, bodySeeds(t, typ))
 	}

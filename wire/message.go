@@ -49,6 +49,8 @@ const (
 	TypeCloseSession  MsgType = 5
 	TypeError         MsgType = 6
 	TypeInfo          MsgType = 7 // the info protocol's only message
+	TypeOpenCells     MsgType = 8
+	TypeOpenings      MsgType = 9
 )
 
 func (t MsgType) String() string {
@@ -67,6 +69,10 @@ func (t MsgType) String() string {
 		return "Error"
 	case TypeInfo:
 		return "Info"
+	case TypeOpenCells:
+		return "OpenCells"
+	case TypeOpenings:
+		return "Openings"
 	}
 	return fmt.Sprintf("MsgType(%d)", uint8(t))
 }
@@ -129,8 +135,12 @@ const (
 	CodeOutOfOrder      Code = 7 // message not valid in the session's state
 	CodeInternal        Code = 8 // the node failed
 	CodeBusy            Code = 9 // the node cannot serve now (shutting down)
+	// CodeGone answers an OpenCells for trace cells the node no longer
+	// keeps (outside its retention window) or never computed; the session
+	// stays open.
+	CodeGone Code = 10
 
-	maxCode = CodeBusy
+	maxCode = CodeGone
 )
 
 func (c Code) String() string {
@@ -153,12 +163,14 @@ func (c Code) String() string {
 		return "internal"
 	case CodeBusy:
 		return "busy"
+	case CodeGone:
+		return "gone"
 	}
 	return fmt.Sprintf("Code(%d)", uint8(c))
 }
 
 // Message is one of *OpenSession, *SessionOpened, *Forward, *ForwardResult,
-// *CloseSession, *Error and *Info.
+// *CloseSession, *Error, *Info, *OpenCells and *Openings.
 type Message interface {
 	Type() MsgType
 	validate() error
@@ -174,7 +186,19 @@ type OpenSession struct {
 	First, Last  int      // layer range [First, Last), non-empty, Last <= LayerLimit
 	MaxPositions int      // positions the client needs, 1..PositionLimit
 	DType        DType    // encoding the client asks for
+	// Nonce, when set (NonceSize bytes), asks the node to sign a receipt
+	// for every ForwardResult and to keep traces for OpenCells; it is
+	// bound into every receipt of the session. Optional field.
+	Nonce []byte
 }
+
+// Sizes of the optional key and nonce fields.
+const (
+	NonceSize = 32
+	KeySize   = 32 // Ed25519 public key
+	// MaxReceipt bounds ForwardResult.Receipt.
+	MaxReceipt = 4096
+)
 
 // SessionOpened accepts an OpenSession (node → client).
 type SessionOpened struct {
@@ -184,6 +208,9 @@ type SessionOpened struct {
 	// MaxMessageBytes is the longest frame the node accepts, 1..MessageLimit;
 	// clients split prefills into Forward messages that fit.
 	MaxMessageBytes int
+	// NodeKey is the Ed25519 public key the node signs receipts with
+	// (KeySize bytes), empty when it does not sign. Optional field.
+	NodeKey []byte
 }
 
 // Forward asks the node to run its layers over N positions from Start
@@ -200,6 +227,25 @@ type ForwardResult struct {
 	Step     uint64 // the Step of the Forward answered
 	Start, N int
 	Payload  []byte
+	// Receipt is the node's signed receipt of the call (package proof's
+	// encoding), present when the session was opened with a Nonce.
+	// Optional field, at most MaxReceipt bytes.
+	Receipt []byte
+}
+
+// OpenCells asks the node for openings of cells of the session's traces
+// (client → node). Request is package proof's encoding of the cell
+// references. The node answers Openings, or an Error: CodeGone (the
+// session continues) when cells are no longer kept.
+type OpenCells struct {
+	SessionID uint64
+	Request   []byte
+}
+
+// Openings answers OpenCells (node → client): package proof's encoding of
+// the cell openings, in the order requested.
+type Openings struct {
+	Body []byte
 }
 
 // CloseSession ends the session; the node frees it and closes the stream.
@@ -214,6 +260,10 @@ type Info struct {
 	First, Last  int      // layers served [First, Last), as in OpenSession
 	MaxPositions int      // most positions a session is granted, 1..PositionLimit
 	FreeSessions int      // sessions that can be opened now, 0..PositionLimit
+	// NodeKey is the Ed25519 public key the node signs receipts with
+	// (KeySize bytes; with libp2p, the key of its peer id), empty when it
+	// does not sign. Optional field.
+	NodeKey []byte
 }
 
 // Error reports why a node refused a message. It is also a Go error, so
@@ -249,6 +299,8 @@ func (*ForwardResult) Type() MsgType { return TypeForwardResult }
 func (*CloseSession) Type() MsgType  { return TypeCloseSession }
 func (*Error) Type() MsgType         { return TypeError }
 func (*Info) Type() MsgType          { return TypeInfo }
+func (*OpenCells) Type() MsgType     { return TypeOpenCells }
+func (*Openings) Type() MsgType      { return TypeOpenings }
 
 // newMessage returns an empty message of type t, or nil.
 func newMessage(t MsgType) Message {
@@ -267,6 +319,10 @@ func newMessage(t MsgType) Message {
 		return new(Error)
 	case TypeInfo:
 		return new(Info)
+	case TypeOpenCells:
+		return new(OpenCells)
+	case TypeOpenings:
+		return new(Openings)
 	}
 	return nil
 }
@@ -307,11 +363,21 @@ func checkRange(version uint32, first, last int) error {
 	return nil
 }
 
+func checkOptional(name string, b []byte, size int) error {
+	if len(b) != 0 && len(b) != size {
+		return fmt.Errorf("%s has %d bytes, want 0 or %d", name, len(b), size)
+	}
+	return nil
+}
+
 func (m *OpenSession) validate() error {
 	if err := checkRange(m.Version, m.First, m.Last); err != nil {
 		return err
 	}
 	if err := checkMaxPositions(m.MaxPositions); err != nil {
+		return err
+	}
+	if err := checkOptional("nonce", m.Nonce, NonceSize); err != nil {
 		return err
 	}
 	return checkDType(m.DType)
@@ -327,7 +393,7 @@ func (m *Info) validate() error {
 	if m.FreeSessions < 0 || m.FreeSessions > PositionLimit {
 		return fmt.Errorf("free sessions %d outside [0, %d]", m.FreeSessions, PositionLimit)
 	}
-	return nil
+	return checkOptional("node key", m.NodeKey, KeySize)
 }
 
 func (m *SessionOpened) validate() error {
@@ -337,12 +403,29 @@ func (m *SessionOpened) validate() error {
 	if m.MaxMessageBytes < 1 || m.MaxMessageBytes > MessageLimit {
 		return fmt.Errorf("max message bytes %d outside [1, %d]", m.MaxMessageBytes, MessageLimit)
 	}
+	if err := checkOptional("node key", m.NodeKey, KeySize); err != nil {
+		return err
+	}
 	return checkDType(m.DType)
 }
 
 func (m *Forward) validate() error { return checkPositions(m.Start, m.N) }
 
-func (m *ForwardResult) validate() error { return checkPositions(m.Start, m.N) }
+func (m *ForwardResult) validate() error {
+	if len(m.Receipt) > MaxReceipt {
+		return fmt.Errorf("receipt of %d bytes exceeds %d", len(m.Receipt), MaxReceipt)
+	}
+	return checkPositions(m.Start, m.N)
+}
+
+func (m *OpenCells) validate() error {
+	if len(m.Request) == 0 {
+		return errors.New("empty request")
+	}
+	return nil
+}
+
+func (m *Openings) validate() error { return nil }
 
 func (m *CloseSession) validate() error { return nil }
 
@@ -382,10 +465,26 @@ func appendBytes(b []byte, num protowire.Number, v []byte) []byte {
 	return protowire.AppendBytes(protowire.AppendTag(b, num, lenDel), v)
 }
 
+// Optional bytes fields are written only when not empty, so messages
+// without them encode exactly as before the fields existed.
+func sizeOptional(num protowire.Number, v []byte) int {
+	if len(v) == 0 {
+		return 0
+	}
+	return sizeBytes(num, len(v))
+}
+
+func appendOptional(b []byte, num protowire.Number, v []byte) []byte {
+	if len(v) == 0 {
+		return b
+	}
+	return appendBytes(b, num, v)
+}
+
 func (m *OpenSession) size() int {
 	return sizeVarint(1, uint64(m.Version)) + sizeBytes(2, len(m.ModelCommit)) +
 		sizeVarint(3, uint64(m.First)) + sizeVarint(4, uint64(m.Last)) +
-		sizeVarint(5, uint64(m.MaxPositions)) + sizeVarint(6, uint64(m.DType))
+		sizeVarint(5, uint64(m.MaxPositions)) + sizeVarint(6, uint64(m.DType)) + sizeOptional(7, m.Nonce)
 }
 
 func (m *OpenSession) appendBody(b []byte) []byte {
@@ -394,19 +493,21 @@ func (m *OpenSession) appendBody(b []byte) []byte {
 	b = appendVarint(b, 3, uint64(m.First))
 	b = appendVarint(b, 4, uint64(m.Last))
 	b = appendVarint(b, 5, uint64(m.MaxPositions))
-	return appendVarint(b, 6, uint64(m.DType))
+	b = appendVarint(b, 6, uint64(m.DType))
+	return appendOptional(b, 7, m.Nonce)
 }
 
 func (m *SessionOpened) size() int {
 	return sizeVarint(1, m.SessionID) + sizeVarint(2, uint64(m.MaxPositions)) + sizeVarint(3, uint64(m.DType)) +
-		sizeVarint(4, uint64(m.MaxMessageBytes))
+		sizeVarint(4, uint64(m.MaxMessageBytes)) + sizeOptional(5, m.NodeKey)
 }
 
 func (m *SessionOpened) appendBody(b []byte) []byte {
 	b = appendVarint(b, 1, m.SessionID)
 	b = appendVarint(b, 2, uint64(m.MaxPositions))
 	b = appendVarint(b, 3, uint64(m.DType))
-	return appendVarint(b, 4, uint64(m.MaxMessageBytes))
+	b = appendVarint(b, 4, uint64(m.MaxMessageBytes))
+	return appendOptional(b, 5, m.NodeKey)
 }
 
 func (m *Forward) size() int {
@@ -424,20 +525,34 @@ func (m *Forward) appendBody(b []byte) []byte {
 
 func (m *ForwardResult) size() int {
 	return sizeVarint(1, m.Step) + sizeVarint(2, uint64(m.Start)) + sizeVarint(3, uint64(m.N)) +
-		sizeBytes(4, len(m.Payload))
+		sizeBytes(4, len(m.Payload)) + sizeOptional(5, m.Receipt)
 }
 
 func (m *ForwardResult) appendBody(b []byte) []byte {
 	b = appendVarint(b, 1, m.Step)
 	b = appendVarint(b, 2, uint64(m.Start))
 	b = appendVarint(b, 3, uint64(m.N))
-	return appendBytes(b, 4, m.Payload)
+	b = appendBytes(b, 4, m.Payload)
+	return appendOptional(b, 5, m.Receipt)
 }
+
+func (m *OpenCells) size() int {
+	return sizeVarint(1, m.SessionID) + sizeBytes(2, len(m.Request))
+}
+
+func (m *OpenCells) appendBody(b []byte) []byte {
+	b = appendVarint(b, 1, m.SessionID)
+	return appendBytes(b, 2, m.Request)
+}
+
+func (m *Openings) size() int { return sizeBytes(1, len(m.Body)) }
+
+func (m *Openings) appendBody(b []byte) []byte { return appendBytes(b, 1, m.Body) }
 
 func (m *Info) size() int {
 	return sizeVarint(1, uint64(m.Version)) + sizeBytes(2, len(m.ModelCommit)) +
 		sizeVarint(3, uint64(m.First)) + sizeVarint(4, uint64(m.Last)) +
-		sizeVarint(5, uint64(m.MaxPositions)) + sizeVarint(6, uint64(m.FreeSessions))
+		sizeVarint(5, uint64(m.MaxPositions)) + sizeVarint(6, uint64(m.FreeSessions)) + sizeOptional(7, m.NodeKey)
 }
 
 func (m *Info) appendBody(b []byte) []byte {
@@ -446,7 +561,8 @@ func (m *Info) appendBody(b []byte) []byte {
 	b = appendVarint(b, 3, uint64(m.First))
 	b = appendVarint(b, 4, uint64(m.Last))
 	b = appendVarint(b, 5, uint64(m.MaxPositions))
-	return appendVarint(b, 6, uint64(m.FreeSessions))
+	b = appendVarint(b, 6, uint64(m.FreeSessions))
+	return appendOptional(b, 7, m.NodeKey)
 }
 
 func (m *CloseSession) size() int                  { return 0 }
@@ -464,11 +580,14 @@ func (m *Error) appendBody(b []byte) []byte {
 
 // ---- decoding ----
 
-// schema lists a message's fields; field i+1 has wire type types[i].
+// schema lists a message's fields; field i+1 has wire type types[i]. The
+// first required fields must be present (0: all of them); the others,
+// added in later versions, are optional.
 type schema struct {
-	name   string
-	fields []string
-	types  []protowire.Type
+	name     string
+	fields   []string
+	types    []protowire.Type
+	required int
 }
 
 // field is one decoded known field: v for varints, b for bytes (aliasing
@@ -479,8 +598,8 @@ type field struct {
 }
 
 // parse reads body b against s, returning the value of every known field.
-// All known fields are required and may appear once; unknown fields are
-// skipped.
+// Required fields must appear, and every known field may appear at most
+// once; unknown fields are skipped.
 func (s *schema) parse(b []byte) ([]field, error) {
 	out := make([]field, len(s.fields))
 	var seen uint32
@@ -518,7 +637,11 @@ func (s *schema) parse(b []byte) ([]field, error) {
 		}
 		b = b[n:]
 	}
-	for i, name := range s.fields {
+	required := s.required
+	if required == 0 {
+		required = len(s.fields)
+	}
+	for i, name := range s.fields[:required] {
 		if seen&(1<<i) == 0 {
 			return nil, s.errorf("required field %s is missing", name)
 		}
@@ -540,24 +663,30 @@ func (s *schema) small(f []field, i int, limit uint64) (int, error) {
 
 var (
 	openSessionSchema = schema{"OpenSession",
-		[]string{"version", "model_commit", "first", "last", "max_positions", "dtype"},
-		[]protowire.Type{varint, lenDel, varint, varint, varint, varint}}
+		[]string{"version", "model_commit", "first", "last", "max_positions", "dtype", "nonce"},
+		[]protowire.Type{varint, lenDel, varint, varint, varint, varint, lenDel}, 6}
 	sessionOpenedSchema = schema{"SessionOpened",
-		[]string{"session_id", "max_positions", "dtype", "max_message_bytes"},
-		[]protowire.Type{varint, varint, varint, varint}}
+		[]string{"session_id", "max_positions", "dtype", "max_message_bytes", "node_key"},
+		[]protowire.Type{varint, varint, varint, varint, lenDel}, 4}
 	forwardSchema = schema{"Forward",
 		[]string{"session_id", "step", "start", "n", "payload"},
-		[]protowire.Type{varint, varint, varint, varint, lenDel}}
+		[]protowire.Type{varint, varint, varint, varint, lenDel}, 0}
 	forwardResultSchema = schema{"ForwardResult",
-		[]string{"step", "start", "n", "payload"},
-		[]protowire.Type{varint, varint, varint, lenDel}}
+		[]string{"step", "start", "n", "payload", "receipt"},
+		[]protowire.Type{varint, varint, varint, lenDel, lenDel}, 4}
 	infoSchema = schema{"Info",
-		[]string{"version", "model_commit", "first", "last", "max_positions", "free_sessions"},
-		[]protowire.Type{varint, lenDel, varint, varint, varint, varint}}
-	closeSessionSchema = schema{"CloseSession", nil, nil}
+		[]string{"version", "model_commit", "first", "last", "max_positions", "free_sessions", "node_key"},
+		[]protowire.Type{varint, lenDel, varint, varint, varint, varint, lenDel}, 6}
+	closeSessionSchema = schema{"CloseSession", nil, nil, 0}
 	errorSchema        = schema{"Error",
 		[]string{"code", "message"},
-		[]protowire.Type{varint, lenDel}}
+		[]protowire.Type{varint, lenDel}, 0}
+	openCellsSchema = schema{"OpenCells",
+		[]string{"session_id", "request"},
+		[]protowire.Type{varint, lenDel}, 0}
+	openingsSchema = schema{"Openings",
+		[]string{"body"},
+		[]protowire.Type{lenDel}, 0}
 )
 
 // decoded finishes a decode: it validates m and wraps the error.
@@ -569,12 +698,14 @@ func (s *schema) decoded(m Message) error {
 }
 
 // parseHeader parses a body whose fields 1..6 are version, model_commit,
-// first, last, max_positions and a small number bounded by last.
-func (s *schema) parseHeader(b []byte, last uint64) (version uint32, commit [32]byte, v [4]int, err error) {
+// first, last, max_positions and a small number bounded by last, and
+// returns the optional bytes field 7 as extra.
+func (s *schema) parseHeader(b []byte, last uint64) (version uint32, commit [32]byte, v [4]int, extra []byte, err error) {
 	f, err := s.parse(b)
 	if err != nil {
 		return
 	}
+	extra = optional(f[6].b)
 	if f[0].v > math.MaxUint32 {
 		err = s.errorf("field version = %d exceeds %d", f[0].v, uint32(math.MaxUint32))
 		return
@@ -589,26 +720,34 @@ func (s *schema) parseHeader(b []byte, last uint64) (version uint32, commit [32]
 		}
 	}
 	copy(commit[:], f[1].b)
-	return uint32(f[0].v), commit, v, nil
+	return uint32(f[0].v), commit, v, extra, nil
+}
+
+// optional maps an absent or empty optional field to nil.
+func optional(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
 }
 
 func (m *OpenSession) decode(b []byte) error {
 	s := &openSessionSchema
-	version, commit, v, err := s.parseHeader(b, 255)
+	version, commit, v, nonce, err := s.parseHeader(b, 255)
 	if err != nil {
 		return err
 	}
-	*m = OpenSession{Version: version, ModelCommit: commit, First: v[0], Last: v[1], MaxPositions: v[2], DType: DType(v[3])}
+	*m = OpenSession{Version: version, ModelCommit: commit, First: v[0], Last: v[1], MaxPositions: v[2], DType: DType(v[3]), Nonce: nonce}
 	return s.decoded(m)
 }
 
 func (m *Info) decode(b []byte) error {
 	s := &infoSchema
-	version, commit, v, err := s.parseHeader(b, PositionLimit)
+	version, commit, v, key, err := s.parseHeader(b, PositionLimit)
 	if err != nil {
 		return err
 	}
-	*m = Info{Version: version, ModelCommit: commit, First: v[0], Last: v[1], MaxPositions: v[2], FreeSessions: v[3]}
+	*m = Info{Version: version, ModelCommit: commit, First: v[0], Last: v[1], MaxPositions: v[2], FreeSessions: v[3], NodeKey: key}
 	return s.decoded(m)
 }
 
@@ -630,7 +769,7 @@ func (m *SessionOpened) decode(b []byte) error {
 	if err != nil {
 		return err
 	}
-	*m = SessionOpened{SessionID: f[0].v, MaxPositions: maxPos, DType: DType(dt), MaxMessageBytes: maxMsg}
+	*m = SessionOpened{SessionID: f[0].v, MaxPositions: maxPos, DType: DType(dt), MaxMessageBytes: maxMsg, NodeKey: optional(f[4].b)}
 	return s.decoded(m)
 }
 
@@ -666,7 +805,27 @@ func (m *ForwardResult) decode(b []byte) error {
 	if err != nil {
 		return err
 	}
-	*m = ForwardResult{Step: f[0].v, Start: start, N: n, Payload: f[3].b}
+	*m = ForwardResult{Step: f[0].v, Start: start, N: n, Payload: f[3].b, Receipt: optional(f[4].b)}
+	return s.decoded(m)
+}
+
+func (m *OpenCells) decode(b []byte) error {
+	s := &openCellsSchema
+	f, err := s.parse(b)
+	if err != nil {
+		return err
+	}
+	*m = OpenCells{SessionID: f[0].v, Request: f[1].b}
+	return s.decoded(m)
+}
+
+func (m *Openings) decode(b []byte) error {
+	s := &openingsSchema
+	f, err := s.parse(b)
+	if err != nil {
+		return err
+	}
+	*m = Openings{Body: f[0].b}
 	return s.decoded(m)
 }
 

@@ -16,7 +16,9 @@ import (
 	"github.com/tessera-net/tessera/model"
 	"github.com/tessera-net/tessera/models"
 	"github.com/tessera-net/tessera/p2p"
+	"github.com/tessera-net/tessera/proof"
 	"github.com/tessera-net/tessera/slice"
+	"github.com/tessera-net/tessera/swarm"
 )
 
 var demoPrompts = []string{
@@ -70,6 +72,11 @@ func runDemo(ctx context.Context, out, log io.Writer, prompts []string, maxToken
 		return fmt.Errorf("slice the demo model: %w", err)
 	}
 	fmt.Fprintf(out, "Tessera demo: %s sliced into a client file and %d layer slices.\n", models.DefaultName, len(demoRanges))
+	// The client audits the nodes with a verification key of its own.
+	vk, err := demoVK(src)
+	if err != nil {
+		return err
+	}
 
 	var ledgerNames []string
 	var ledgerLayers []uint32
@@ -82,7 +89,7 @@ func runDemo(ctx context.Context, out, log io.Writer, prompts []string, maxToken
 		return err
 	}
 	defer dl.Close()
-	fmt.Fprintln(out, "  embedded dev ledger: the client is funded from the faucet and each node staked; no audit runs yet, so the client settles as its own auditor")
+	fmt.Fprintln(out, "  embedded dev ledger: the client is funded from the faucet and each node staked; the client audits the nodes (one cell of every receipt) and settles as the auditor")
 
 	var clientPath string
 	var peers []string
@@ -118,7 +125,8 @@ func runDemo(ctx context.Context, out, log io.Writer, prompts []string, maxToken
 
 	client := generate.Client{Model: lm.model, Tokenizer: lm.tok}
 	for _, p := range prompts {
-		chain, _, err := remoteChain(ctx, h, lm, c, chainOptions{Peers: peers, Timeout: 30 * time.Second})
+		v := &swarm.Verification{Keys: []*proof.VerificationKey{vk}, Audit: proof.AuditConfig{Cells: 1}}
+		chain, _, err := remoteChain(ctx, h, lm, c, chainOptions{Peers: peers, Timeout: 30 * time.Second, Verify: v})
 		if err != nil {
 			return err
 		}
@@ -134,18 +142,29 @@ func runDemo(ctx context.Context, out, log io.Writer, prompts []string, maxToken
 		stats := chain.Stats()
 		chain.Close()
 		if err != nil {
+			reportProofs(out, chain, "")
 			return err
 		}
 		fmt.Fprintf(out, "[%d prompt + %d generated tokens in %.2fs, %.1f tok/s through %d nodes]\n",
 			len(res.PromptTokens), len(res.Tokens), elapsed.Seconds(), float64(len(res.Tokens))/elapsed.Seconds(), len(stats))
 		printHopStats(out, stats)
+		reportProofs(out, chain, "")
+		key, err := hostSigningKey(h)
+		if err != nil {
+			return err
+		}
+		audit := certify(key, c.Model, p, res, chain, []*proof.VerificationKey{vk})
+		if err := proof.VerifyCertificate(audit); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "  audit certificate (%s): %s\n", humanBytes(uint64(len(audit.Marshal()))), summaryLine(audit))
 		work := map[string]uint64{} // positions each node computed, by range
 		for _, s := range stats {
 			if !s.Local {
 				work[s.Range.String()] += s.Positions
 			}
 		}
-		cert, err := dl.settle(ctx, c.Model, work)
+		cert, err := dl.settle(ctx, c.Model, work, audit.Passed && audit.Audited)
 		if err != nil {
 			return err
 		}

@@ -252,9 +252,15 @@ func discoveredHops(ctx context.Context, h *p2p.Host, topic *discovery.Topic, la
 		e := entries[hp.Peer]
 		h.Libp2p().Peerstore().AddAddrs(e.Peer, e.Addrs, peerstore.AddressTTL)
 		id := hp.Peer
-		hops = append(hops, swarm.RemoteHop(id, hp.Range, func(ctx context.Context) (swarm.Stream, error) {
+		hop := swarm.RemoteHop(id, hp.Range, func(ctx context.Context) (swarm.Stream, error) {
 			return h.OpenStream(ctx, id, wire.ProtocolID)
-		}))
+		})
+		// Receipts are signed with the key inside the peer id (which also
+		// signed the announcement).
+		if key, err := peerPubKey(id); err == nil {
+			hop.PubKey = key
+		}
+		hops = append(hops, hop)
 		addr := "-"
 		if len(e.Addrs) > 0 {
 			addr = e.Addrs[0].String() + "/p2p/" + id
@@ -325,5 +331,5 @@ func remoteChainFor(ctx context.Context, h *p2p.Host, svc *discovery.Service, lm
 		return nil, nil, err
 	}
 	return discoveredChain(ctx, h, topic, cfg, local, nil, wait,
-		swarm.ChainConfig{Model: cfg, ModelCommit: c.Model, DType: o.DType, Timeout: o.Timeout})
+		swarm.ChainConfig{Model: cfg, ModelCommit: c.Model, DType: o.DType, Timeout: o.Timeout, Verify: o.Verify})
 }

@@ -43,6 +43,7 @@ func newGenerateCmd() *cobra.Command {
 		chainOpts chainOptions
 		dtype     string
 		disc      discoveryFlags
+		verify    verifyOptions
 	)
 	cmd := &cobra.Command{
 		Use:   "generate",
@@ -60,6 +61,9 @@ func newGenerateCmd() *cobra.Command {
 				if chainOpts.LocalLayers > 0 {
 					return fmt.Errorf("--local-layers needs --peers or --bootstrap")
 				}
+				if len(verify.VKs) > 0 || verify.Certificate != "" {
+					return fmt.Errorf("--vk and --certificate need --peers or --bootstrap (a local generation has no nodes to audit)")
+				}
 				lm, err := loadLocalModel(modelPath, threads)
 				if err != nil {
 					return err
@@ -74,7 +78,7 @@ func newGenerateCmd() *cobra.Command {
 			if chainOpts.DType, err = wire.ParseDType(dtype); err != nil {
 				return err
 			}
-			return runRemote(ctx, cmd.OutOrStdout(), cmd.ErrOrStderr(), modelPath, threads, chainOpts, disc, req)
+			return runRemote(ctx, cmd.OutOrStdout(), cmd.ErrOrStderr(), modelPath, threads, chainOpts, disc, verify, req)
 		},
 	}
 	cmd.Flags().StringVarP(&modelPath, "model", "m", "", "GGUF model or client slice (default: the embedded kjv-tiny model)")
@@ -88,6 +92,7 @@ func newGenerateCmd() *cobra.Command {
 	cmd.Flags().IntVar(&threads, "threads", 0, "compute threads (default: one per CPU)")
 	cmd.Flags().StringArrayVar(&stops, "stop", nil, "stop before this text (repeatable)")
 	samplingFlags(cmd, &params)
+	addVerifyFlags(cmd, &verify)
 	_ = cmd.MarkFlagRequired("prompt")
 	return cmd
 }
@@ -121,7 +126,7 @@ func runLocal(ctx context.Context, out, log io.Writer, lm *localModel, req gener
 // runRemote generates with the layers computed by the nodes at
 // o.Peers (and the first o.LocalLayers here): tokens, text and logits stay
 // in this process.
-func runRemote(ctx context.Context, out, log io.Writer, modelPath string, threads int, o chainOptions, disc discoveryFlags, req generate.Request) error {
+func runRemote(ctx context.Context, out, log io.Writer, modelPath string, threads int, o chainOptions, disc discoveryFlags, verify verifyOptions, req generate.Request) error {
 	lm, err := loadClientModel(modelPath, threads)
 	if err != nil {
 		return err
@@ -131,6 +136,11 @@ func runRemote(ctx context.Context, out, log io.Writer, modelPath string, thread
 	if err != nil {
 		return fmt.Errorf("model commitment: %w", err)
 	}
+	v, vks, err := verify.verification(c)
+	if err != nil {
+		return err
+	}
+	o.Verify = v
 	h, err := p2p.New(ctx, p2p.Config{})
 	if err != nil {
 		return err
@@ -156,6 +166,20 @@ func runRemote(ctx context.Context, out, log io.Writer, modelPath string, thread
 		return err
 	})
 	fmt.Fprintln(out)
+	// Receipts, audits and the certificate are reported even when a node
+	// failed its checks (that is when they matter most).
+	reportProofs(log, chain, verify.Certificate)
+	if verify.Certificate != "" {
+		key, kerr := hostSigningKey(h)
+		if kerr != nil {
+			return kerr
+		}
+		cert := certify(key, c.Model, req.Prompt, res, chain, vks)
+		if werr := writeFileAtomic(verify.Certificate, cert.Marshal(), 0o644); werr != nil {
+			return fmt.Errorf("writing the certificate: %w", werr)
+		}
+		fmt.Fprintf(log, "certificate written to %s: %s\n", verify.Certificate, summaryLine(cert))
+	}
 	if err != nil {
 		return err
 	}

@@ -81,15 +81,16 @@ func (d *demoLedger) send(ctx context.Context, key ed25519.PrivateKey, body ledg
 
 // settle submits the certificate of one generation: positions gives, by
 // node name, the token positions the node computed (its work is its layers
-// times that); the audit passed.
-func (d *demoLedger) settle(ctx context.Context, model [32]byte, positions map[string]uint64) (ledger.Certificate, error) {
+// times that); passed is the audit's outcome (a failed audit pays the nodes
+// nothing).
+func (d *demoLedger) settle(ctx context.Context, model [32]byte, positions map[string]uint64, passed bool) (ledger.Certificate, error) {
 	d.certs++
 	c := &ledger.SubmitCertificate{
 		ID:      sha256.Sum256(fmt.Appendf(nil, "tessera-demo/%x/%d", model, d.certs)),
 		Model:   model,
 		Client:  ledger.KeyOf(d.client),
 		Auditor: ledger.KeyOf(d.auditor),
-		Passed:  true,
+		Passed:  passed,
 	}
 	for _, n := range d.nodes {
 		if p := positions[n.name]; p > 0 {

@@ -23,6 +23,7 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newGenerateCmd(), newNodeCmd(), newGatewayCmd(), newModelCmd(), newBenchCmd(), newDemoCmd(), newSwarmCmd(), newLedgerCmd())
+	root.AddCommand(newGenerateCmd(), newNodeCmd(), newGatewayCmd(), newModelCmd(), newBenchCmd(), newDemoCmd(), newSwarmCmd(), newLedgerCmd(),
+		newVKCmd(), newVerifyCmd())
 	return root
 }

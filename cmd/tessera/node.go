@@ -99,6 +99,15 @@ func startNode(ctx context.Context, o nodeOptions) (*runningNode, error) {
 		pool.Close()
 		return fail(err)
 	}
+	// The node signs a receipt for every forward call with its libp2p
+	// identity key (clients know it from the peer id) and keeps its traces
+	// for audits.
+	key, err := hostSigningKey(h)
+	if err != nil {
+		h.Close()
+		pool.Close()
+		return fail(err)
+	}
 	runCtx, stop := context.WithCancel(ctx)
 	n := &runningNode{host: h, file: f, pool: pool, commit: c, stop: stop}
 	failNode := func(err error) (*runningNode, error) {
@@ -135,7 +144,7 @@ func startNode(ctx context.Context, o nodeOptions) (*runningNode, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &swarm.Server{Model: m, ModelCommit: c.Model, MaxSessions: o.MaxSessions}, nil
+		return &swarm.Server{Model: m, ModelCommit: c.Model, MaxSessions: o.MaxSessions, Key: key}, nil
 	}
 	srv, err := newServer(r)
 	if err != nil {

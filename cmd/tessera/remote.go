@@ -27,6 +27,9 @@ type chainOptions struct {
 	LocalLayers int      // run layers [0, LocalLayers) in this process
 	DType       wire.DType
 	Timeout     time.Duration
+	// Verify checks the nodes' signed receipts (and audits them with its
+	// verification keys); nil checks nothing.
+	Verify *swarm.Verification
 }
 
 // remoteChain connects to the peers, learns the range each serves, and
@@ -51,6 +54,11 @@ func remoteChain(ctx context.Context, h *p2p.Host, lm *localModel, c commit.Comm
 		}
 		if info.ModelCommit != c.Model {
 			return nil, nil, fmt.Errorf("node %s serves model %s, not this model (%s)", addr, commit.Short(info.ModelCommit), commit.Short(c.Model))
+		}
+		if o.Verify != nil {
+			if _, err := announcedKey(id, info); err != nil {
+				return nil, nil, fmt.Errorf("node %s: %w", addr, err)
+			}
 		}
 		peers = append(peers, peerInfo{addr: addr, id: id, info: info})
 	}
@@ -82,13 +90,21 @@ func remoteChain(ctx context.Context, h *p2p.Host, lm *localModel, c commit.Comm
 		}
 		p := peers[best]
 		id := p.id
-		hops = append(hops, swarm.RemoteHop(id, p.info.Range, func(ctx context.Context) (swarm.Stream, error) {
+		hop := swarm.RemoteHop(id, p.info.Range, func(ctx context.Context) (swarm.Stream, error) {
 			return h.OpenStream(ctx, id, wire.ProtocolID)
-		}))
+		})
+		if o.Verify != nil {
+			key, err := peerPubKey(id)
+			if err != nil {
+				return nil, nil, err
+			}
+			hop.PubKey = key
+		}
+		hops = append(hops, hop)
 		used = append(used, p)
 		next = p.info.Range.Last
 	}
-	chain, err := swarm.NewChain(swarm.ChainConfig{Model: cfg, ModelCommit: c.Model, DType: o.DType, Timeout: o.Timeout}, hops)
+	chain, err := swarm.NewChain(swarm.ChainConfig{Model: cfg, ModelCommit: c.Model, DType: o.DType, Timeout: o.Timeout, Verify: o.Verify}, hops)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -1,0 +1,297 @@
+package proof_test
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tessera-net/tessera/gguf"
+	"github.com/tessera-net/tessera/kernels"
+	"github.com/tessera-net/tessera/model"
+	"github.com/tessera-net/tessera/proof"
+	"github.com/tessera-net/tessera/quant"
+	"github.com/tessera-net/tessera/synth"
+)
+
+// figures gates the measurement tests that write docs/proof-figures.md
+// numbers: TESSERA_PROOF_FIGURES=1 go test ./proof -run Figures -v
+func figures(t *testing.T) {
+	if os.Getenv("TESSERA_PROOF_FIGURES") == "" {
+		t.Skip("set TESSERA_PROOF_FIGURES=1 to measure")
+	}
+}
+
+// TestFiguresCPU measures the verifier's CPU time against the worker's at
+// the default audit budget, both single-threaded, over generations of a
+// prompt of 8 tokens and 56 decoded positions through layers 0:3.
+func TestFiguresCPU(t *testing.T) {
+	figures(t)
+	runtime.GOMAXPROCS(1)
+	defer runtime.GOMAXPROCS(runtime.NumCPU())
+	pool := kernels.NewPool(1)
+	defer pool.Close()
+	big := bigFixture(t)
+	for _, file := range []string{"kjv-tiny-q8_0.gguf", "big"} {
+		var fx *fixture
+		if file == "big" {
+			fx = big
+		} else {
+			fx = kjv(t, file)
+		}
+		for _, cells := range []int{0, 1} {
+			var work, verify, l0 time.Duration
+			var st proof.AuditStats
+			sessions, decode := 10, 56
+			if file == "big" {
+				sessions, decode = 2, 56
+			}
+			for s := 0; s < sessions; s++ {
+				node := newSimNode(t, fx, model.Range{First: 0, Last: 3}, byte(s))
+				m, err := model.Load(fx.file, model.Options{Layers: node.m.Range, Pool: pool})
+				if err != nil {
+					t.Fatal(err)
+				}
+				node.m = m
+				node.s, _ = m.NewSession(256)
+				c := newSimClient(t, fx, node, proof.AuditConfig{Cells: cells}, uint64(s))
+				c.timed = true
+				c.generate(t, []int{1, 450, 32, 9, 77, 1000, 5, 6}, decode)
+				work += c.workTime
+				verify += c.verifyTime
+				l0 += c.l0Time
+				st.Add(c.auditor.Stats())
+				if len(c.errs) > 0 || len(c.frauds) > 0 {
+					t.Fatal(c.errs, c.frauds)
+				}
+			}
+			t.Logf("%s cells=%d: worker %v, verifier %v (L0 %v), ratio %.4f (L1 only %.4f); model cost/work %.4f; %d receipts, %d audited, %d cells, %d kv, %d bytes opened",
+				file, cells, work, verify, l0, float64(verify)/float64(work), float64(verify-l0)/float64(work), st.Cost/st.Work, st.Receipts, st.Audited, st.Cells, st.KVOpenings, st.Bytes)
+			t.Logf("   L1 ns per opened byte %.2f, worker ns per weight byte %.4f", float64((verify-l0).Nanoseconds())/float64(st.Bytes), float64(work.Nanoseconds())/st.Work)
+		}
+	}
+}
+
+// bigFixture is a synthetic model with the layer shape of a 1B-class
+// model (dim 2048, ff 5632, 32 heads, 8 kv heads) and 3 layers, q8_0.
+func bigFixture(t testing.TB) *fixture {
+	t.Helper()
+	fixturesMu.Lock()
+	defer fixturesMu.Unlock()
+	if fx, ok := fixtures["big"]; ok {
+		return fx
+	}
+	b, err := synth.Builder(synth.Config{Arch: "llama", Dim: 2048, Layers: 3, Heads: 32, KVHeads: 8, FF: 5632, Vocab: 2048, ContextLen: 256, Type: quant.Q8_0, Seed: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if _, err := b.WriteTo(&buf); err != nil {
+		t.Fatal(err)
+	}
+	f, err := gguf.Parse(buf.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fx := newFixture(t, "big", f)
+	fixtures["big"] = fx
+	return fx
+}
+
+// BenchmarkAuditCell measures checking one fully opened cell (with its
+// boundary and link openings) of the big model at position 40, keys and
+// values cached.
+func BenchmarkAuditCell(b *testing.B) {
+	if os.Getenv("TESSERA_PROOF_FIGURES") == "" {
+		b.Skip("set TESSERA_PROOF_FIGURES=1 to measure")
+	}
+	fx := bigFixture(b)
+	r := model.Range{First: 0, Last: 3}
+	calls := runTraced(b, fx, r, []int{1, 2, 3, 4, 5, 6, 7, 8}, 33)
+	d := cellData(b, fx, r, calls, len(calls)-1, 1, 40)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, f, err := proof.CheckCell(fx.vk, proof.DefaultTolerances, d); err != nil || f != nil {
+			b.Fatal(err, f)
+		}
+	}
+}
+
+func BenchmarkVerifyOpening(b *testing.B) {
+	if os.Getenv("TESSERA_PROOF_FIGURES") == "" {
+		b.Skip("set TESSERA_PROOF_FIGURES=1 to measure")
+	}
+	fx := bigFixture(b)
+	r := model.Range{First: 0, Last: 3}
+	calls := runTraced(b, fx, r, []int{1, 2, 3, 4, 5, 6, 7, 8}, 1)
+	cl := calls[len(calls)-1]
+	tc, _ := proof.CommitTrace(cl.trace)
+	c, _ := cl.trace.Cell(1, cl.start)
+	op, _ := proof.Open(tc, 1, proof.CellRef{Step: 1, Layer: 1, Pos: cl.start, Mask: proof.MaskAll}, proof.CellVectors(c))
+	rc := &proof.Receipt{Step: 1, Start: cl.start, N: cl.n, First: 0, Last: 3, TraceRoot: tc.Root()}
+	enc := proof.MarshalOpenings([]*proof.CellOpening{op})
+	b.SetBytes(int64(len(enc)))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		ops, err := proof.UnmarshalOpenings(enc)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := proof.VerifyOpening(fx.cfg, rc, ops[0]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// TestFiguresRecording measures what recording, committing and signing a
+// trace adds to decode steps (the node's side), in process CPU time,
+// alternating plain and recorded sessions of 200 decode steps (64 for the
+// 1B-shape layers).
+func TestFiguresRecording(t *testing.T) {
+	figures(t)
+	key := ed25519.NewKeyFromSeed(make([]byte, 32))
+	for _, name := range []string{"kjv-tiny-q8_0.gguf", "big"} {
+		var fx *fixture
+		if name == "big" {
+			fx = bigFixture(t)
+		} else {
+			fx = kjv(t, name)
+		}
+		for _, threads := range []int{1, 2} {
+			pool := kernels.NewPool(threads)
+			r := model.Range{First: 0, Last: fx.cfg.Layers}
+			m, err := model.Load(fx.file, model.Options{Layers: r, Pool: pool})
+			if err != nil {
+				t.Fatal(err)
+			}
+			dim := fx.cfg.Dim
+			h := make([]float32, dim)
+			var plain, traced time.Duration
+			var ratios []float64 // wall-clock recorded/plain per round
+			rounds, block := 6, 200
+			if name == "big" {
+				rounds, block = 8, 64
+			}
+			for round := 0; round < rounds; round++ {
+				var wall [2]time.Duration
+				for k, rec := range []bool{false, true} {
+					s, _ := m.NewSession(block)
+					var store proof.TraceStore
+					var prev proof.Hash
+					t0 := cpuNow()
+					w0 := time.Now()
+					for p := 0; p < block; p++ {
+						_ = fx.all.Embed(h, []int{1 + p})
+						if !rec {
+							if err := m.Forward(s, p, h, 1); err != nil {
+								t.Fatal(err)
+							}
+							continue
+						}
+						in := proof.HiddenRoot(h, 1, dim)
+						tr := store.NewTrace()
+						if err := m.ForwardTrace(s, p, h, 1, tr); err != nil {
+							t.Fatal(err)
+						}
+						tc, err := store.Add(uint64(p), fx.cfg, tr)
+						if err != nil {
+							t.Fatal(err)
+						}
+						rc := &proof.Receipt{DType: 1, Step: uint64(p), Start: p, N: 1, First: r.First, Last: r.Last,
+							HIn: in, HOut: proof.HiddenRoot(h, 1, dim), TraceRoot: tc.Root(), Prev: prev}
+						rc.Sign(key)
+						prev = rc.Hash()
+					}
+					wall[k] = time.Since(w0)
+					if rec {
+						traced += cpuNow() - t0
+					} else {
+						plain += cpuNow() - t0
+					}
+				}
+				ratios = append(ratios, float64(wall[1])/float64(wall[0]))
+			}
+			slices.Sort(ratios)
+			pool.Close()
+			t.Logf("%s, %d threads: decode %v plain, %v recorded+committed+signed (CPU time): overhead %.1f%% CPU, %.1f%% wall clock (median of %d rounds)",
+				name, threads, plain/time.Duration(rounds*block), traced/time.Duration(rounds*block), 100*(float64(traced)/float64(plain)-1),
+				100*(ratios[len(ratios)/2]-1), rounds)
+		}
+	}
+}
+
+// TestFiguresSizes prints the sizes of receipts, openings and keys.
+func TestFiguresSizes(t *testing.T) {
+	figures(t)
+	t.Logf("receipt: %d bytes (+3 bytes of framing in a ForwardResult)", proof.ReceiptSize)
+	for _, name := range []string{"kjv-tiny-q8_0.gguf", "big"} {
+		var fx *fixture
+		if name == "big" {
+			fx = bigFixture(t)
+		} else {
+			fx = kjv(t, name)
+		}
+		var weights int64
+		for _, ti := range fx.file.Tensors {
+			if strings.HasPrefix(ti.Name, "blk.") {
+				weights += int64(ti.Size)
+			}
+		}
+		for _, reps := range []int{1, 2} {
+			vk, err := proof.GenerateVK(fx.file, fx.commit, model.Range{First: 0, Last: fx.cfg.Layers}, [32]byte{1}, proof.VKOptions{Reps: reps, Workers: 2})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%s: %d layers, layer weights %d bytes; vk with %d Freivalds vectors per matrix: %d bytes (1/%.0f of the weights)",
+				name, fx.cfg.Layers, weights, reps, vk.Size(), float64(weights)/float64(vk.Size()))
+		}
+		path := 4 // a 3-layer decode receipt has 3 leaves: paths of 1-2 hashes; prefill more
+		t.Logf("%s: full cell opening %d bytes, key+value opening %d bytes, H-only opening %d bytes (paths of %d hashes)",
+			name, proof.OpeningSize(fx.cfg, proof.MaskAll, path), proof.OpeningSize(fx.cfg, proof.MaskKV, path), proof.OpeningSize(fx.cfg, proof.MaskH, path), path)
+	}
+}
+
+// TestFiguresDetectionBig: at the default budget, the share of sessions
+// (8 prompt tokens, 16 decoded) through a node serving the three
+// 1B-shape layers in which a node perturbing its last layer's output by
+// 1e-3 (consistently in its trace) is caught, and the honest false alarms.
+func TestFiguresDetectionBig(t *testing.T) {
+	figures(t)
+	fx := bigFixture(t)
+	r := model.Range{First: 0, Last: 3}
+	sessions := 20
+	for _, dishonest := range []bool{true, false} {
+		caught, receipts, audited := 0, 0, 0
+		for s := 0; s < sessions; s++ {
+			node := newSimNode(t, fx, r, byte(s))
+			if dishonest {
+				node.tamper = func(step uint64, tr *model.Trace, out []float32) {
+					dim := fx.cfg.Dim
+					for p := tr.Start; p < tr.Start+tr.N; p++ {
+						c, _ := tr.Cell(2, p)
+						for i := range c.Down {
+							c.Down[i] *= 1.01
+							out[(p-tr.Start)*dim+i] = (c.H[i] + c.O[i]) + c.Down[i]
+						}
+					}
+				}
+			}
+			c := newSimClient(t, fx, node, proof.AuditConfig{}, uint64(s))
+			c.generate(t, []int{1, 2, 3, 4, 5, 6, 7, 8}, 16)
+			if len(c.frauds) > 0 {
+				caught++
+			}
+			if len(c.errs) > 0 {
+				t.Fatal(c.errs)
+			}
+			st := c.auditor.Stats()
+			receipts += st.Receipts
+			audited += st.Audited
+		}
+		t.Logf("1B-shape layers, default budget, dishonest=%v: caught in %d/%d sessions; %d of %d receipts audited", dishonest, caught, sessions, audited, receipts)
+	}
+}

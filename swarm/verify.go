@@ -1,0 +1,329 @@
+package swarm
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	mrand "math/rand/v2"
+
+	"github.com/tessera-net/tessera/merkle"
+	"github.com/tessera-net/tessera/model"
+	"github.com/tessera-net/tessera/proof"
+	"github.com/tessera-net/tessera/wire"
+)
+
+// Verification configures the client's checks of a chain's remote hops
+// (DESIGN section 5). L0: every result carries the node's signed receipt,
+// checked as it arrives (signature, the node's announced key, session,
+// step order, chaining, H(in) and H(out) against what was sent and
+// received). L1: with a verification key covering a hop's layers, random
+// cells of its receipts are opened and checked (proof.Auditor). A node
+// that fails either is not used again by the chain.
+type Verification struct {
+	// Keys are verification keys; each remote hop whose layers one of
+	// them covers is audited. Without keys only L0 checks run.
+	Keys []*proof.VerificationKey
+	// Audit sets the audit rate and tolerances (zero: proof defaults).
+	Audit proof.AuditConfig
+	// Rand supplies session nonces and seeds the audits' choices (nil:
+	// crypto/rand). The node must not be able to predict it.
+	Rand io.Reader
+	// KeepInputs records every call's input per remote hop so that a
+	// validator can re-execute the session (Chain.Reexecute).
+	KeepInputs bool
+}
+
+// ErrDistrusted is wrapped by the errors of a hop whose node failed a
+// receipt check or an audit: the chain does not use the node again.
+var ErrDistrusted = errors.New("swarm: node failed verification")
+
+// receiptOverhead bounds a receipt's share of a ForwardResult frame.
+const receiptOverhead = 512
+
+// hopProof is the verification state of one remote hop.
+type hopProof struct {
+	v        *Verification
+	key      ed25519.PublicKey // the node's announced key (Hop.PubKey)
+	vk       *proof.VerificationKey
+	nonce    proof.Hash
+	checker  *proof.ReceiptChecker
+	auditor  *proof.Auditor
+	prior    proof.AuditStats // audits of earlier sessions of this hop
+	fault    error            // why the node is distrusted
+	frauds   []*proof.Fraud
+	inputs   [][]float32 // with KeepInputs: every call's input, by step
+	outputs  [][]float32
+	reexec   int
+	reexecKO int
+}
+
+func (v *Verification) read(b []byte) error {
+	r := v.Rand
+	if r == nil {
+		r = rand.Reader
+	}
+	_, err := io.ReadFull(r, b)
+	return err
+}
+
+// newHopProof prepares the checks of a remote hop.
+func newHopProof(v *Verification, cfg *ChainConfig, h Hop) (*hopProof, error) {
+	if len(h.PubKey) != ed25519.PublicKeySize {
+		return nil, errors.New("receipts are required but the hop has no node key (Hop.PubKey)")
+	}
+	p := &hopProof{v: v, key: h.PubKey}
+	for _, vk := range v.Keys {
+		if vk.Covers(h.Range) && vk.Commit.Model == cfg.ModelCommit {
+			p.vk = vk
+			break
+		}
+	}
+	return p, nil
+}
+
+// begin starts the checks of a new session with the node; it returns the
+// nonce to send in OpenSession.
+func (p *hopProof) begin(cfg *ChainConfig, r model.Range) ([]byte, error) {
+	if p.auditor != nil {
+		p.prior.Add(p.auditor.Stats())
+	}
+	if err := p.v.read(p.nonce[:]); err != nil {
+		return nil, fmt.Errorf("drawing a session nonce: %w", err)
+	}
+	p.checker = &proof.ReceiptChecker{Key: p.key, Session: p.nonce, Model: cfg.ModelCommit,
+		First: r.First, Last: r.Last, DType: uint8(cfg.DType)}
+	p.auditor = nil
+	p.inputs, p.outputs = nil, nil
+	if p.vk != nil {
+		var seed [32]byte
+		if err := p.v.read(seed[:]); err != nil {
+			return nil, fmt.Errorf("drawing an audit seed: %w", err)
+		}
+		rng := mrand.New(mrand.NewChaCha8(seed))
+		a, err := proof.NewAuditor(p.vk, r.First, r.Last, p.v.Audit, rng)
+		if err != nil {
+			return nil, err
+		}
+		p.auditor = a
+	}
+	return p.nonce[:], nil
+}
+
+// distrust records why the node is no longer used.
+func (p *hopProof) distrust(err error) error {
+	if p.fault == nil {
+		p.fault = err
+	}
+	var f *proof.Fraud
+	if errors.As(err, &f) {
+		p.frauds = append(p.frauds, f)
+	}
+	return fmt.Errorf("%w: %w", ErrDistrusted, err)
+}
+
+// roundTo returns hidden as the node decodes it from dtype dt.
+func roundTo(dst, hidden []float32, dt wire.DType) []float32 {
+	if dt != wire.DTypeF16 {
+		return append(dst[:0], hidden...)
+	}
+	dst = append(dst[:0], hidden...)
+	for i, v := range dst {
+		dst[i] = proof.RoundDType(v, proof.DTypeF16)
+	}
+	return dst
+}
+
+// checkResult runs the L0 checks on a result's receipt and, when the
+// receipt is chosen for audit, the L1 audit. in is what the node decoded,
+// out what the client decoded.
+func (h *hop) checkResult(m *wire.ForwardResult, start, n int, in, out []float32) error {
+	p := h.proof
+	dim := h.cfg.Model.Dim
+	if len(m.Receipt) == 0 {
+		return p.distrust(errors.New("the node sent no receipt"))
+	}
+	r, err := proof.UnmarshalReceipt(m.Receipt)
+	if err != nil {
+		return p.distrust(err)
+	}
+	if err := p.checker.Check(r, start, n, proof.HiddenRoot(in, n, dim), proof.HiddenRoot(out, n, dim)); err != nil {
+		return p.distrust(err)
+	}
+	if p.v.KeepInputs {
+		p.inputs = append(p.inputs, append([]float32(nil), in...))
+		p.outputs = append(p.outputs, append([]float32(nil), out...))
+	}
+	if p.auditor == nil {
+		return nil
+	}
+	refs := p.auditor.Observe(r, append([]float32(nil), in...), append([]float32(nil), out...))
+	if len(refs) == 0 {
+		return nil
+	}
+	ops, err := h.fetchOpenings(refs)
+	if err != nil {
+		var we *wire.Error
+		if errors.As(err, &we) {
+			// The node refused to open what it committed to moments ago.
+			_ = p.auditor.Check(nil)
+			return p.distrust(fmt.Errorf("%w: %w", proof.ErrRefused, err))
+		}
+		return err
+	}
+	if err := p.auditor.Check(ops); err != nil {
+		return p.distrust(err)
+	}
+	return nil
+}
+
+// fetchOpenings asks the node for the openings of refs, in requests whose
+// answers fit in one message.
+func (h *hop) fetchOpenings(refs []proof.CellRef) ([]*proof.CellOpening, error) {
+	cfg := h.cfg
+	limit := h.maxMsg - 1024
+	var out []*proof.CellOpening
+	for len(refs) > 0 {
+		size, k := 64, 0
+		for k < len(refs) {
+			s := proof.OpeningSize(cfg.Model, refs[k].Mask, merkle.ProofLen(0, 1<<20))
+			if k > 0 && size+s > limit {
+				break
+			}
+			size += s
+			k++
+		}
+		req := &wire.OpenCells{SessionID: h.id, Request: proof.MarshalRequest(refs[:k])}
+		if err := h.w.WriteMessage(req); err != nil {
+			return nil, h.writeFailed("asking for openings", err)
+		}
+		msg, err := wire.ReadMessage(h.r, cfg.MaxMessageBytes)
+		if err != nil {
+			return nil, fmt.Errorf("reading openings: %w", err)
+		}
+		switch m := msg.(type) {
+		case *wire.Error:
+			return nil, fmt.Errorf("openings: %w", m)
+		case *wire.Openings:
+			ops, err := proof.UnmarshalOpenings(m.Body)
+			if err != nil {
+				return nil, fmt.Errorf("%w: %w", proof.ErrRefused, err)
+			}
+			out = append(out, ops...)
+		default:
+			return nil, fmt.Errorf("asked for openings, node answered %s", msg.Type())
+		}
+		refs = refs[k:]
+	}
+	return out, nil
+}
+
+// HopProof is what the chain verified of one hop's current session.
+type HopProof struct {
+	Peer     string
+	Range    model.Range
+	Local    bool
+	Key      ed25519.PublicKey
+	Receipts []*proof.Receipt
+	// Audited reports whether a verification key covered the hop.
+	Audited bool
+	Audit   proof.AuditStats
+	// Fault is why the node is distrusted (nil while it is trusted).
+	Fault  error
+	Frauds []*proof.Fraud
+	// ReexecSteps and ReexecFailed count Reexecute's work on this hop.
+	ReexecSteps, ReexecFailed int
+}
+
+// CertHop summarises the hop for a certificate.
+func (p HopProof) CertHop() proof.CertHop {
+	h := proof.CertHop{Local: p.Local, First: p.Range.First, Last: p.Range.Last}
+	if p.Local {
+		return h
+	}
+	h.Peer, h.Key, h.Receipts = p.Peer, p.Key, p.Receipts
+	h.Audit = proof.HopAudit{
+		Receipts: len(p.Receipts), Audited: p.Audit.Audited, Cells: p.Audit.Cells, KVOpenings: p.Audit.KVOpenings,
+		Failed: p.Audit.Failed, Refused: p.Audit.Refused, ReexecSteps: p.ReexecSteps, ReexecFailed: p.ReexecFailed,
+	}
+	if p.Fault != nil && h.Audit.Passed() {
+		// A receipt that failed L0 checks: count it as refused.
+		h.Audit.Refused++
+	}
+	return h
+}
+
+// Proofs returns, per hop in chain order, the receipts and audit results
+// of its current session. Call it between Forwards, not during one.
+func (c *Chain) Proofs() []HopProof {
+	out := make([]HopProof, len(c.hops))
+	for i, h := range c.hops {
+		hp := HopProof{Peer: h.name(), Range: h.Range, Local: h.local()}
+		if p := h.proof; p != nil {
+			hp.Key = p.key
+			hp.Audited = p.vk != nil
+			hp.Fault = p.fault
+			hp.Frauds = p.frauds
+			hp.Audit = p.prior
+			hp.ReexecSteps, hp.ReexecFailed = p.reexec, p.reexecKO
+			if p.checker != nil {
+				hp.Receipts = p.checker.Receipts()
+			}
+			if p.auditor != nil {
+				hp.Audit.Add(p.auditor.Stats())
+			}
+		}
+		out[i] = hp
+	}
+	return out
+}
+
+// Audited reports whether every remote hop is covered by a verification
+// key (and so the chain's audits cover every node).
+func (c *Chain) Audited() bool {
+	any := false
+	for _, h := range c.hops {
+		if h.local() {
+			continue
+		}
+		if h.proof == nil || h.proof.vk == nil {
+			return false
+		}
+		any = true
+	}
+	return any
+}
+
+// Reexecute re-runs hop i's current session on m (a validator's copy of
+// the hop's layers) from the inputs the chain sent, and compares every
+// output and trace root with the node's receipts (level L2). It needs
+// Verification.KeepInputs. A mismatch distrusts the node and returns
+// evidence anyone holding the weights can re-check.
+func (c *Chain) Reexecute(i int, m *model.Model) (*proof.ReexecResult, *proof.Evidence, error) {
+	if i < 0 || i >= len(c.hops) || c.hops[i].proof == nil {
+		return nil, nil, fmt.Errorf("swarm: hop %d is not a verified remote hop", i)
+	}
+	h := c.hops[i]
+	p := h.proof
+	if !p.v.KeepInputs {
+		return nil, nil, errors.New("swarm: re-execution needs Verification.KeepInputs")
+	}
+	rs := p.checker.Receipts()
+	steps := make([]proof.ReexecStep, len(rs))
+	for k, r := range rs {
+		steps[k] = proof.ReexecStep{Receipt: r, Input: p.inputs[k], Output: p.outputs[k]}
+	}
+	res, ev, err := proof.Reexecute(m, steps)
+	if err != nil {
+		return nil, nil, err
+	}
+	p.reexec += res.Steps
+	if ev != nil {
+		p.reexecKO++
+		f := &proof.Fraud{Finding: ev.Finding, Evidence: ev}
+		_ = p.distrust(f)
+		h.closeStream()
+	}
+	return res, ev, nil
+}
