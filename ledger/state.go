@@ -270,7 +270,7 @@ func DecodeState(b []byte) (*State, error) {
 	d := dec{b: b}
 	s := newRoot()
 	s.height = d.u64()
-	n := d.count(d.u64(), 1<<40, 1+4)
+	n := d.count(d.u64(), 1<<30, 1+4) // the remaining-bytes check is the real bound
 	prev := ""
 	for i := 0; i < n && d.err == nil; i++ {
 		k := d.str8()
