@@ -30,6 +30,9 @@ const (
 	pack16
 	// pack32: per 8 quants four words q[i]<<32 + q[i+4], i = 0..3.
 	pack32
+	// packK16: Q8_K block sums as int16 for SIMD kernels, 32 per
+	// super-block (see actVec.ks).
+	packK16
 )
 
 // actVec is one quantized activation vector. Which fields are set depends
@@ -42,6 +45,34 @@ type actVec struct {
 	s   []float32 // Q8_1: f16(d*sum(q)) as float32
 	sum []int32   // Q8_0/Q8_1: sum of each block's quants; Q8_K: bsums (per 16)
 	p   []uint64  // packed quants for pack16/pack32
+	// ks (packK16) holds, per Q8_K super-block, 32 int16: the 16 bsums,
+	// then the 8 sums of pairs of them (bsums 2j and 2j+1: the sum of
+	// the quants of 32-value sub-block j), then 8 zeros. Each bsum is
+	// at most 16*127 in magnitude, so int16 is exact.
+	ks []int16
+	// g4d and g4s are set on the first position of each group of four by
+	// prepTile for assembly tiles: the four positions' block scales d and
+	// quant sums interleaved, g4d[4*b+i] = acts[i].d[b].
+	g4d []float32
+	g4s []int32
+	// g4k (Q8_K with packK16) holds per super-block the four positions'
+	// 8 pair sums (32 int16: position i at 8i), then their 16 bsums
+	// (64 int16: position i at 32+16i).
+	g4k []int16
+	// t16, d16 and s16 are set on the first position of each group of
+	// sixteen by prepTile16 for the AVX-512 tiles, which keep one position
+	// per 32-bit lane: the quants transposed in 4-byte chunks,
+	// t16[64*c + 4*i + k] = acts[i].q[4*c + k] (chunk c), and the block
+	// scales and quant sums, d16[16*b + i] = acts[i].d[b].
+	t16 []int8
+	d16 []float32
+	s16 []int32
+	// k16 (Q8_K with packK16) holds per super-block 384 int16: four
+	// vectors of 16 int16 pairs, k16[384*b + 32*j + 2*i + h] = pair sum
+	// 2j+h of position i (see ks), for VPDPWSSD against pairs of mins;
+	// then eight such vectors of the bsums, k16[384*b + 128 + 32*j + 2*i +
+	// h] = bsum 2j+h of position i, against pairs of Q6_K scales.
+	k16 []int16
 }
 
 func growF32(b []float32, n int) []float32 {
@@ -89,19 +120,37 @@ func quantizeAct(a *actVec, x []float32, f actFormat, pk packFormat) {
 	a.q = a.q[:n]
 	switch f {
 	case actQ8_0:
-		quantQ8_0(a, x, false)
+		if quantQ8_0Fast != nil {
+			quantQ8_0Fast(a, x)
+		} else {
+			quantQ8_0(a, x, false)
+		}
 	case actQ8_1:
 		quantQ8_0(a, x, true)
 	case actQ8_K:
-		quantQ8_K(a, x)
+		if quantQ8_KFast != nil {
+			quantQ8_KFast(a, x)
+		} else {
+			quantQ8_K(a, x)
+		}
 	}
 	switch pk {
 	case pack16:
 		packQuants16(a)
 	case pack32:
 		packQuants32(a)
+	case packK16:
+		packSumsK16(a)
 	}
 }
+
+// quantQ8_0Fast and quantQ8_KFast, if set (by the architecture's files,
+// after checking CPU features), are assembly versions of quantQ8_0
+// (without s) and quantQ8_K, bit-identical to them for every input
+// without NaNs (TestQuantizeFast; with NaNs only the payload of the
+// NaN results may differ, as it may between compilers).
+// TESSERA_KERNELS=generic leaves them unset.
+var quantQ8_0Fast, quantQ8_KFast func(a *actVec, x []float32)
 
 // quantQ8_0 quantizes x in 32-value blocks as ggml's x86 (AVX2)
 // quantize_row_q8_0 / quantize_row_q8_1 do, the code that produced the
@@ -126,8 +175,8 @@ func quantQ8_0(a *actVec, x []float32, withS bool) {
 		}
 		var s0, s1 int32
 		for j := 0; j < 32; j += 4 {
-			q0, q1 := roundEven(xb[j]*id), roundEven(xb[j+1]*id)
-			q2, q3 := roundEven(xb[j+2]*id), roundEven(xb[j+3]*id)
+			q0, q1 := roundEven(float32(xb[j]*id)), roundEven(float32(xb[j+1]*id))
+			q2, q3 := roundEven(float32(xb[j+2]*id)), roundEven(float32(xb[j+3]*id))
 			qb[j], qb[j+1], qb[j+2], qb[j+3] = int8(q0), int8(q1), int8(q2), int8(q3)
 			s0 += q0 + q2
 			s1 += q1 + q3
@@ -181,8 +230,8 @@ func quantQ8_K(a *actVec, x []float32) {
 			qg := (*[16]int8)(qb[k*16:])
 			var s0, s1 int32
 			for j := 0; j < 16; j += 2 {
-				q0 := min(127, roundEven(iscale*g[j]))
-				q1 := min(127, roundEven(iscale*g[j+1]))
+				q0 := min(127, roundEven(float32(iscale*g[j])))
+				q1 := min(127, roundEven(float32(iscale*g[j+1])))
 				qg[j], qg[j+1] = int8(q0), int8(q1)
 				s0 += q0
 				s1 += q1
@@ -209,6 +258,124 @@ func packQuants16(a *actVec) {
 		p := (*[2]uint64)(a.p[g*2:])
 		p[0] = uint64(int64(q[0])<<48 + int64(q[2])<<32 + int64(q[4])<<16 + int64(q[6]))
 		p[1] = uint64(int64(q[1])<<48 + int64(q[3])<<32 + int64(q[5])<<16 + int64(q[7]))
+	}
+}
+
+// packSumsK16 fills a.ks from the Q8_K bsums in a.sum.
+func packSumsK16(a *actVec) {
+	nb := len(a.d)
+	if cap(a.ks) < 32*nb {
+		a.ks = make([]int16, 32*nb)
+	}
+	a.ks = a.ks[:32*nb]
+	for b := 0; b < nb; b++ {
+		bs := (*[16]int32)(a.sum[16*b:])
+		ks := (*[32]int16)(a.ks[32*b:])
+		for k := 0; k < 16; k++ {
+			ks[k] = int16(bs[k])
+		}
+		for j := 0; j < 8; j++ {
+			ks[16+j] = int16(bs[2*j] + bs[2*j+1])
+			ks[24+j] = 0
+		}
+	}
+}
+
+// prepTile sets g4d, g4s and g4k on the first position of each whole
+// group of four in acts (see actVec). The sums are set only for formats
+// with one sum per block (Q8_0, Q8_1), g4k only for packK16.
+func prepTile(acts []actVec) {
+	for j := 0; j+4 <= len(acts); j += 4 {
+		g := acts[j : j+4]
+		a := &g[0]
+		nb := len(a.d)
+		a.g4d = growF32(a.g4d, 4*nb)
+		withSums := len(a.sum) == nb
+		if withSums {
+			a.g4s = growI32(a.g4s, 4*nb)
+		}
+		withK := len(a.ks) == 32*nb && nb > 0
+		if withK {
+			if cap(a.g4k) < 96*nb {
+				a.g4k = make([]int16, 96*nb)
+			}
+			a.g4k = a.g4k[:96*nb]
+		}
+		for i := range g {
+			if withK {
+				ks := g[i].ks[:32*nb]
+				for b := 0; b < nb; b++ {
+					copy(a.g4k[96*b+8*i:96*b+8*i+8], ks[32*b+16:32*b+24])
+					copy(a.g4k[96*b+32+16*i:96*b+32+16*i+16], ks[32*b:32*b+16])
+				}
+			}
+			d := g[i].d[:nb]
+			for b, v := range d {
+				a.g4d[4*b+i] = v
+			}
+			if withSums {
+				s := g[i].sum[:nb]
+				for b, v := range s {
+					a.g4s[4*b+i] = v
+				}
+			}
+		}
+	}
+}
+
+// prepTile16 sets t16, d16, s16 and k16 on the first position of each
+// whole group of sixteen in acts (see actVec); s16 only for formats with
+// one sum per block, k16 only for packK16.
+func prepTile16(acts []actVec) {
+	for j := 0; j+16 <= len(acts); j += 16 {
+		g := acts[j : j+16]
+		a := &g[0]
+		n, nb := len(a.q), len(a.d)
+		if cap(a.t16) < 16*n {
+			a.t16 = make([]int8, 16*n)
+		}
+		a.t16 = a.t16[:16*n]
+		a.d16 = growF32(a.d16, 16*nb)
+		withSums := len(a.sum) == nb
+		if withSums {
+			a.s16 = growI32(a.s16, 16*nb)
+		}
+		withK := len(a.ks) == 32*nb && nb > 0
+		if withK {
+			if cap(a.k16) < 384*nb {
+				a.k16 = make([]int16, 384*nb)
+			}
+			a.k16 = a.k16[:384*nb]
+		}
+		for i := range g {
+			if withK {
+				ks := g[i].ks[:32*nb]
+				for b := 0; b < nb; b++ {
+					k := a.k16[384*b:]
+					for j := 0; j < 4; j++ {
+						k[32*j+2*i] = ks[32*b+16+2*j]
+						k[32*j+2*i+1] = ks[32*b+16+2*j+1]
+					}
+					for j := 0; j < 8; j++ {
+						k[128+32*j+2*i] = ks[32*b+2*j]
+						k[128+32*j+2*i+1] = ks[32*b+2*j+1]
+					}
+				}
+			}
+			q := g[i].q[:n]
+			t := a.t16[4*i:]
+			for c := 0; c < n/4; c++ {
+				*(*[4]int8)(t[64*c:]) = *(*[4]int8)(q[4*c:])
+			}
+			for b, v := range g[i].d[:nb] {
+				a.d16[16*b+i] = v
+			}
+			if withSums {
+				for b, v := range g[i].sum[:nb] {
+					a.s16[16*b+i] = v
+				}
+			}
+		}
 	}
 }
 

@@ -8,7 +8,7 @@ import (
 	"github.com/tessera-net/tessera/quant"
 )
 
-var benchTypes = []quant.Type{quant.Q8_0, quant.Q4_K, quant.Q6_K, quant.F32, quant.F16}
+var benchTypes = []quant.Type{quant.Q8_0, quant.Q4_0, quant.Q4_K, quant.Q5_K, quant.Q6_K, quant.F32, quant.F16}
 
 // benchMatrix builds a random matrix quickly (random quants with finite
 // scales, see randBlocks); speed does not depend on the values.
@@ -38,6 +38,44 @@ func BenchmarkMatVec(b *testing.B) {
 					}
 				})
 			}
+		}
+	}
+}
+
+// BenchmarkMatVecDRAM streams 2048×2048 matrices from a 512 MiB set, so
+// that none is in cache: the weight bytes per second of decode, where
+// memory bandwidth is the limit (BenchmarkMatVec's matrices may fit in a
+// large L3 cache and then measure compute instead).
+func BenchmarkMatVecDRAM(b *testing.B) {
+	const rows, cols, set = 2048, 2048, 512 << 20
+	for _, typ := range []quant.Type{quant.Q8_0, quant.Q4_K} {
+		rb, _ := typ.RowBytes(cols)
+		m0 := benchMatrix(b, typ, rows, cols)
+		data := make([]byte, set/len(m0.Data)*len(m0.Data))
+		for o := 0; o < len(data); o += len(m0.Data) {
+			copy(data[o:], m0.Data)
+		}
+		var ms []Matrix
+		for o := 0; o < len(data); o += rows * rb {
+			m, err := NewMatrix(typ, rows, cols, data[o:o+rows*rb])
+			if err != nil {
+				b.Fatal(err)
+			}
+			ms = append(ms, m)
+		}
+		x := randValues(rand.New(rand.NewPCG(1, 1)), cols)
+		y := make([]float32, rows)
+		for _, threads := range []int{1, 2} {
+			b.Run(fmt.Sprintf("%v/%dx%d/t%d", typ, rows, cols, threads), func(b *testing.B) {
+				p := NewPool(threads)
+				defer p.Close()
+				b.SetBytes(int64(len(data)))
+				for b.Loop() {
+					for _, m := range ms {
+						p.MatVec(y, m, x)
+					}
+				}
+			})
 		}
 	}
 }
@@ -83,8 +121,8 @@ func BenchmarkSmallMatVec(b *testing.B) {
 	}
 }
 
-// BenchmarkRowDot compares implementations of one row dot (1 thread, no
-// pool), generic versus selected.
+// BenchmarkRowDot compares implementations of the row dots on 64 rows (1
+// thread, no pool, in cache), generic versus selected.
 func BenchmarkRowDot(b *testing.B) {
 	for _, typ := range allTypes {
 		cols := 4096
@@ -95,11 +133,16 @@ func BenchmarkRowDot(b *testing.B) {
 			k := tab.get(typ)
 			var a actVec
 			quantizeAct(&a, x, k.act, k.pack)
+			y := make([]float32, 64)
 			b.Run(fmt.Sprintf("%v/%s", typ, k.name), func(b *testing.B) {
 				b.SetBytes(int64(len(m.Data)))
 				for b.Loop() {
+					if k.rows != nil { // assembly kernels work on groups of rows
+						k.rows(y, m.Data, rb, &a)
+						continue
+					}
 					for r := 0; r < 64; r++ {
-						k.dot(m.Data[r*rb:(r+1)*rb], &a)
+						y[r] = k.dot(m.Data[r*rb:(r+1)*rb], &a)
 					}
 				}
 			})

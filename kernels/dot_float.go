@@ -4,7 +4,14 @@ import "math"
 
 // Float row dots. Each uses eight independent float32 accumulators over
 // consecutive runs of 8 values, combined in a fixed order, then a scalar
-// tail, so the result depends only on the row and the activations.
+// tail, so the result depends only on the row and the activations. The
+// eight accumulators are the eight lanes of the SIMD kernels.
+//
+// Every product is wrapped in float32(...): that rounds it before the
+// addition. Without it Go may fuse w*x + s into one FMA (it does on
+// arm64, and on amd64 with GOAMD64=v3), which rounds once and so gives
+// different bits on different machines and from the SIMD kernels, which
+// multiply and add separately.
 
 func sum8(s0, s1, s2, s3, s4, s5, s6, s7 float32) float32 {
 	return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
@@ -21,18 +28,18 @@ func dotF32Bytes(w []byte, a *actVec) float32 {
 	for ; i+8 <= n; i += 8 {
 		wb := (*[32]byte)(w[4*i:])
 		xx := (*[8]float32)(x[i:])
-		s0 += math.Float32frombits(le32(wb[0:])) * xx[0]
-		s1 += math.Float32frombits(le32(wb[4:])) * xx[1]
-		s2 += math.Float32frombits(le32(wb[8:])) * xx[2]
-		s3 += math.Float32frombits(le32(wb[12:])) * xx[3]
-		s4 += math.Float32frombits(le32(wb[16:])) * xx[4]
-		s5 += math.Float32frombits(le32(wb[20:])) * xx[5]
-		s6 += math.Float32frombits(le32(wb[24:])) * xx[6]
-		s7 += math.Float32frombits(le32(wb[28:])) * xx[7]
+		s0 += float32(math.Float32frombits(le32(wb[0:])) * xx[0])
+		s1 += float32(math.Float32frombits(le32(wb[4:])) * xx[1])
+		s2 += float32(math.Float32frombits(le32(wb[8:])) * xx[2])
+		s3 += float32(math.Float32frombits(le32(wb[12:])) * xx[3])
+		s4 += float32(math.Float32frombits(le32(wb[16:])) * xx[4])
+		s5 += float32(math.Float32frombits(le32(wb[20:])) * xx[5])
+		s6 += float32(math.Float32frombits(le32(wb[24:])) * xx[6])
+		s7 += float32(math.Float32frombits(le32(wb[28:])) * xx[7])
 	}
 	s := sum8(s0, s1, s2, s3, s4, s5, s6, s7)
 	for ; i < n; i++ {
-		s += math.Float32frombits(le32(w[4*i:])) * x[i]
+		s += float32(math.Float32frombits(le32(w[4*i:])) * x[i])
 	}
 	return s
 }
@@ -47,18 +54,18 @@ func dotF32Slice(wf, x []float32) float32 {
 	for ; i+8 <= n; i += 8 {
 		ww := (*[8]float32)(wf[i:])
 		xx := (*[8]float32)(x[i:])
-		s0 += ww[0] * xx[0]
-		s1 += ww[1] * xx[1]
-		s2 += ww[2] * xx[2]
-		s3 += ww[3] * xx[3]
-		s4 += ww[4] * xx[4]
-		s5 += ww[5] * xx[5]
-		s6 += ww[6] * xx[6]
-		s7 += ww[7] * xx[7]
+		s0 += float32(ww[0] * xx[0])
+		s1 += float32(ww[1] * xx[1])
+		s2 += float32(ww[2] * xx[2])
+		s3 += float32(ww[3] * xx[3])
+		s4 += float32(ww[4] * xx[4])
+		s5 += float32(ww[5] * xx[5])
+		s6 += float32(ww[6] * xx[6])
+		s7 += float32(ww[7] * xx[7])
 	}
 	s := sum8(s0, s1, s2, s3, s4, s5, s6, s7)
 	for ; i < n; i++ {
-		s += wf[i] * x[i]
+		s += float32(wf[i] * x[i])
 	}
 	return s
 }
@@ -83,18 +90,18 @@ func dotF16(w []byte, a *actVec) float32 {
 	for ; i+8 <= n; i += 8 {
 		wb := (*[16]byte)(w[2*i:])
 		xx := (*[8]float32)(x[i:])
-		s0 += f16tab[le16(wb[0:])] * xx[0]
-		s1 += f16tab[le16(wb[2:])] * xx[1]
-		s2 += f16tab[le16(wb[4:])] * xx[2]
-		s3 += f16tab[le16(wb[6:])] * xx[3]
-		s4 += f16tab[le16(wb[8:])] * xx[4]
-		s5 += f16tab[le16(wb[10:])] * xx[5]
-		s6 += f16tab[le16(wb[12:])] * xx[6]
-		s7 += f16tab[le16(wb[14:])] * xx[7]
+		s0 += float32(f16tab[le16(wb[0:])] * xx[0])
+		s1 += float32(f16tab[le16(wb[2:])] * xx[1])
+		s2 += float32(f16tab[le16(wb[4:])] * xx[2])
+		s3 += float32(f16tab[le16(wb[6:])] * xx[3])
+		s4 += float32(f16tab[le16(wb[8:])] * xx[4])
+		s5 += float32(f16tab[le16(wb[10:])] * xx[5])
+		s6 += float32(f16tab[le16(wb[12:])] * xx[6])
+		s7 += float32(f16tab[le16(wb[14:])] * xx[7])
 	}
 	s := sum8(s0, s1, s2, s3, s4, s5, s6, s7)
 	for ; i < n; i++ {
-		s += f16tab[le16(w[2*i:])] * x[i]
+		s += float32(f16tab[le16(w[2*i:])] * x[i])
 	}
 	return s
 }
@@ -110,18 +117,18 @@ func dotBF16(w []byte, a *actVec) float32 {
 	for ; i+8 <= n; i += 8 {
 		wb := (*[16]byte)(w[2*i:])
 		xx := (*[8]float32)(x[i:])
-		s0 += bf16ToFP32(le16(wb[0:])) * xx[0]
-		s1 += bf16ToFP32(le16(wb[2:])) * xx[1]
-		s2 += bf16ToFP32(le16(wb[4:])) * xx[2]
-		s3 += bf16ToFP32(le16(wb[6:])) * xx[3]
-		s4 += bf16ToFP32(le16(wb[8:])) * xx[4]
-		s5 += bf16ToFP32(le16(wb[10:])) * xx[5]
-		s6 += bf16ToFP32(le16(wb[12:])) * xx[6]
-		s7 += bf16ToFP32(le16(wb[14:])) * xx[7]
+		s0 += float32(bf16ToFP32(le16(wb[0:])) * xx[0])
+		s1 += float32(bf16ToFP32(le16(wb[2:])) * xx[1])
+		s2 += float32(bf16ToFP32(le16(wb[4:])) * xx[2])
+		s3 += float32(bf16ToFP32(le16(wb[6:])) * xx[3])
+		s4 += float32(bf16ToFP32(le16(wb[8:])) * xx[4])
+		s5 += float32(bf16ToFP32(le16(wb[10:])) * xx[5])
+		s6 += float32(bf16ToFP32(le16(wb[12:])) * xx[6])
+		s7 += float32(bf16ToFP32(le16(wb[14:])) * xx[7])
 	}
 	s := sum8(s0, s1, s2, s3, s4, s5, s6, s7)
 	for ; i < n; i++ {
-		s += bf16ToFP32(le16(w[2*i:])) * x[i]
+		s += float32(bf16ToFP32(le16(w[2*i:])) * x[i])
 	}
 	return s
 }

@@ -87,6 +87,11 @@ func fp32ToBF16(f float32) uint16 {
 // exactly as ggml's nearest_int and the x86 _mm256_round_ps(v,
 // _MM_ROUND_NEAREST) do: adding 1.5*2^23 leaves the integer in the low
 // mantissa bits.
+//
+// Callers pass a product as float32(x*y): without the explicit conversion
+// Go may fuse x*y + 1.5*2^23 into one FMA (arm64, GOAMD64=v3), which rounds
+// x*y to an integer directly instead of first to float32 and so changes
+// some quants from one machine to another.
 func roundEven(f float32) int32 {
 	v := f + 12582912
 	return int32(math.Float32bits(v)&0x7fffff) - 0x400000

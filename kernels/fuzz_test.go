@@ -8,8 +8,8 @@ import (
 )
 
 // FuzzGenericMatchesSelected feeds arbitrary bytes as one weight row of
-// every quantized type (scale fields forced finite) and checks that the
-// selected kernel returns exactly what the generic one does.
+// every quantized type (scale fields forced finite) and checks that every
+// level this CPU supports returns exactly what the generic kernel does.
 func FuzzGenericMatchesSelected(f *testing.F) {
 	f.Add([]byte{0xff, 0x80, 0x7f, 0x00}, uint64(1), uint8(0))
 	f.Add(make([]byte, 300), uint64(2), uint8(1))
@@ -42,13 +42,22 @@ func FuzzGenericMatchesSelected(f *testing.F) {
 				}
 			}
 			x := extremeValues(rand.New(rand.NewPCG(xseed, 0)), cols, int(mode%4))
-			g, s := genericKernels.get(typ), bestKernels.get(typ)
-			var ag, as actVec
+			g := genericKernels.get(typ)
+			var ag actVec
 			quantizeAct(&ag, x, g.act, g.pack)
-			quantizeAct(&as, x, s.act, s.pack)
-			want, got := g.dot(row, &ag), s.dot(row, &as)
-			if math.Float32bits(want) != math.Float32bits(got) && !(math.IsNaN(float64(want)) && math.IsNaN(float64(got))) {
-				t.Fatalf("%v: selected %g, generic %g", typ, got, want)
+			want := g.dot(row, &ag)
+			for i := range levels {
+				l := &levels[i]
+				if !l.supported {
+					continue
+				}
+				s := l.table.get(typ)
+				var as actVec
+				quantizeAct(&as, x, s.act, s.pack)
+				got := s.dot(row, &as)
+				if math.Float32bits(want) != math.Float32bits(got) && !(math.IsNaN(float64(want)) && math.IsNaN(float64(got))) {
+					t.Fatalf("%v: level %s %g, generic %g", typ, l.name, got, want)
+				}
 			}
 		}
 	})

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -228,15 +229,23 @@ func testMatVecAccuracy(t *testing.T, generic bool) {
 }
 
 // TestThreadInvariance checks that 1, 2, 3 and 7 threads give bit-identical
-// results (also with more threads than rows).
+// results (also with more threads than rows), for every kernel level.
 func TestThreadInvariance(t *testing.T) {
-	rng := rand.New(rand.NewPCG(3, 4))
 	pools := []*Pool{NewPool(1), NewPool(2), NewPool(3), NewPool(7)}
 	defer func() {
 		for _, p := range pools {
 			p.Close()
 		}
 	}()
+	defer useLevel("")
+	for _, l := range append([]*level{findLevel("generic")}, testLevels(t)...) {
+		useLevel(l.name)
+		testThreadInvariance(t, pools)
+	}
+}
+
+func testThreadInvariance(t *testing.T, pools []*Pool) {
+	rng := rand.New(rand.NewPCG(3, 4))
 	for _, typ := range allTypes {
 		for _, rows := range []int{1, 5, 67, 1031} {
 			cols := testCols(typ)[1]
@@ -244,10 +253,10 @@ func TestThreadInvariance(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			x := randValues(rng, 3*cols)
+			x := randValues(rng, 17*cols)
 			var ref []float32
 			for _, p := range pools {
-				for _, n := range []int{1, 3} {
+				for _, n := range []int{1, 3, 17} {
 					y := make([]float32, n*rows)
 					if n == 1 {
 						p.MatVec(y, m, x[:cols])
@@ -418,27 +427,36 @@ func TestZeroAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector allocates")
 	}
+	defer useLevel("")
 	rng := rand.New(rand.NewPCG(9, 10))
-	for _, threads := range []int{1, 2} {
-		p := NewPool(threads)
-		for _, typ := range allTypes {
-			rows, cols := 512, 512
-			m, err := NewMatrix(typ, rows, cols, quantMatrix(t, rng, typ, rows, cols))
-			if err != nil {
-				t.Fatal(err)
+	for _, l := range testLevels(t) {
+		useLevel(l.name)
+		for _, threads := range []int{1, 2} {
+			p := NewPool(threads)
+			for _, typ := range allTypes {
+				// 3 rows: the scratch paths for fewer rows than a group.
+				rows, cols := 67, 512
+				if typ == quant.Q8_0 || typ == quant.Q4_0 || typ == quant.F32 {
+					rows = 3
+				}
+				m, err := NewMatrix(typ, rows, cols, quantMatrix(t, rng, typ, rows, cols))
+				if err != nil {
+					t.Fatal(err)
+				}
+				const n = 21 // a group of 16, one of 4, one left over
+				x := randValues(rng, n*cols)
+				y := make([]float32, n*rows)
+				p.MatVec(y, m, x[:cols]) // warm up: grows the scratch buffers
+				p.MatMul(y, m, x, n)
+				if a := testing.AllocsPerRun(20, func() { p.MatVec(y, m, x[:cols]) }); a != 0 {
+					t.Errorf("%s %v, %d threads: MatVec allocates %v times per call", l.name, typ, threads, a)
+				}
+				if a := testing.AllocsPerRun(5, func() { p.MatMul(y, m, x, n) }); a != 0 {
+					t.Errorf("%s %v, %d threads: MatMul allocates %v times per call", l.name, typ, threads, a)
+				}
 			}
-			x := randValues(rng, 4*cols)
-			y := make([]float32, 4*rows)
-			p.MatVec(y, m, x[:cols]) // warm up: grows the scratch buffers
-			p.MatMul(y, m, x, 4)
-			if a := testing.AllocsPerRun(20, func() { p.MatVec(y, m, x[:cols]) }); a != 0 {
-				t.Errorf("%v, %d threads: MatVec allocates %v times per call", typ, threads, a)
-			}
-			if a := testing.AllocsPerRun(5, func() { p.MatMul(y, m, x, 4) }); a != 0 {
-				t.Errorf("%v, %d threads: MatMul allocates %v times per call", typ, threads, a)
-			}
+			p.Close()
 		}
-		p.Close()
 	}
 }
 
@@ -658,4 +676,37 @@ func TestPoolCleanup(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	t.Errorf("goroutines: %d before, %d after dropping a Pool", before, runtime.NumGoroutine())
+}
+
+// TestParallel checks that Parallel covers every index exactly once for
+// any thread count, including ranges smaller than a grain, and runs small
+// jobs on the caller alone.
+func TestParallel(t *testing.T) {
+	for _, threads := range []int{1, 2, 3, 7} {
+		p := NewPool(threads)
+		for _, n := range []int{0, 1, 5, 64, 1000, 4099} {
+			for _, grain := range []int{0, 1, 16, 5000} {
+				hits := make([]int32, n)
+				var calls atomic.Int32
+				p.Parallel(n, grain, func(lo, hi int) {
+					calls.Add(1)
+					if hi-lo < max(grain, 1) && hi != n {
+						t.Errorf("n=%d grain=%d: range [%d,%d) below the grain", n, grain, lo, hi)
+					}
+					for i := lo; i < hi; i++ {
+						hits[i]++ // disjoint ranges: no race
+					}
+				})
+				for i, h := range hits {
+					if h != 1 {
+						t.Fatalf("%d threads, n=%d grain=%d: index %d covered %d times", threads, n, grain, i, h)
+					}
+				}
+				if n > 0 && n < 2*max(grain, 1) && calls.Load() != 1 {
+					t.Errorf("n=%d grain=%d: %d calls, want 1", n, grain, calls.Load())
+				}
+			}
+		}
+		p.Close()
+	}
 }

@@ -17,11 +17,29 @@
 // goroutine in a fixed order, so it does not depend on the number of
 // threads, and MatMul row i equals MatVec of position i bit for bit.
 //
-// The row dots are plain Go. Quantized rows use SWAR arithmetic (several
-// small products per 64-bit multiply, see dot_swar.go) on 64-bit machines
-// and simple integer loops elsewhere; the kernel table in table.go is where
-// assembly versions will be selected. TESSERA_KERNELS=generic in the
-// environment forces the simple loops.
+// Implementations come in levels, one chosen at start-up from the CPU's
+// features (Level reports which; TESSERA_KERNELS=<level> forces one):
+//
+//   - generic: simple integer loops, the reference for all others;
+//   - swar: plain Go on 64-bit machines, several small products per
+//     64-bit multiply (dot_swar.go);
+//   - avx2 (amd64, AVX2 + F16C): Go assembly for Q8_0, Q4_0, Q4_K, Q5_K,
+//     Q6_K, F32, F16 and BF16, four rows per step for one position and
+//     (quantized types) tiles of rows × four positions for MatMul;
+//   - avx512 (amd64, AVX-512 F/BW/VL + VNNI): VPDPBUSD row kernels for
+//     Q8_0, Q4_0 and Q4_K, and MatMul tiles with sixteen positions in the
+//     lanes of a ZMM register (no horizontal sums) for Q8_0, Q4_0, Q4_K,
+//     Q5_K and Q6_K;
+//   - neon and dotprod (arm64, ASIMD with or without the dot-product
+//     extension): Q8_0 rows and tiles, Q4_K and Q6_K rows.
+//
+// Types a level has no assembly for keep the best portable kernel. On
+// amd64 with AVX2 the activations are also quantized in assembly. Every
+// implementation of a type returns the generic kernel's bits: integer
+// block sums are exact in any order, and the float32 operations that
+// combine them with the scales are the generic code's, in the same order
+// (rows or positions sit in separate SIMD lanes). The purego build tag
+// leaves out all assembly.
 package kernels
 
 import (

@@ -24,6 +24,9 @@ const (
 	// products of a forward pass (as ggml's thread pool does), but give the
 	// CPU back soon when the process is idle or the machine is busy.
 	spinTime = 50 * time.Microsecond
+	// rowGroup is the number of rows the multi-row kernels compute per
+	// step; chunks are whole multiples of it.
+	rowGroup = 4
 	// quit is the job generation that tells workers to exit.
 	quit = ^uint64(0)
 )
@@ -62,10 +65,41 @@ type pool struct {
 	gen     atomic.Uint64 // current job generation (seq), or quit
 	yield   atomic.Bool   // fewer Ps than threads: yield while polling
 	_       [55]byte
-	next    atomic.Int64 // next chunk to hand out
 	pending atomic.Int32 // claimed, unfinished worker jobs (see dispatch)
 	waiting atomic.Bool  // caller is parked on done
 	done    chan struct{}
+
+	// spans[i] is the range of chunks of participant i (0 the caller, i
+	// the worker i-1): see work.
+	spans []span
+}
+
+// span is a range [lo, hi) of chunk indices packed as lo<<32 | hi, so that
+// its owner (taking lo) and thieves (taking hi-1) claim chunks with one
+// compare-and-swap. It fills a cache line: owners update theirs
+// constantly.
+type span struct {
+	v atomic.Uint64
+	_ [56]byte
+}
+
+// take claims a chunk of s, from the front (owner) or the back (thief),
+// and reports false if s is empty.
+func (s *span) take(front bool) (int, bool) {
+	for {
+		v := s.v.Load()
+		lo, hi := uint32(v>>32), uint32(v)
+		if lo >= hi {
+			return 0, false
+		}
+		nv, c := uint64(lo+1)<<32|uint64(hi), lo
+		if !front {
+			nv, c = uint64(lo)<<32|uint64(hi-1), hi-1
+		}
+		if s.v.CompareAndSwap(v, nv) {
+			return int(c), true
+		}
+	}
 }
 
 // worker is the hand-off state of one background worker.
@@ -78,9 +112,11 @@ type worker struct {
 	_        [40]byte
 }
 
-// job is one product: y[j*rows+r] = dot(row r, acts[j]).
+// job is one product, y[j*rows+r] = dot(row r, acts[j]), or one Parallel
+// call (fn set, rows its n).
 type job struct {
-	dot      rowDot
+	fn       func(lo, hi int) // Parallel: called per chunk instead of k
+	k        *kernel
 	w        []byte
 	rowBytes int
 	rows     int
@@ -88,6 +124,7 @@ type job struct {
 	acts     []actVec
 	chunk    int // rows per chunk
 	nchunks  int
+	parts    int // participants: spans[:parts] hold the chunks
 }
 
 // NewPool starts a pool computing with the given number of threads (the
@@ -97,7 +134,7 @@ func NewPool(threads int) *Pool {
 	if threads <= 0 {
 		threads = runtime.NumCPU()
 	}
-	p := &pool{threads: threads, done: make(chan struct{}, 1)}
+	p := &pool{threads: threads, done: make(chan struct{}, 1), spans: make([]span, threads)}
 	p.yield.Store(runtime.GOMAXPROCS(0) < threads)
 	p.workers = make([]worker, threads-1)
 	for i := range p.workers {
@@ -105,7 +142,7 @@ func NewPool(threads int) *Pool {
 	}
 	p.wg.Add(len(p.workers))
 	for i := range p.workers {
-		go p.workerLoop(&p.workers[i])
+		go p.workerLoop(&p.workers[i], i+1)
 	}
 	pub := &Pool{p}
 	runtime.AddCleanup(pub, func(p *pool) { p.close() }, p)
@@ -177,6 +214,12 @@ func (p *pool) matMul(op string, y []float32, w Matrix, x []float32, n int) {
 	for j := range acts {
 		quantizeAct(&acts[j], x[j*w.Cols:(j+1)*w.Cols], k.act, k.pack)
 	}
+	if n >= 4 && k.tile != nil {
+		prepTile(acts)
+		if k.prep != nil {
+			k.prep(acts)
+		}
+	}
 
 	rows := w.Rows
 	work := int64(rows) * int64(rb) * int64(n)
@@ -195,9 +238,14 @@ func (p *pool) matMul(op string, y []float32, w Matrix, x []float32, n int) {
 			chunk = min(chunk, (rows+2*threads-1)/(2*threads))
 		}
 	}
+	// Whole groups of rowGroup rows per chunk, so that the multi-row
+	// kernels meet a partial group only at the end of the matrix.
+	if rows >= rowGroup {
+		chunk = (max(chunk, 1) + rowGroup - 1) / rowGroup * rowGroup
+	}
 	chunk = max(chunk, 1)
 	p.job = job{
-		dot:      k.dot,
+		k:        k,
 		w:        w.Data,
 		rowBytes: rb,
 		rows:     rows,
@@ -206,12 +254,7 @@ func (p *pool) matMul(op string, y []float32, w Matrix, x []float32, n int) {
 		chunk:    chunk,
 		nchunks:  (rows + chunk - 1) / chunk,
 	}
-	p.next.Store(0)
-	if threads == 1 {
-		p.work()
-	} else {
-		p.dispatch(threads - 1)
-	}
+	p.run(threads)
 	p.job = job{}
 	if k.act == actF32 {
 		for j := range acts {
@@ -220,24 +263,102 @@ func (p *pool) matMul(op string, y []float32, w Matrix, x []float32, n int) {
 	}
 }
 
-// work takes chunks of rows until none are left. Each chunk computes its
-// rows for every position, so each weight row block is reused across
+// run computes p.job on threads participants (the caller and threads-1
+// workers). Each participant gets a contiguous share of the chunks, so
+// that it streams through consecutive rows (the kernels prefetch the rows
+// that follow theirs; alternating chunks between threads would leave
+// every chunk's first rows unprefetched).
+func (p *pool) run(threads int) {
+	nc := uint64(p.job.nchunks)
+	for i := 0; i < threads; i++ {
+		lo, hi := nc*uint64(i)/uint64(threads), nc*uint64(i+1)/uint64(threads)
+		p.spans[i].v.Store(lo<<32 | hi)
+	}
+	p.job.parts = threads
+	if threads == 1 {
+		p.work(0)
+	} else {
+		p.dispatch(threads - 1)
+	}
+}
+
+// Parallel calls f(lo, hi) for contiguous ranges that together cover
+// [0, n) exactly once, on the pool's threads (the caller included), and
+// returns when all calls are done. Ranges hold at least grain indices
+// (grain <= 0 means 1), except perhaps the last; n below 2*grain runs as
+// one call on the caller.
+// Which thread computes which range varies from call to call, so f must
+// compute each index the same way whatever range it falls in; then the
+// results do not depend on the number of threads. f must not call the
+// Pool (calls are serialized, so it would deadlock) and must be safe to
+// run concurrently on disjoint ranges. It is for the model's elementwise
+// and attention work between products.
+func (p *Pool) Parallel(n, grain int, f func(lo, hi int)) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		panic("kernels: Parallel called on a closed Pool")
+	}
+	grain = max(grain, 1)
+	if n <= 0 {
+		return
+	}
+	threads := min(p.threads, n/grain)
+	if threads <= 1 {
+		f(0, n)
+		return
+	}
+	// A few chunks per thread, so threads that run faster take over
+	// the rest.
+	chunk := max(grain, (n+4*threads-1)/(4*threads))
+	p.job = job{fn: f, rows: n, chunk: chunk, nchunks: (n + chunk - 1) / chunk}
+	p.run(threads)
+	p.job = job{}
+}
+
+// work computes chunks of rows until none are left: first those of its
+// own span (participant self), in order, then chunks taken from the back
+// of the other spans, so threads that run faster (or a caller whose
+// workers never woke) finish the work of slower ones. Each chunk computes
+// its rows for every position, so each weight row block is reused across
 // positions while it is in cache.
-func (p *pool) work() {
+func (p *pool) work(self int) {
 	j := &p.job
+	victim := self
 	for {
-		c := int(p.next.Add(1) - 1)
-		if c >= j.nchunks {
-			return
+		c, ok := p.spans[self].take(true)
+		for !ok {
+			victim++
+			if victim == self+j.parts {
+				return
+			}
+			c, ok = p.spans[victim%j.parts].take(false)
+			if ok {
+				victim-- // this span may hold more
+			}
 		}
 		r0 := c * j.chunk
 		r1 := min(r0+j.chunk, j.rows)
+		if j.fn != nil {
+			j.fn(r0, r1)
+			continue
+		}
 		rb := j.rowBytes
+		k := j.k
+		w := j.w[r0*rb : r1*rb]
+		if len(j.acts) > 1 && k.tile != nil {
+			k.tile(j.y[r0:], j.rows, w, rb, r1-r0, j.acts)
+			continue
+		}
 		for pos := range j.acts {
 			a := &j.acts[pos]
-			y := j.y[pos*j.rows : (pos+1)*j.rows]
-			for r := r0; r < r1; r++ {
-				y[r] = j.dot(j.w[r*rb:(r+1)*rb], a)
+			y := j.y[pos*j.rows+r0 : pos*j.rows+r1]
+			if k.rows != nil {
+				k.rows(y, w, rb, a)
+				continue
+			}
+			for r := range y {
+				y[r] = k.dot(w[r*rb:(r+1)*rb], a)
 			}
 		}
 	}
@@ -266,7 +387,7 @@ func (p *pool) dispatch(nw int) {
 			w.wake <- struct{}{}
 		}
 	}
-	p.work()
+	p.work(0)
 	claimed := int32(0)
 	for i := 0; i < nw; i++ {
 		if !p.workers[i].assigned.CompareAndSwap(g, 0) {
@@ -288,8 +409,9 @@ func (p *pool) dispatch(nw int) {
 	<-p.done // the last worker saw waiting and is sending
 }
 
-// workerLoop runs one background worker until the pool closes.
-func (p *pool) workerLoop(w *worker) {
+// workerLoop runs one background worker, participant self of each job,
+// until the pool closes.
+func (p *pool) workerLoop(w *worker, self int) {
 	defer p.wg.Done()
 	var seen uint64
 	for {
@@ -301,7 +423,7 @@ func (p *pool) workerLoop(w *worker) {
 		if !w.assigned.CompareAndSwap(g, 0) {
 			continue // not offered this job, or revoked: the job is done
 		}
-		p.work()
+		p.work(self)
 		if p.pending.Add(-1) == 0 && p.waiting.CompareAndSwap(true, false) {
 			p.done <- struct{}{}
 		}

@@ -11,12 +11,32 @@ import (
 // bytes) with a prepared activation vector.
 type rowDot func(w []byte, a *actVec) float32
 
+// rowsDot computes y[i] = row i · a for the len(y) consecutive rows of w
+// (row i at w[i*rowBytes:]). It exists so that assembly kernels can work
+// on several rows per call: the activation block is loaded once for all
+// of them and the call overhead is paid once per chunk, not per row.
+type rowsDot func(y []float32, w []byte, rowBytes int, a *actVec)
+
+// tileDot computes nrows rows for every position of acts:
+// y[p*ystride+i] = row i · acts[p]. Assembly tiles reuse each loaded
+// weight block across several positions (prefill).
+type tileDot func(y []float32, ystride int, w []byte, rowBytes, nrows int, acts []actVec)
+
 // kernel is how one weight type is computed: the activation format it
 // pairs with (ggml's vec_dot_type), the packing its dot reads, and the dot.
+// rows and tile are optional faster forms of the same arithmetic: every
+// value they produce must be bit-identical to dot's (each output is one
+// row and one position, combined in the same order), which the tests
+// check for every level.
 type kernel struct {
 	act  actFormat
 	pack packFormat
 	dot  rowDot
+	rows rowsDot // nil: dot row by row
+	tile tileDot // nil: rows (or dot) position by position
+	// prep, if set, is called with all positions of a multi-position
+	// product, after prepTile, to lay out what tile reads.
+	prep func(acts []actVec)
 	name string // implementation, for tests and benchmarks
 }
 
@@ -33,54 +53,120 @@ func (t *kernelTable) get(typ quant.Type) *kernel {
 // genericKernels are portable, straightforward loops; they are the
 // reference every other implementation is tested against.
 var genericKernels = kernelTable{
-	quant.F32:  {actF32, packNone, dotF32Bytes, "generic"},
-	quant.F16:  {actF16, packNone, dotF16, "generic"},
-	quant.BF16: {actBF16, packNone, dotBF16, "generic"},
-	quant.Q4_0: {actQ8_0, packNone, dotQ4_0Generic, "generic"},
-	quant.Q4_1: {actQ8_1, packNone, dotQ4_1Generic, "generic"},
-	quant.Q5_0: {actQ8_0, packNone, dotQ5_0Generic, "generic"},
-	quant.Q5_1: {actQ8_1, packNone, dotQ5_1Generic, "generic"},
-	quant.Q8_0: {actQ8_0, packNone, dotQ8_0Generic, "generic"},
-	quant.Q4_K: {actQ8_K, packNone, dotQ4_KGeneric, "generic"},
-	quant.Q5_K: {actQ8_K, packNone, dotQ5_KGeneric, "generic"},
-	quant.Q6_K: {actQ8_K, packNone, dotQ6_KGeneric, "generic"},
+	quant.F32:  {act: actF32, dot: dotF32Bytes, name: "generic"},
+	quant.F16:  {act: actF16, dot: dotF16, name: "generic"},
+	quant.BF16: {act: actBF16, dot: dotBF16, name: "generic"},
+	quant.Q4_0: {act: actQ8_0, dot: dotQ4_0Generic, name: "generic"},
+	quant.Q4_1: {act: actQ8_1, dot: dotQ4_1Generic, name: "generic"},
+	quant.Q5_0: {act: actQ8_0, dot: dotQ5_0Generic, name: "generic"},
+	quant.Q5_1: {act: actQ8_1, dot: dotQ5_1Generic, name: "generic"},
+	quant.Q8_0: {act: actQ8_0, dot: dotQ8_0Generic, name: "generic"},
+	quant.Q4_K: {act: actQ8_K, dot: dotQ4_KGeneric, name: "generic"},
+	quant.Q5_K: {act: actQ8_K, dot: dotQ5_KGeneric, name: "generic"},
+	quant.Q6_K: {act: actQ8_K, dot: dotQ6_KGeneric, name: "generic"},
 }
 
 // swarKernels are the plain-Go 64-bit SWAR implementations (dot_swar.go).
 var swarKernels = kernelTable{
-	quant.F32:  {actF32, packNone, dotF32View, "go64"},
-	quant.F16:  {actF16, packNone, dotF16, "go64"},
-	quant.BF16: {actBF16, packNone, dotBF16, "go64"},
-	quant.Q4_0: {actQ8_0, pack16, dotQ4_0SWAR, "swar"},
-	quant.Q4_1: {actQ8_1, pack16, dotQ4_1SWAR, "swar"},
-	quant.Q5_0: {actQ8_0, pack16, dotQ5_0SWAR, "swar"},
-	quant.Q5_1: {actQ8_1, pack16, dotQ5_1SWAR, "swar"},
-	quant.Q8_0: {actQ8_0, pack32, dotQ8_0SWAR, "swar"},
-	quant.Q4_K: {actQ8_K, pack16, dotQ4_KSWAR, "swar"},
-	quant.Q5_K: {actQ8_K, pack16, dotQ5_KSWAR, "swar"},
-	quant.Q6_K: {actQ8_K, pack16, dotQ6_KSWAR, "swar"},
+	quant.F32:  {act: actF32, dot: dotF32View, name: "go64"},
+	quant.F16:  {act: actF16, dot: dotF16, name: "go64"},
+	quant.BF16: {act: actBF16, dot: dotBF16, name: "go64"},
+	quant.Q4_0: {act: actQ8_0, pack: pack16, dot: dotQ4_0SWAR, name: "swar"},
+	quant.Q4_1: {act: actQ8_1, pack: pack16, dot: dotQ4_1SWAR, name: "swar"},
+	quant.Q5_0: {act: actQ8_0, pack: pack16, dot: dotQ5_0SWAR, name: "swar"},
+	quant.Q5_1: {act: actQ8_1, pack: pack16, dot: dotQ5_1SWAR, name: "swar"},
+	quant.Q8_0: {act: actQ8_0, pack: pack32, dot: dotQ8_0SWAR, name: "swar"},
+	quant.Q4_K: {act: actQ8_K, pack: pack16, dot: dotQ4_KSWAR, name: "swar"},
+	quant.Q5_K: {act: actQ8_K, pack: pack16, dot: dotQ5_KSWAR, name: "swar"},
+	quant.Q6_K: {act: actQ8_K, pack: pack16, dot: dotQ6_KSWAR, name: "swar"},
 }
 
-// bestKernels is chosen once at start-up: the portable kernels for this
-// word size, then archKernels replaces entries it has ISA-specific
-// (assembly) versions of, after checking CPU features. Setting
-// TESSERA_KERNELS=generic in the environment forces the generic kernels
-// (for debugging).
-var bestKernels = selectKernels()
+// A level is one selectable set of kernels: the portable ones, or an
+// instruction-set level such as amd64 AVX2 or arm64 NEON. Levels later in
+// the list are preferred; a level's table starts from the previous
+// supported level's, so types a level has no kernel for keep the best
+// portable (or lower-level) one.
+type level struct {
+	name      string
+	supported bool                 // the CPU (and OS) can run it
+	apply     func(t *kernelTable) // replaces the entries it implements
+	table     kernelTable
+}
 
-// active is the table Pool calls use; tests switch it with useGeneric.
+// levels are built once at start-up; see buildLevels.
+var levels = buildLevels()
+
+func buildLevels() []level {
+	ls := []level{
+		{name: "generic", supported: true, apply: func(t *kernelTable) { *t = genericKernels }},
+		// SWAR needs fast 64-bit multiplies.
+		{name: "swar", supported: bits.UintSize == 64, apply: func(t *kernelTable) { *t = swarKernels }},
+	}
+	ls = append(ls, archLevels()...)
+	var prev kernelTable
+	for i := range ls {
+		l := &ls[i]
+		l.table = prev
+		if l.supported {
+			l.apply(&l.table)
+			prev = l.table
+		}
+	}
+	return ls
+}
+
+// findLevel returns the supported level of that name, or nil.
+func findLevel(name string) *level {
+	for i := range levels {
+		if levels[i].name == name && levels[i].supported {
+			return &levels[i]
+		}
+	}
+	return nil
+}
+
+// bestKernels is chosen once at start-up: the last supported level (the
+// portable kernels for this word size, then the assembly levels whose CPU
+// features are present). TESSERA_KERNELS=<level> in the environment
+// forces a level instead, if this CPU supports it: "generic" for the
+// simple loops (for debugging), "swar", or an assembly level such as
+// "avx2", "avx512" or "neon".
+var bestKernels, bestLevel = selectKernels()
+
+// active is the table Pool calls use; tests switch it with useLevel.
 var active = &bestKernels
 
-func selectKernels() kernelTable {
-	if os.Getenv("TESSERA_KERNELS") == "generic" {
-		return genericKernels
+func selectKernels() (kernelTable, string) {
+	if l := findLevel(os.Getenv("TESSERA_KERNELS")); l != nil {
+		return l.table, l.name
 	}
-	t := genericKernels
-	if bits.UintSize == 64 { // SWAR needs fast 64-bit multiplies
-		t = swarKernels
+	for i := len(levels) - 1; i >= 0; i-- {
+		if levels[i].supported {
+			return levels[i].table, levels[i].name
+		}
 	}
-	archKernels(&t)
-	return t
+	return genericKernels, "generic"
+}
+
+// Level returns the name of the kernel set in use, chosen at start-up
+// from the CPU's features (or TESSERA_KERNELS): "generic", "swar",
+// "avx2", "avx512" or "neon". It is for logs and benchmark reports.
+func Level() string { return bestLevel }
+
+// useLevel switches Pool calls to the kernels of the named level and
+// reports whether this CPU supports it; "" restores the selected kernels.
+// It is for tests; it must not be called while a Pool call is running.
+func useLevel(name string) bool {
+	if name == "" {
+		active = &bestKernels
+		return true
+	}
+	l := findLevel(name)
+	if l == nil {
+		return false
+	}
+	active = &l.table
+	return true
 }
 
 // useGeneric switches Pool calls to the generic kernels (true) or back to
@@ -88,8 +174,8 @@ func selectKernels() kernelTable {
 // a Pool call is running.
 func useGeneric(on bool) {
 	if on {
-		active = &genericKernels
+		useLevel("generic")
 	} else {
-		active = &bestKernels
+		useLevel("")
 	}
 }

@@ -1,0 +1,61 @@
+//go:build amd64 && !purego
+
+package kernels
+
+import (
+	"os"
+
+	"github.com/tessera-net/tessera/quant"
+	"golang.org/x/sys/cpu"
+)
+
+// archLevels returns the amd64 assembly levels:
+//
+//   - avx2: AVX2 with F16C (every AVX2 CPU has it; it converts the f16
+//     block scales). Signed int8 products use VPSIGNB + VPMADDUBSW +
+//     VPMADDWD. FMA is not used: the kernels multiply and add in
+//     separate roundings, as the generic code does.
+//   - avx512: AVX-512 F/BW/VL with VNNI. Row kernels as avx2, but
+//     VPDPBUSD multiplies and accumulates bytes in one instruction (Q4_K
+//     works on 64 bytes at a time); MatMul tiles keep sixteen positions
+//     in the lanes of a ZMM register and broadcast the weights, so no
+//     horizontal sums are needed (dot_avx512_amd64.go).
+//
+// x/sys/cpu reports a feature only if the OS saves the registers it needs
+// (XSAVE state for YMM, and for ZMM and the mask registers).
+func archLevels() []level {
+	avx2 := cpu.X86.HasAVX2 && cpu.X86.HasF16C
+	avx512 := avx2 && cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VL && cpu.X86.HasAVX512VNNI
+	return []level{
+		{name: "avx2", supported: avx2, apply: avx2Kernels},
+		{name: "avx512", supported: avx512, apply: avx512Kernels},
+	}
+}
+
+func init() {
+	// The activation quantizers serve every level (they are bit-identical
+	// to the Go code) unless the simple loops were asked for.
+	if cpu.X86.HasAVX2 && cpu.X86.HasF16C && os.Getenv("TESSERA_KERNELS") != "generic" {
+		quantQ8_0Fast = quantQ8_0AVX2Act
+		quantQ8_KFast = quantQ8_KAVX2Act
+	}
+}
+
+func avx2Kernels(t *kernelTable) {
+	t[quant.Q8_0] = kernel{act: actQ8_0, dot: dotQ8_0AVX2, rows: rowsQ8_0AVX2, tile: tileQ8_0AVX2, name: "avx2"}
+	t[quant.Q4_K] = kernel{act: actQ8_K, pack: packK16, dot: dotQ4_KAVX2, rows: rowsQ4_KAVX2, tile: tileQ4_KAVX2, name: "avx2"}
+	t[quant.Q6_K] = kernel{act: actQ8_K, pack: packK16, dot: dotQ6_KAVX2, rows: rowsQ6_KAVX2, tile: tileQ6_KAVX2, name: "avx2"}
+	t[quant.Q5_K] = kernel{act: actQ8_K, pack: packK16, dot: dotQ5_KAVX2, rows: rowsQ5_KAVX2, tile: tileQ5_KAVX2, name: "avx2"}
+	t[quant.Q4_0] = kernel{act: actQ8_0, dot: dotQ4_0AVX2, rows: rowsQ4_0AVX2, tile: tileQ4_0AVX2, name: "avx2"}
+	t[quant.F32] = kernel{act: actF32, dot: dotF32AVX2, rows: rowsF32AVX2, name: "avx2"}
+	t[quant.F16] = kernel{act: actF16, dot: dotF16AVX2, rows: rowsF16AVX2, name: "avx2"}
+	t[quant.BF16] = kernel{act: actBF16, dot: dotBF16AVX2, rows: rowsBF16AVX2, name: "avx2"}
+}
+
+func avx512Kernels(t *kernelTable) {
+	t[quant.Q8_0] = kernel{act: actQ8_0, dot: dotQ8_0VNNI, rows: rowsQ8_0VNNI, tile: tileQ8_0VNNI, prep: prepTile16, name: "avx512"}
+	t[quant.Q4_0] = kernel{act: actQ8_0, dot: dotQ4_0VNNI, rows: rowsQ4_0VNNI, tile: tileQ4_0VNNI, prep: prepTile16, name: "avx512"}
+	t[quant.Q4_K] = kernel{act: actQ8_K, pack: packK16, dot: dotQ4_KVNNI, rows: rowsQ4_KVNNI, tile: tileQ4_KVNNI, prep: prepTile16, name: "avx512"}
+	t[quant.Q6_K] = kernel{act: actQ8_K, pack: packK16, dot: dotQ6_KAVX2, rows: rowsQ6_KAVX2, tile: tileQ6_KVNNI, prep: prepTile16, name: "avx512"}
+	t[quant.Q5_K] = kernel{act: actQ8_K, pack: packK16, dot: dotQ5_KAVX2, rows: rowsQ5_KAVX2, tile: tileQ5_KVNNI, prep: prepTile16, name: "avx512"}
+}

@@ -1,0 +1,269 @@
+//go:build amd64 && !purego
+
+package kernels
+
+import "math"
+
+// Go side of the amd64 assembly kernels (AVX2 level; the AVX-512 ones
+// are in dot_avx512_amd64.go). Each assembly function computes whole
+// groups of rows (4 per step for one position; 2 or 1 rows × 4 positions
+// for tiles); the helpers in dot_asm.go cut the work into such groups and
+// handle the rows and positions left over.
+
+//go:noescape
+func q8_0TileAVX2(y *float32, ystride int, w *byte, rowBytes, nrows int, q *[4]*int8, d4 *float32, nb int)
+
+func tileQ8_0AVX2(y []float32, ys int, w []byte, rb, nrows int, acts []actVec) {
+	tile4(y, ys, w, rb, nrows, 2, acts, rowsQ8_0AVX2, func(y []float32, ys int, w *byte, rb, nrows int, g []actVec) {
+		q := [4]*int8{&g[0].q[0], &g[1].q[0], &g[2].q[0], &g[3].q[0]}
+		if nrows == 1 {
+			var one [8]float32
+			q8_0TileAVX2(&one[0], 2, w, 0, 2, &q, &g[0].g4d[0], len(g[0].d))
+			spread(y, ys, one[:], 2)
+			return
+		}
+		q8_0TileAVX2(&y[0], ys, w, rb, nrows, &q, &g[0].g4d[0], len(g[0].d))
+	})
+}
+
+//go:noescape
+func q8_0RowsAVX2(y *float32, w *byte, rowBytes, nrows int, q *int8, d *float32, nb int)
+
+var dotQ8_0AVX2 = dotOne(rowsQ8_0AVX2)
+
+func rowsQ8_0AVX2(y []float32, w []byte, rb int, a *actVec) {
+	nb := len(a.d)
+	forRows4(y, w, rb, func(y *float32, w *byte, rb, nrows int) float32 {
+		var one [4]float32
+		if y == nil {
+			y = &one[0]
+		}
+		q8_0RowsAVX2(y, w, rb, nrows, &a.q[0], &a.d[0], nb)
+		return one[0]
+	})
+}
+
+//go:noescape
+func q4_KRowsAVX2(y *float32, w *byte, rowBytes, nrows int, q *int8, d *float32, ks *int16, nb int)
+
+var dotQ4_KAVX2 = dotOne(rowsQ4_KAVX2)
+
+func rowsQ4_KAVX2(y []float32, w []byte, rb int, a *actVec) {
+	nb := len(a.d)
+	forRows4(y, w, rb, func(y *float32, w *byte, rb, nrows int) float32 {
+		var one [4]float32
+		if y == nil {
+			y = &one[0]
+		}
+		q4_KRowsAVX2(y, w, rb, nrows, &a.q[0], &a.d[0], &a.ks[0], nb)
+		return one[0]
+	})
+}
+
+//go:noescape
+func q4_KTileAVX2(y *float32, ystride int, w *byte, nrows int, q *[4]*int8, d4 *float32, k4 *int16, nb int)
+
+func tileQ4_KAVX2(y []float32, ys int, w []byte, rb, nrows int, acts []actVec) {
+	tile4(y, ys, w, rb, nrows, 1, acts, rowsQ4_KAVX2, func(y []float32, ys int, w *byte, rb, nrows int, g []actVec) {
+		q := [4]*int8{&g[0].q[0], &g[1].q[0], &g[2].q[0], &g[3].q[0]}
+		q4_KTileAVX2(&y[0], ys, w, nrows, &q, &g[0].g4d[0], &g[0].g4k[0], len(g[0].d))
+	})
+}
+
+//go:noescape
+func q6_KRowsAVX2(y *float32, w *byte, rowBytes, nrows int, q *int8, d *float32, ks *int16, nb int)
+
+//go:noescape
+func q6_KTileAVX2(y *float32, ystride int, w *byte, nrows int, q *[4]*int8, d4 *float32, k4 *int16, nb int)
+
+var dotQ6_KAVX2 = dotOne(rowsQ6_KAVX2)
+
+func rowsQ6_KAVX2(y []float32, w []byte, rb int, a *actVec) {
+	nb := len(a.d)
+	forRows4(y, w, rb, func(y *float32, w *byte, rb, nrows int) float32 {
+		var one [4]float32
+		if y == nil {
+			y = &one[0]
+		}
+		q6_KRowsAVX2(y, w, rb, nrows, &a.q[0], &a.d[0], &a.ks[0], nb)
+		return one[0]
+	})
+}
+
+func tileQ6_KAVX2(y []float32, ys int, w []byte, rb, nrows int, acts []actVec) {
+	tile4(y, ys, w, rb, nrows, 1, acts, rowsQ6_KAVX2, func(y []float32, ys int, w *byte, rb, nrows int, g []actVec) {
+		q := [4]*int8{&g[0].q[0], &g[1].q[0], &g[2].q[0], &g[3].q[0]}
+		q6_KTileAVX2(&y[0], ys, w, nrows, &q, &g[0].g4d[0], &g[0].g4k[0], len(g[0].d))
+	})
+}
+
+//go:noescape
+func q5_KRowsAVX2(y *float32, w *byte, rowBytes, nrows int, q *int8, d *float32, ks *int16, nb int)
+
+//go:noescape
+func q5_KTileAVX2(y *float32, ystride int, w *byte, nrows int, q *[4]*int8, d4 *float32, k4 *int16, nb int)
+
+var dotQ5_KAVX2 = dotOne(rowsQ5_KAVX2)
+
+func rowsQ5_KAVX2(y []float32, w []byte, rb int, a *actVec) {
+	nb := len(a.d)
+	forRows4(y, w, rb, func(y *float32, w *byte, rb, nrows int) float32 {
+		var one [4]float32
+		if y == nil {
+			y = &one[0]
+		}
+		q5_KRowsAVX2(y, w, rb, nrows, &a.q[0], &a.d[0], &a.ks[0], nb)
+		return one[0]
+	})
+}
+
+func tileQ5_KAVX2(y []float32, ys int, w []byte, rb, nrows int, acts []actVec) {
+	tile4(y, ys, w, rb, nrows, 1, acts, rowsQ5_KAVX2, func(y []float32, ys int, w *byte, rb, nrows int, g []actVec) {
+		q := [4]*int8{&g[0].q[0], &g[1].q[0], &g[2].q[0], &g[3].q[0]}
+		q5_KTileAVX2(&y[0], ys, w, nrows, &q, &g[0].g4d[0], &g[0].g4k[0], len(g[0].d))
+	})
+}
+
+//go:noescape
+func q4_0RowsAVX2(y *float32, w *byte, rowBytes, nrows int, q *int8, d *float32, sum *int32, nb int)
+
+//go:noescape
+func q4_0TileAVX2(y *float32, ystride int, w *byte, rowBytes, nrows int, q *[4]*int8, d4 *float32, s4 *int32, nb int)
+
+var dotQ4_0AVX2 = dotOne(rowsQ4_0AVX2)
+
+func rowsQ4_0AVX2(y []float32, w []byte, rb int, a *actVec) {
+	nb := len(a.d)
+	forRows4(y, w, rb, func(y *float32, w *byte, rb, nrows int) float32 {
+		var one [4]float32
+		if y == nil {
+			y = &one[0]
+		}
+		q4_0RowsAVX2(y, w, rb, nrows, &a.q[0], &a.d[0], &a.sum[0], nb)
+		return one[0]
+	})
+}
+
+func tileQ4_0AVX2(y []float32, ys int, w []byte, rb, nrows int, acts []actVec) {
+	tile4(y, ys, w, rb, nrows, 2, acts, rowsQ4_0AVX2, func(y []float32, ys int, w *byte, rb, nrows int, g []actVec) {
+		q := [4]*int8{&g[0].q[0], &g[1].q[0], &g[2].q[0], &g[3].q[0]}
+		if nrows == 1 {
+			var one [8]float32
+			q4_0TileAVX2(&one[0], 2, w, 0, 2, &q, &g[0].g4d[0], &g[0].g4s[0], len(g[0].d))
+			spread(y, ys, one[:], 2)
+			return
+		}
+		q4_0TileAVX2(&y[0], ys, w, rb, nrows, &q, &g[0].g4d[0], &g[0].g4s[0], len(g[0].d))
+	})
+}
+
+//go:noescape
+func f32RowsAVX2(y *float32, w *byte, rowBytes, nrows int, x *float32, n8 int)
+
+//go:noescape
+func f16RowsAVX2(y *float32, w *byte, rowBytes, nrows int, x *float32, n8 int)
+
+var dotF32AVX2 = dotOne(rowsF32AVX2)
+
+// rowsF32AVX2 runs the assembly over the whole 8-column runs, then adds
+// the remaining columns of each row in order, as dotF32Bytes does.
+func rowsF32AVX2(y []float32, w []byte, rb int, a *actVec) {
+	x := a.f
+	n8 := len(x) / 8
+	if n8 > 0 {
+		forRows4(y, w, rb, func(y *float32, w *byte, rb, nrows int) float32 {
+			var one [4]float32
+			if y == nil {
+				y = &one[0]
+			}
+			f32RowsAVX2(y, w, rb, nrows, &x[0], n8)
+			return one[0]
+		})
+	} else {
+		clear(y)
+	}
+	for i := 8 * n8; i < len(x); i++ {
+		for r := range y {
+			y[r] += float32(math.Float32frombits(le32(w[r*rb+4*i:])) * x[i])
+		}
+	}
+}
+
+var dotF16AVX2 = dotOne(rowsF16AVX2)
+
+func rowsF16AVX2(y []float32, w []byte, rb int, a *actVec) {
+	x := a.f
+	n8 := len(x) / 8
+	if n8 > 0 {
+		forRows4(y, w, rb, func(y *float32, w *byte, rb, nrows int) float32 {
+			var one [4]float32
+			if y == nil {
+				y = &one[0]
+			}
+			f16RowsAVX2(y, w, rb, nrows, &x[0], n8)
+			return one[0]
+		})
+	} else {
+		clear(y)
+	}
+	for i := 8 * n8; i < len(x); i++ {
+		for r := range y {
+			y[r] += float32(f16tab[le16(w[r*rb+2*i:])] * x[i])
+		}
+	}
+}
+
+//go:noescape
+func quantQ8_0AVX2(x *float32, q *int8, d *float32, sum *int32, nb int)
+
+//go:noescape
+func quantQ8_KAVX2(x *float32, q *int8, d *float32, bsums *int32, nb int)
+
+// quantQ8_0AVX2Act is quantQ8_0(a, x, false) in assembly.
+func quantQ8_0AVX2Act(a *actVec, x []float32) {
+	nb := len(x) / 32
+	a.d = growF32(a.d, nb)
+	a.sum = growI32(a.sum, nb)
+	if nb > 0 {
+		_, _ = a.q[32*nb-1], x[32*nb-1]
+		quantQ8_0AVX2(&x[0], &a.q[0], &a.d[0], &a.sum[0], nb)
+	}
+}
+
+// quantQ8_KAVX2Act is quantQ8_K(a, x) in assembly.
+func quantQ8_KAVX2Act(a *actVec, x []float32) {
+	nb := len(x) / 256
+	a.d = growF32(a.d, nb)
+	a.sum = growI32(a.sum, 16*nb)
+	if nb > 0 {
+		_, _ = a.q[256*nb-1], x[256*nb-1]
+		quantQ8_KAVX2(&x[0], &a.q[0], &a.d[0], &a.sum[0], nb)
+	}
+}
+
+//go:noescape
+func bf16RowsAVX2(y *float32, w *byte, rowBytes, nrows int, x *float32, n8 int)
+
+var dotBF16AVX2 = dotOne(rowsBF16AVX2)
+
+func rowsBF16AVX2(y []float32, w []byte, rb int, a *actVec) {
+	x := a.f
+	n8 := len(x) / 8
+	if n8 > 0 {
+		forRows4(y, w, rb, func(y *float32, w *byte, rb, nrows int) float32 {
+			var one [4]float32
+			if y == nil {
+				y = &one[0]
+			}
+			bf16RowsAVX2(y, w, rb, nrows, &x[0], n8)
+			return one[0]
+		})
+	} else {
+		clear(y)
+	}
+	for i := 8 * n8; i < len(x); i++ {
+		for r := range y {
+			y[r] += float32(bf16ToFP32(le16(w[r*rb+2*i:])) * x[i])
+		}
+	}
+}

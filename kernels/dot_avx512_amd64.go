@@ -1,0 +1,184 @@
+//go:build amd64 && !purego
+
+package kernels
+
+// Go side of the AVX-512 (VNNI) kernels; see dot_amd64.go.
+
+//go:noescape
+func q8_0RowsVNNI(y *float32, w *byte, rowBytes, nrows int, q *int8, d *float32, sum *int32, nb int)
+
+var dotQ8_0VNNI = dotOne(rowsQ8_0VNNI)
+
+func rowsQ8_0VNNI(y []float32, w []byte, rb int, a *actVec) {
+	nb := len(a.d)
+	forRows4(y, w, rb, func(y *float32, w *byte, rb, nrows int) float32 {
+		var one [4]float32
+		if y == nil {
+			y = &one[0]
+		}
+		q8_0RowsVNNI(y, w, rb, nrows, &a.q[0], &a.d[0], &a.sum[0], nb)
+		return one[0]
+	})
+}
+
+//go:noescape
+func q8_0Tile16VNNI(y *float32, ystride int, w *byte, rowBytes, nrows int, t *int8, d16 *float32, s16 *int32, nb int)
+
+// tile16 computes nrows rows for every position of acts with f, which
+// runs an assembly tile computing nrows rows (a multiple of 4) × the
+// sixteen positions of g (prepTile16 has set g[0].t16...) into y
+// (position p of row r at y[p*ys+r]). Rows left over after the groups of
+// four are computed by repeating the last four rows (identical values); a
+// matrix of fewer than four rows is passed row by row as nrows 1, which f
+// computes four times over (rowBytes 0) into a scratch array of its own
+// and spreads. Positions after the last whole group of sixteen go to rest.
+func tile16(y []float32, ys int, w []byte, rb, nrows int, acts []actVec, rest tileDot,
+	f func(y []float32, ys int, w *byte, rb, nrows int, g []actVec)) {
+	n := len(acts)
+	_ = w[nrows*rb-1]
+	p := 0
+	if ys < 1<<26 { // the scatter indices p*ys are int32
+		for ; p+16 <= n; p += 16 {
+			yp := y[p*ys:]
+			_ = yp[15*ys+nrows-1]
+			g := acts[p : p+16]
+			if nrows >= 4 {
+				full := nrows &^ 3
+				f(yp, ys, &w[0], rb, full, g)
+				if full < nrows {
+					f(yp[nrows-4:], ys, &w[(nrows-4)*rb], rb, 4, g)
+				}
+				continue
+			}
+			for r := 0; r < nrows; r++ {
+				f(yp[r:], ys, &w[r*rb], rb, 1, g)
+			}
+		}
+	}
+	if p < n {
+		rest(y[p*ys:], ys, w, rb, nrows, acts[p:])
+	}
+}
+
+func tileQ8_0VNNI(y []float32, ys int, w []byte, rb, nrows int, acts []actVec) {
+	tile16(y, ys, w, rb, nrows, acts, tileQ8_0AVX2, func(y []float32, ys int, w *byte, rb, nrows int, g []actVec) {
+		a := &g[0]
+		if nrows == 1 {
+			var one [64]float32
+			q8_0Tile16VNNI(&one[0], 4, w, 0, 4, &a.t16[0], &a.d16[0], &a.s16[0], len(a.d))
+			spread(y, ys, one[:], 4)
+			return
+		}
+		q8_0Tile16VNNI(&y[0], ys, w, rb, nrows, &a.t16[0], &a.d16[0], &a.s16[0], len(a.d))
+	})
+}
+
+//go:noescape
+func q4_0Tile16VNNI(y *float32, ystride int, w *byte, rowBytes, nrows int, t *int8, d16 *float32, s16 *int32, nb int)
+
+func tileQ4_0VNNI(y []float32, ys int, w []byte, rb, nrows int, acts []actVec) {
+	tile16(y, ys, w, rb, nrows, acts, tileQ4_0AVX2, func(y []float32, ys int, w *byte, rb, nrows int, g []actVec) {
+		a := &g[0]
+		if nrows == 1 {
+			var one [64]float32
+			q4_0Tile16VNNI(&one[0], 4, w, 0, 4, &a.t16[0], &a.d16[0], &a.s16[0], len(a.d))
+			spread(y, ys, one[:], 4)
+			return
+		}
+		q4_0Tile16VNNI(&y[0], ys, w, rb, nrows, &a.t16[0], &a.d16[0], &a.s16[0], len(a.d))
+	})
+}
+
+//go:noescape
+func q4_KTile16VNNI(y *float32, ystride int, w *byte, nrows int, t *int8, d16 *float32, k16 *int16, nb int)
+
+func tileQ4_KVNNI(y []float32, ys int, w []byte, rb, nrows int, acts []actVec) {
+	n := len(acts)
+	_ = w[nrows*rb-1]
+	p := 0
+	if ys < 1<<26 { // the scatter indices p*ys are int32
+		for ; p+16 <= n; p += 16 {
+			yp := y[p*ys:]
+			_ = yp[15*ys+nrows-1]
+			a := &acts[p]
+			q4_KTile16VNNI(&yp[0], ys, &w[0], nrows, &a.t16[0], &a.d16[0], &a.k16[0], len(a.d))
+		}
+	}
+	if p < n {
+		tileQ4_KAVX2(y[p*ys:], ys, w, rb, nrows, acts[p:])
+	}
+}
+
+//go:noescape
+func q4_KRowsVNNI(y *float32, w *byte, rowBytes, nrows int, q *int8, d *float32, ks *int16, nb int)
+
+var dotQ4_KVNNI = dotOne(rowsQ4_KVNNI)
+
+func rowsQ4_KVNNI(y []float32, w []byte, rb int, a *actVec) {
+	nb := len(a.d)
+	forRows4(y, w, rb, func(y *float32, w *byte, rb, nrows int) float32 {
+		var one [4]float32
+		if y == nil {
+			y = &one[0]
+		}
+		q4_KRowsVNNI(y, w, rb, nrows, &a.q[0], &a.d[0], &a.ks[0], nb)
+		return one[0]
+	})
+}
+
+//go:noescape
+func q6_KTile16VNNI(y *float32, ystride int, w *byte, nrows int, t *int8, d16 *float32, k16 *int16, nb int)
+
+func tileQ6_KVNNI(y []float32, ys int, w []byte, rb, nrows int, acts []actVec) {
+	n := len(acts)
+	_ = w[nrows*rb-1]
+	p := 0
+	if ys < 1<<26 { // the scatter indices p*ys are int32
+		for ; p+16 <= n; p += 16 {
+			yp := y[p*ys:]
+			_ = yp[15*ys+nrows-1]
+			a := &acts[p]
+			q6_KTile16VNNI(&yp[0], ys, &w[0], nrows, &a.t16[0], &a.d16[0], &a.k16[0], len(a.d))
+		}
+	}
+	if p < n {
+		tileQ6_KAVX2(y[p*ys:], ys, w, rb, nrows, acts[p:])
+	}
+}
+
+//go:noescape
+func q5_KTile16VNNI(y *float32, ystride int, w *byte, nrows int, t *int8, d16 *float32, k16 *int16, nb int)
+
+func tileQ5_KVNNI(y []float32, ys int, w []byte, rb, nrows int, acts []actVec) {
+	n := len(acts)
+	_ = w[nrows*rb-1]
+	p := 0
+	if ys < 1<<26 { // the scatter indices p*ys are int32
+		for ; p+16 <= n; p += 16 {
+			yp := y[p*ys:]
+			_ = yp[15*ys+nrows-1]
+			a := &acts[p]
+			q5_KTile16VNNI(&yp[0], ys, &w[0], nrows, &a.t16[0], &a.d16[0], &a.k16[0], len(a.d))
+		}
+	}
+	if p < n {
+		tileQ5_KAVX2(y[p*ys:], ys, w, rb, nrows, acts[p:])
+	}
+}
+
+//go:noescape
+func q4_0RowsVNNI(y *float32, w *byte, rowBytes, nrows int, q *int8, d *float32, sum *int32, nb int)
+
+var dotQ4_0VNNI = dotOne(rowsQ4_0VNNI)
+
+func rowsQ4_0VNNI(y []float32, w []byte, rb int, a *actVec) {
+	nb := len(a.d)
+	forRows4(y, w, rb, func(y *float32, w *byte, rb, nrows int) float32 {
+		var one [4]float32
+		if y == nil {
+			y = &one[0]
+		}
+		q4_0RowsVNNI(y, w, rb, nrows, &a.q[0], &a.d[0], &a.sum[0], nb)
+		return one[0]
+	})
+}

@@ -1,0 +1,77 @@
+// Macros shared by the amd64 kernels.
+//
+// Reductions: the kernels need the exact sum of each of several int32
+// vectors. VPHADDD would do it in a tree, but it costs several shuffle
+// uops, and the shuffle unit is the bottleneck of these kernels. MERGE2
+// instead combines two vectors with two blends (any vector ALU), one
+// in-lane shuffle and one add; integer sums are exact in any order.
+
+// MERGE2 sets A to [a0+a1, b0+b1, a2+a3, b2+b3] in each 128-bit lane, from
+// A = [a0 a1 a2 a3], B = [b0 b1 b2 b3] (T, U scratch).
+#define MERGE2(A, B, T, U) \
+	VPBLENDD $0xaa, B, A, T; \
+	VPBLENDD $0xaa, A, B, U; \
+	VPSHUFD $0xb1, U, U; \
+	VPADDD U, T, A
+
+// MERGE4 sets A to [Σa Σb Σc Σd] in each 128-bit lane from MERGE2
+// results A = [a b a b], C = [c d c d] (partial sums).
+#define MERGE4(A, C, T, U) \
+	VPBLENDD $0xcc, C, A, T; \
+	VPBLENDD $0xcc, A, C, U; \
+	VPSHUFD $0x4e, U, U; \
+	VPADDD U, T, A
+
+// REDUCE4 sums each of A, B, C, D (8 int32 lanes each) into lanes 0..3 of
+// XA, the X register of A (XT that of T); all six registers are clobbered.
+#define REDUCE4(A, B, C, D, T, U, XA, XT) \
+	MERGE2(A, B, T, U); \
+	MERGE2(C, D, T, U); \
+	MERGE4(A, C, T, U); \
+	VEXTRACTI128 $1, A, XT; \
+	VPADDD XT, XA, XA
+
+// REDUCE4H is REDUCE4 without the last step: lane i of each 128-bit half
+// of A is the sum of that half of the i-th vector. With vectors
+// [x_i (4 lanes) | m_i (4 lanes)] it gives [Σx_0..Σx_3 | Σm_0..Σm_3].
+#define REDUCE4H(A, B, C, D, T, U) \
+	MERGE2(A, B, T, U); \
+	MERGE2(C, D, T, U); \
+	MERGE4(A, C, T, U)
+
+// REDUCE8 sums each of A, B, C, D, E, F, G, H into lane i of A, in order.
+#define REDUCE8(A, B, C, D, E, F, G, H, T, U) \
+	MERGE2(A, B, T, U); \
+	MERGE2(C, D, T, U); \
+	MERGE2(E, F, T, U); \
+	MERGE2(G, H, T, U); \
+	MERGE4(A, C, T, U); \
+	MERGE4(E, G, T, U); \
+	VPBLENDD $0xf0, E, A, T; \
+	VPERM2I128 $0x21, E, A, U; \
+	VPADDD U, T, A
+
+// HALVES4 gathers the four f16 values at OFF(P), OFF(P)(R*1),
+// OFF(P)(R*2), OFF(P)(R3*1) (R3 = 3·R) into the low 64 bits of X, with
+// scalar loads into the scratch registers S, T: VPINSRW would use the
+// shuffle unit.
+#define HALVES4(OFF, P, R, R3, X, S, T) \
+	MOVWLZX OFF(P), S; \
+	MOVWLZX OFF(P)(R*1), T; \
+	SHLL $16, T; \
+	ORL T, S; \
+	MOVWLZX OFF(P)(R3*1), T; \
+	SHLQ $16, T; \
+	MOVW OFF(P)(R*2), T; \
+	SHLQ $32, T; \
+	ORQ T, S; \
+	VMOVQ S, X
+
+// HALVES2 gathers the f16 values at OFF1(P) and OFF2(P)(R*1) into the low
+// 32 bits of X.
+#define HALVES2(OFF1, OFF2, P, R, X, S, T) \
+	MOVWLZX OFF1(P), S; \
+	MOVWLZX OFF2(P)(R*1), T; \
+	SHLL $16, T; \
+	ORL T, S; \
+	VMOVD S, X

@@ -1,0 +1,466 @@
+//go:build arm64 && !purego
+
+#include "textflag.h"
+#include "kernels_arm64.h"
+
+// arm64 kernels, each in two forms: _SDOT with the dot-product extension
+// and _NEON with plain ASIMD widening multiplies (PROD8_*/PROD4_* in
+// kernels_arm64.h). The bodies are macros taking the product macro; they
+// use registers only (the TEXT wrappers load the arguments).
+//
+// As on amd64, each block's integer sum is exact, and the rows (or
+// positions) of a step sit in separate float lanes that follow the
+// generic code's float32 operations in block order.
+
+// Q8_0_ROWS: four Q8_0 rows per step (R3 = nrows, a multiple of 4).
+// R0 y, R1 w, R2 rowBytes, R4 q, R5 d, R6 nb. Per block, row r's 32
+// products land in V8+r (4 lanes), VADDP folds the four rows into
+// V18 = [s0 s1 s2 s3], and V21 (lane r = row r) does acc += (dw·dx)·s.
+#define Q8_0_ROWS(PROD) \
+qgroup: \
+	ZERO(21); \
+	ADD $2, R1, R7; \
+	ADD R2, R7, R8; \
+	ADD R2, R8, R9; \
+	ADD R2, R9, R10; \
+	MOVD R4, R11; \
+	MOVD R5, R12; \
+	MOVD R6, R13; \
+qblock: \
+	VLD1.P 32(R11), [V0.B16, V1.B16]; \
+	VLD1 (R7), [V2.B16, V3.B16]; \
+	VLD1 (R8), [V4.B16, V5.B16]; \
+	VLD1 (R9), [V6.B16, V7.B16]; \
+	VLD1 (R10), [V16.B16, V17.B16]; \
+	PROD(8, 2, 3, 0, 1, 12); \
+	PROD(9, 4, 5, 0, 1, 12); \
+	PROD(10, 6, 7, 0, 1, 12); \
+	PROD(11, 16, 17, 0, 1, 12); \
+	VADDP V9.S4, V8.S4, V12.S4; \
+	VADDP V11.S4, V10.S4, V13.S4; \
+	VADDP V13.S4, V12.S4, V18.S4; \
+	SCVTF4S(18, 18); \
+	MOVHU -2(R7), R14; \
+	MOVHU -2(R8), R15; \
+	ORR R15<<16, R14, R14; \
+	MOVHU -2(R9), R15; \
+	ORR R15<<32, R14, R14; \
+	MOVHU -2(R10), R15; \
+	ORR R15<<48, R14, R14; \
+	VMOV R14, V19.D[0]; \
+	FCVTL4S(19, 19); \
+	VLD1R.P 4(R12), [V20.S4]; \
+	FMUL4S(19, 19, 20); \
+	FMUL4S(19, 19, 18); \
+	FADD4S(21, 21, 19); \
+	ADD $34, R7; \
+	ADD $34, R8; \
+	ADD $34, R9; \
+	ADD $34, R10; \
+	SUBS $1, R13; \
+	BNE qblock; \
+	VST1.P [V21.S4], 16(R0); \
+	ADD R2<<2, R1, R1; \
+	SUBS $4, R3; \
+	BGT qgroup; \
+	RET
+
+// func q8_0RowsSDOT(y *float32, w *byte, rowBytes, nrows int, q *int8, d *float32, nb int)
+TEXT ·q8_0RowsSDOT(SB), NOSPLIT, $0-56
+	MOVD y+0(FP), R0
+	MOVD w+8(FP), R1
+	MOVD rowBytes+16(FP), R2
+	MOVD nrows+24(FP), R3
+	MOVD q+32(FP), R4
+	MOVD d+40(FP), R5
+	MOVD nb+48(FP), R6
+	Q8_0_ROWS(PROD8_SDOT)
+
+// func q8_0RowsNEON(y *float32, w *byte, rowBytes, nrows int, q *int8, d *float32, nb int)
+TEXT ·q8_0RowsNEON(SB), NOSPLIT, $0-56
+	MOVD y+0(FP), R0
+	MOVD w+8(FP), R1
+	MOVD rowBytes+16(FP), R2
+	MOVD nrows+24(FP), R3
+	MOVD q+32(FP), R4
+	MOVD d+40(FP), R5
+	MOVD nb+48(FP), R6
+	Q8_0_ROWS(PROD8_NEON)
+
+// Q8_0_TILE: two Q8_0 rows × four positions per step (R4 = nrows, even).
+// R0 y, R1 ystride in bytes, R2 w, R3 rowBytes, R19..R22 the positions'
+// quants, R23 d4 (scales interleaved), R24 nb. Row r's four positions
+// end in V28+r, lane p; they are stored to y[p*ystride + r].
+#define Q8_0_TILE(PROD) \
+tgroup: \
+	ZERO(28); \
+	ZERO(29); \
+	ADD $2, R2, R7; \
+	ADD R3, R7, R8; \
+	MOVD R19, R9; \
+	MOVD R20, R10; \
+	MOVD R21, R11; \
+	MOVD R22, R12; \
+	MOVD R23, R13; \
+	MOVD R24, R14; \
+tblock: \
+	VLD1 (R7), [V0.B16, V1.B16]; \
+	VLD1 (R8), [V2.B16, V3.B16]; \
+	VLD1.P 32(R9), [V4.B16, V5.B16]; \
+	VLD1.P 32(R10), [V6.B16, V7.B16]; \
+	VLD1.P 32(R11), [V8.B16, V9.B16]; \
+	VLD1.P 32(R12), [V10.B16, V11.B16]; \
+	PROD(12, 0, 1, 4, 5, 20); \
+	PROD(13, 0, 1, 6, 7, 20); \
+	PROD(14, 0, 1, 8, 9, 20); \
+	PROD(15, 0, 1, 10, 11, 20); \
+	PROD(16, 2, 3, 4, 5, 20); \
+	PROD(17, 2, 3, 6, 7, 20); \
+	PROD(18, 2, 3, 8, 9, 20); \
+	PROD(19, 2, 3, 10, 11, 20); \
+	VADDP V13.S4, V12.S4, V22.S4; \
+	VADDP V15.S4, V14.S4, V23.S4; \
+	VADDP V23.S4, V22.S4, V24.S4; \
+	VADDP V17.S4, V16.S4, V22.S4; \
+	VADDP V19.S4, V18.S4, V23.S4; \
+	VADDP V23.S4, V22.S4, V25.S4; \
+	SCVTF4S(24, 24); \
+	SCVTF4S(25, 25); \
+	MOVHU -2(R7), R15; \
+	MOVHU -2(R8), R16; \
+	ORR R16<<16, R15, R15; \
+	VMOV R15, V26.S[0]; \
+	FCVTL4S(26, 26); \
+	VDUP V26.S[0], V30.S4; \
+	VDUP V26.S[1], V31.S4; \
+	VLD1.P 16(R13), [V27.S4]; \
+	FMUL4S(30, 30, 27); \
+	FMUL4S(31, 31, 27); \
+	FMUL4S(30, 30, 24); \
+	FMUL4S(31, 31, 25); \
+	FADD4S(28, 28, 30); \
+	FADD4S(29, 29, 31); \
+	ADD $34, R7; \
+	ADD $34, R8; \
+	SUBS $1, R14; \
+	BNE tblock; \
+	MOVD R0, R16; \
+	VMOV V28.S[0], R15; \
+	MOVW R15, (R16); \
+	VMOV V29.S[0], R15; \
+	MOVW R15, 4(R16); \
+	ADD R1, R16, R16; \
+	VMOV V28.S[1], R15; \
+	MOVW R15, (R16); \
+	VMOV V29.S[1], R15; \
+	MOVW R15, 4(R16); \
+	ADD R1, R16, R16; \
+	VMOV V28.S[2], R15; \
+	MOVW R15, (R16); \
+	VMOV V29.S[2], R15; \
+	MOVW R15, 4(R16); \
+	ADD R1, R16, R16; \
+	VMOV V28.S[3], R15; \
+	MOVW R15, (R16); \
+	VMOV V29.S[3], R15; \
+	MOVW R15, 4(R16); \
+	ADD $8, R0; \
+	ADD R3<<1, R2, R2; \
+	SUBS $2, R4; \
+	BGT tgroup; \
+	RET
+
+// func q8_0TileSDOT(y *float32, ystride int, w *byte, rowBytes, nrows int, q *[4]*int8, d4 *float32, nb int)
+TEXT ·q8_0TileSDOT(SB), NOSPLIT, $0-64
+	MOVD y+0(FP), R0
+	MOVD ystride+8(FP), R1
+	LSL $2, R1
+	MOVD w+16(FP), R2
+	MOVD rowBytes+24(FP), R3
+	MOVD nrows+32(FP), R4
+	MOVD q+40(FP), R5
+	MOVD (R5), R19
+	MOVD 8(R5), R20
+	MOVD 16(R5), R21
+	MOVD 24(R5), R22
+	MOVD d4+48(FP), R23
+	MOVD nb+56(FP), R24
+	Q8_0_TILE(PROD8_SDOT)
+
+// func q8_0TileNEON(y *float32, ystride int, w *byte, rowBytes, nrows int, q *[4]*int8, d4 *float32, nb int)
+TEXT ·q8_0TileNEON(SB), NOSPLIT, $0-64
+	MOVD y+0(FP), R0
+	MOVD ystride+8(FP), R1
+	LSL $2, R1
+	MOVD w+16(FP), R2
+	MOVD rowBytes+24(FP), R3
+	MOVD nrows+32(FP), R4
+	MOVD q+40(FP), R5
+	MOVD (R5), R19
+	MOVD 8(R5), R20
+	MOVD 16(R5), R21
+	MOVD 24(R5), R22
+	MOVD d4+48(FP), R23
+	MOVD nb+56(FP), R24
+	Q8_0_TILE(PROD8_NEON)
+
+// Q4K_PAIR: sub-blocks 2j (low nibbles of VQ0, VQ1) and 2j+1 (high
+// nibbles) against the next 64 activation quants (R9), into V(LO), V(HI).
+#define Q4K_PAIR(PROD, VQ0, VQ1, LO, HI) \
+	VLD1.P 64(R9), [V8.B16, V9.B16, V10.B16, V11.B16]; \
+	VAND V31.B16, VQ0.B16, V20.B16; \
+	VAND V31.B16, VQ1.B16, V21.B16; \
+	VUSHR $4, VQ0.B16, V22.B16; \
+	VUSHR $4, VQ1.B16, V23.B16; \
+	PROD(LO, 20, 21, 8, 9, 24); \
+	PROD(HI, 22, 23, 10, 11, 24)
+
+// Q4_K_ROWS: Q4_K rows × Q8_K, one row per step (R3 = nrows). R0 y,
+// R1 w, R4 q, R5 d, R6 ks, R7 nb. Per super-block the eight sub-block
+// sums (V12..V19) are folded into V22 = [S0..S3], V23 = [S4..S7],
+// multiplied by the scales and summed (isum); msum is the mins times the
+// pair sums; then acc += (d·dx)·isum, acc -= (dmin·dx)·msum in F26.
+#define Q4_K_ROWS(PROD) \
+	VMOVI $15, V31.B16; \
+krow: \
+	ZERO(26); \
+	MOVD R4, R9; \
+	MOVD R5, R10; \
+	MOVD R6, R11; \
+	MOVD R7, R8; \
+ksb: \
+	ADD $16, R1, R12; \
+	VLD1.P 64(R12), [V0.B16, V1.B16, V2.B16, V3.B16]; \
+	VLD1 (R12), [V4.B16, V5.B16, V6.B16, V7.B16]; \
+	Q4K_PAIR(PROD, V0, V1, 12, 13); \
+	Q4K_PAIR(PROD, V2, V3, 14, 15); \
+	Q4K_PAIR(PROD, V4, V5, 16, 17); \
+	Q4K_PAIR(PROD, V6, V7, 18, 19); \
+	VADDP V13.S4, V12.S4, V20.S4; \
+	VADDP V15.S4, V14.S4, V21.S4; \
+	VADDP V21.S4, V20.S4, V22.S4; \
+	VADDP V17.S4, V16.S4, V20.S4; \
+	VADDP V19.S4, V18.S4, V21.S4; \
+	VADDP V21.S4, V20.S4, V23.S4; \
+	MOVWU 4(R1), R12; \
+	MOVWU 8(R1), R13; \
+	MOVWU 12(R1), R14; \
+	ANDW $0x3f3f3f3f, R12, R15; \
+	ANDW $0x0f0f0f0f, R14, R16; \
+	LSRW $6, R12, R17; \
+	ANDW $0x03030303, R17, R17; \
+	ORRW R17<<4, R16, R16; \
+	ORR R16<<32, R15, R15; \
+	ANDW $0x3f3f3f3f, R13, R16; \
+	LSRW $4, R14, R17; \
+	ANDW $0x0f0f0f0f, R17, R17; \
+	LSRW $6, R13, R19; \
+	ANDW $0x03030303, R19, R19; \
+	ORRW R19<<4, R17, R17; \
+	ORR R17<<32, R16, R16; \
+	VMOV R15, V24.D[0]; \
+	VMOV R16, V24.D[1]; \
+	VUXTL V24.B8, V25.H8; \
+	VUXTL2 V24.B16, V27.H8; \
+	VUXTL V25.H4, V28.S4; \
+	VUXTL2 V25.H8, V29.S4; \
+	MUL4S(22, 22, 28); \
+	MUL4S(23, 23, 29); \
+	VADD V23.S4, V22.S4, V22.S4; \
+	VADDV V22.S4, V22; \
+	ADD $32, R11, R12; \
+	VLD1 (R12), [V30.H8]; \
+	SMULLH(24, 27, 30); \
+	SMLAL2H(24, 27, 30); \
+	VADDV V24.S4, V24; \
+	VMOV V24.S[0], V22.S[1]; \
+	SCVTF4S(22, 22); \
+	MOVWU (R1), R12; \
+	VMOV R12, V24.S[0]; \
+	FCVTL4S(24, 24); \
+	VLD1R.P 4(R10), [V25.S4]; \
+	FMUL4S(24, 24, 25); \
+	FMUL4S(24, 24, 22); \
+	FADDS F24, F26, F26; \
+	VDUP V24.S[1], V25.S4; \
+	FSUBS F25, F26, F26; \
+	ADD $144, R1; \
+	ADD $64, R11; \
+	SUBS $1, R8; \
+	BNE ksb; \
+	FMOVS F26, (R0); \
+	ADD $4, R0; \
+	SUBS $1, R3; \
+	BNE krow; \
+	RET
+
+// func q4_KRowsSDOT(y *float32, w *byte, nrows int, q *int8, d *float32, ks *int16, nb int)
+TEXT ·q4_KRowsSDOT(SB), NOSPLIT, $0-56
+	MOVD y+0(FP), R0
+	MOVD w+8(FP), R1
+	MOVD nrows+16(FP), R3
+	MOVD q+24(FP), R4
+	MOVD d+32(FP), R5
+	MOVD ks+40(FP), R6
+	MOVD nb+48(FP), R7
+	Q4_K_ROWS(PROD4_SDOT)
+
+// func q4_KRowsNEON(y *float32, w *byte, nrows int, q *int8, d *float32, ks *int16, nb int)
+TEXT ·q4_KRowsNEON(SB), NOSPLIT, $0-56
+	MOVD y+0(FP), R0
+	MOVD w+8(FP), R1
+	MOVD nrows+16(FP), R3
+	MOVD q+24(FP), R4
+	MOVD d+32(FP), R5
+	MOVD ks+40(FP), R6
+	MOVD nb+48(FP), R7
+	Q4_K_ROWS(PROD4_NEON)
+
+// Q6K_HALF: the four 32-value quarters of one half of a Q6_K block from
+// V0, V1 = ql[0:32], V2, V3 = ql[32:64] and V4, V5 = qh (unsigned 6-bit
+// values in V6, V7: nibble | shifted qh & 0x30; V31 = 0x0f, V30 = 0x30),
+// times the next 128 quants (R9), into the eight 16-value group sums
+// V8..V15, folded into V22 = [S0..S3] and V23 = [S4..S7] of the half.
+#define Q6K_HALF(PROD) \
+	VAND V31.B16, V0.B16, V6.B16; \
+	VAND V31.B16, V1.B16, V7.B16; \
+	VSHL $4, V4.B16, V20.B16; \
+	VSHL $4, V5.B16, V21.B16; \
+	VAND V30.B16, V20.B16, V20.B16; \
+	VAND V30.B16, V21.B16, V21.B16; \
+	VORR V20.B16, V6.B16, V6.B16; \
+	VORR V21.B16, V7.B16, V7.B16; \
+	VLD1.P 32(R9), [V24.B16, V25.B16]; \
+	PROD(8, 6, 24, 26); \
+	PROD(9, 7, 25, 26); \
+	VAND V31.B16, V2.B16, V6.B16; \
+	VAND V31.B16, V3.B16, V7.B16; \
+	VSHL $2, V4.B16, V20.B16; \
+	VSHL $2, V5.B16, V21.B16; \
+	VAND V30.B16, V20.B16, V20.B16; \
+	VAND V30.B16, V21.B16, V21.B16; \
+	VORR V20.B16, V6.B16, V6.B16; \
+	VORR V21.B16, V7.B16, V7.B16; \
+	VLD1.P 32(R9), [V24.B16, V25.B16]; \
+	PROD(10, 6, 24, 26); \
+	PROD(11, 7, 25, 26); \
+	VUSHR $4, V0.B16, V6.B16; \
+	VUSHR $4, V1.B16, V7.B16; \
+	VAND V30.B16, V4.B16, V20.B16; \
+	VAND V30.B16, V5.B16, V21.B16; \
+	VORR V20.B16, V6.B16, V6.B16; \
+	VORR V21.B16, V7.B16, V7.B16; \
+	VLD1.P 32(R9), [V24.B16, V25.B16]; \
+	PROD(12, 6, 24, 26); \
+	PROD(13, 7, 25, 26); \
+	VUSHR $4, V2.B16, V6.B16; \
+	VUSHR $4, V3.B16, V7.B16; \
+	VUSHR $2, V4.B16, V20.B16; \
+	VUSHR $2, V5.B16, V21.B16; \
+	VAND V30.B16, V20.B16, V20.B16; \
+	VAND V30.B16, V21.B16, V21.B16; \
+	VORR V20.B16, V6.B16, V6.B16; \
+	VORR V21.B16, V7.B16, V7.B16; \
+	VLD1.P 32(R9), [V24.B16, V25.B16]; \
+	PROD(14, 6, 24, 26); \
+	PROD(15, 7, 25, 26); \
+	VADDP V9.S4, V8.S4, V20.S4; \
+	VADDP V11.S4, V10.S4, V21.S4; \
+	VADDP V21.S4, V20.S4, V22.S4; \
+	VADDP V13.S4, V12.S4, V20.S4; \
+	VADDP V15.S4, V14.S4, V21.S4; \
+	VADDP V21.S4, V20.S4, V23.S4
+
+// Q6_K_ROWS: Q6_K rows × Q8_K, one row per step (R3 = nrows). R0 y,
+// R1 w, R4 q, R5 d, R6 ks, R7 nb. Per half, the eight 16-value groups'
+// sums (V8..V15) fold into two vectors (V16..V19 = groups 0..15); isum =
+// Σ sc_g·S_g - 32·Σ sc_g·bs_g (exact), and F27 does acc += (d·dx)·isum
+// as dotQ6_KGeneric.
+#define Q6_K_ROWS(PROD) \
+	VMOVI $15, V31.B16; \
+	VMOVI $48, V30.B16; \
+q6row: \
+	ZERO(27); \
+	MOVD R4, R9; \
+	MOVD R5, R10; \
+	MOVD R6, R11; \
+	MOVD R7, R8; \
+q6sb: \
+	VLD1 (R1), [V0.B16, V1.B16, V2.B16, V3.B16]; \
+	ADD $128, R1, R12; \
+	VLD1 (R12), [V4.B16, V5.B16]; \
+	Q6K_HALF(PROD); \
+	VMOV V22.B16, V16.B16; \
+	VMOV V23.B16, V17.B16; \
+	ADD $64, R1, R12; \
+	VLD1 (R12), [V0.B16, V1.B16, V2.B16, V3.B16]; \
+	ADD $160, R1, R12; \
+	VLD1 (R12), [V4.B16, V5.B16]; \
+	Q6K_HALF(PROD); \
+	VMOV V22.B16, V18.B16; \
+	VMOV V23.B16, V19.B16; \
+	ADD $192, R1, R12; \
+	VLD1 (R12), [V28.B16]; \
+	SXTLB(20, 28); \
+	SXTL2B(21, 28); \
+	VLD1 (R11), [V24.H8, V25.H8]; \
+	SMULLH(22, 20, 24); \
+	SMLAL2H(22, 20, 24); \
+	SMLALH(22, 21, 25); \
+	SMLAL2H(22, 21, 25); \
+	VADDV V22.S4, V22; \
+	SXTLH(23, 20); \
+	SXTL2H(24, 20); \
+	SXTLH(25, 21); \
+	SXTL2H(26, 21); \
+	MUL4S(16, 16, 23); \
+	MUL4S(17, 17, 24); \
+	MUL4S(18, 18, 25); \
+	MUL4S(19, 19, 26); \
+	VADD V17.S4, V16.S4, V16.S4; \
+	VADD V19.S4, V18.S4, V18.S4; \
+	VADD V18.S4, V16.S4, V16.S4; \
+	VADDV V16.S4, V16; \
+	VMOV V16.S[0], R12; \
+	VMOV V22.S[0], R13; \
+	SUBW R13<<5, R12, R12; \
+	SCVTFWS R12, F20; \
+	MOVHU 208(R1), R13; \
+	VMOV R13, V21.S[0]; \
+	FCVTL4S(21, 21); \
+	FMOVS (R10), F22; \
+	ADD $4, R10; \
+	FMULS F22, F21, F21; \
+	FMULS F20, F21, F21; \
+	FADDS F21, F27, F27; \
+	ADD $210, R1; \
+	ADD $64, R11; \
+	SUBS $1, R8; \
+	BNE q6sb; \
+	FMOVS F27, (R0); \
+	ADD $4, R0; \
+	SUBS $1, R3; \
+	BNE q6row; \
+	RET
+
+// func q6_KRowsSDOT(y *float32, w *byte, nrows int, q *int8, d *float32, ks *int16, nb int)
+TEXT ·q6_KRowsSDOT(SB), NOSPLIT, $0-56
+	MOVD y+0(FP), R0
+	MOVD w+8(FP), R1
+	MOVD nrows+16(FP), R3
+	MOVD q+24(FP), R4
+	MOVD d+32(FP), R5
+	MOVD ks+40(FP), R6
+	MOVD nb+48(FP), R7
+	Q6_K_ROWS(PROD1_SDOT)
+
+// func q6_KRowsNEON(y *float32, w *byte, nrows int, q *int8, d *float32, ks *int16, nb int)
+TEXT ·q6_KRowsNEON(SB), NOSPLIT, $0-56
+	MOVD y+0(FP), R0
+	MOVD w+8(FP), R1
+	MOVD nrows+16(FP), R3
+	MOVD q+24(FP), R4
+	MOVD d+32(FP), R5
+	MOVD ks+40(FP), R6
+	MOVD nb+48(FP), R7
+	Q6_K_ROWS(PROD1_NEON)
