@@ -176,7 +176,7 @@ func (m *Model) forwardLayer(li int, s *Session, start int, h []float32, n int, 
 	m.pool.MatMul(sc.up, l.wUp, sc.x, n)
 	tr.record(li, n, cfg.FF, sc.gate, func(c *Cell) []float32 { return c.Gate })
 	tr.record(li, n, cfg.FF, sc.up, func(c *Cell) []float32 { return c.Up })
-	swiglu(sc.gate, sc.up)
+	SwiGLU(sc.gate, sc.gate, sc.up)
 	m.pool.MatMul(sc.o, l.wDown, sc.gate, n)
 	tr.record(li, n, dim, sc.o, func(c *Cell) []float32 { return c.Down })
 	addInto(h, sc.o)
@@ -308,13 +308,6 @@ func rmsNorm(dst, x, w []float32, eps float32) {
 	scale := float32(1 / math.Sqrt(float64(float32(ss/float64(len(x)))+eps)))
 	for i, v := range x {
 		dst[i] = v * scale * w[i]
-	}
-}
-
-// swiglu overwrites gate with silu(gate) ⊙ up.
-func swiglu(gate, up []float32) {
-	for i, g := range gate {
-		gate[i] = g / (1 + float32(math.Exp(float64(-g)))) * up[i]
 	}
 }
 

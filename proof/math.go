@@ -12,17 +12,8 @@ import (
 // the same bits; tolerances absorb what another architecture's fused
 // multiply-adds may change.
 
-// rmsNorm is model's rmsNorm: x / sqrt(mean(x²) + eps) · w.
-func rmsNorm(dst, x, w []float32, eps float32) {
-	var ss float64
-	for _, v := range x {
-		ss += float64(v) * float64(v)
-	}
-	scale := float32(1 / math.Sqrt(float64(float32(ss/float64(len(x)))+eps)))
-	for i, v := range x {
-		dst[i] = v * scale * w[i]
-	}
-}
+// rmsNorm, attention and swiglu are model's own steps (see model/ops.go).
+func rmsNorm(dst, x, w []float32, eps float32) { model.RMSNorm(dst, x, w, eps) }
 
 // ropeTable returns the cos and sin of every rotated pair at position pos,
 // as model's ropeTables computes them.
@@ -66,55 +57,11 @@ func unrope(dst []float64, v []float32, c model.Config, heads int, cos, sin []fl
 	}
 }
 
-// attention is model's attention for one query over t positions of
-// kCache and vCache (t × KVDim each).
 func attention(out, q, kCache, vCache []float32, t int, c model.Config) {
-	hd := c.HeadDim
-	kvDim := c.KVDim()
-	group := c.Heads / c.KVHeads
-	scale := float32(1 / math.Sqrt(float64(hd)))
-	scores := make([]float32, t)
-	for h := 0; h < c.Heads; h++ {
-		qh := q[h*hd : (h+1)*hd]
-		kvOff := (h / group) * hd
-		maxScore := float32(math.Inf(-1))
-		for j := 0; j < t; j++ {
-			kj := kCache[j*kvDim+kvOff : j*kvDim+kvOff+hd]
-			var dot float32
-			for d, qv := range qh {
-				dot += qv * kj[d]
-			}
-			s := dot * scale
-			scores[j] = s
-			if s > maxScore {
-				maxScore = s
-			}
-		}
-		var sum float64
-		for j := range scores {
-			e := float32(math.Exp(float64(scores[j] - maxScore)))
-			scores[j] = e
-			sum += float64(e)
-		}
-		inv := float32(1 / sum)
-		oh := out[h*hd : (h+1)*hd]
-		clear(oh)
-		for j := 0; j < t; j++ {
-			w := scores[j] * inv
-			vj := vCache[j*kvDim+kvOff : j*kvDim+kvOff+hd]
-			for d := range oh {
-				oh[d] += w * vj[d]
-			}
-		}
-	}
+	model.Attention(out, q, kCache, vCache, t, c, make([]float32, t))
 }
 
-// swiglu writes silu(gate) ⊙ up into dst, as model's swiglu.
-func swiglu(dst, gate, up []float32) {
-	for i, g := range gate {
-		dst[i] = g / (1 + float32(math.Exp(float64(-g)))) * up[i]
-	}
-}
+func swiglu(dst, gate, up []float32) { model.SwiGLU(dst, gate, up) }
 
 // relDev is max|got − want| / max|want|: the elementwise deviation of a
 // recorded vector from its recomputation, relative to the recomputation's
