@@ -48,27 +48,12 @@ func q4_KRowsAVX2(y *float32, w *byte, rowBytes, nrows int, q *int8, d *float32,
 
 var dotQ4_KAVX2 = dotOne(rowsQ4_KAVX2)
 
-func rowsQ4_KAVX2(y []float32, w []byte, rb int, a *actVec) {
-	nb := len(a.d)
-	forRows4(y, w, rb, func(y *float32, w *byte, rb, nrows int) float32 {
-		var one [4]float32
-		if y == nil {
-			y = &one[0]
-		}
-		q4_KRowsAVX2(y, w, rb, nrows, &a.q[0], &a.d[0], &a.ks[0], nb)
-		return one[0]
-	})
-}
+var rowsQ4_KAVX2 = kRowsAVX2(kQ4)
 
 //go:noescape
 func q4_KTileAVX2(y *float32, ystride int, w *byte, nrows int, q *[4]*int8, d4 *float32, k4 *int16, nb int)
 
-func tileQ4_KAVX2(y []float32, ys int, w []byte, rb, nrows int, acts []actVec) {
-	tile4(y, ys, w, rb, nrows, 1, acts, rowsQ4_KAVX2, func(y []float32, ys int, w *byte, rb, nrows int, g []actVec) {
-		q := [4]*int8{&g[0].q[0], &g[1].q[0], &g[2].q[0], &g[3].q[0]}
-		q4_KTileAVX2(&y[0], ys, w, nrows, &q, &g[0].g4d[0], &g[0].g4k[0], len(g[0].d))
-	})
-}
+var tileQ4_KAVX2 = kTileAVX2(kQ4, rowsQ4_KAVX2)
 
 //go:noescape
 func q6_KRowsAVX2(y *float32, w *byte, rowBytes, nrows int, q *int8, d *float32, ks *int16, nb int)
@@ -78,24 +63,9 @@ func q6_KTileAVX2(y *float32, ystride int, w *byte, nrows int, q *[4]*int8, d4 *
 
 var dotQ6_KAVX2 = dotOne(rowsQ6_KAVX2)
 
-func rowsQ6_KAVX2(y []float32, w []byte, rb int, a *actVec) {
-	nb := len(a.d)
-	forRows4(y, w, rb, func(y *float32, w *byte, rb, nrows int) float32 {
-		var one [4]float32
-		if y == nil {
-			y = &one[0]
-		}
-		q6_KRowsAVX2(y, w, rb, nrows, &a.q[0], &a.d[0], &a.ks[0], nb)
-		return one[0]
-	})
-}
+var rowsQ6_KAVX2 = kRowsAVX2(kQ6)
 
-func tileQ6_KAVX2(y []float32, ys int, w []byte, rb, nrows int, acts []actVec) {
-	tile4(y, ys, w, rb, nrows, 1, acts, rowsQ6_KAVX2, func(y []float32, ys int, w *byte, rb, nrows int, g []actVec) {
-		q := [4]*int8{&g[0].q[0], &g[1].q[0], &g[2].q[0], &g[3].q[0]}
-		q6_KTileAVX2(&y[0], ys, w, nrows, &q, &g[0].g4d[0], &g[0].g4k[0], len(g[0].d))
-	})
-}
+var tileQ6_KAVX2 = kTileAVX2(kQ6, rowsQ6_KAVX2)
 
 //go:noescape
 func q5_KRowsAVX2(y *float32, w *byte, rowBytes, nrows int, q *int8, d *float32, ks *int16, nb int)
@@ -105,24 +75,9 @@ func q5_KTileAVX2(y *float32, ystride int, w *byte, nrows int, q *[4]*int8, d4 *
 
 var dotQ5_KAVX2 = dotOne(rowsQ5_KAVX2)
 
-func rowsQ5_KAVX2(y []float32, w []byte, rb int, a *actVec) {
-	nb := len(a.d)
-	forRows4(y, w, rb, func(y *float32, w *byte, rb, nrows int) float32 {
-		var one [4]float32
-		if y == nil {
-			y = &one[0]
-		}
-		q5_KRowsAVX2(y, w, rb, nrows, &a.q[0], &a.d[0], &a.ks[0], nb)
-		return one[0]
-	})
-}
+var rowsQ5_KAVX2 = kRowsAVX2(kQ5)
 
-func tileQ5_KAVX2(y []float32, ys int, w []byte, rb, nrows int, acts []actVec) {
-	tile4(y, ys, w, rb, nrows, 1, acts, rowsQ5_KAVX2, func(y []float32, ys int, w *byte, rb, nrows int, g []actVec) {
-		q := [4]*int8{&g[0].q[0], &g[1].q[0], &g[2].q[0], &g[3].q[0]}
-		q5_KTileAVX2(&y[0], ys, w, nrows, &q, &g[0].g4d[0], &g[0].g4k[0], len(g[0].d))
-	})
-}
+var tileQ5_KAVX2 = kTileAVX2(kQ5, rowsQ5_KAVX2)
 
 //go:noescape
 func q4_0RowsAVX2(y *float32, w *byte, rowBytes, nrows int, q *int8, d *float32, sum *int32, nb int)
@@ -265,5 +220,56 @@ func rowsBF16AVX2(y []float32, w []byte, rb int, a *actVec) {
 		for r := range y {
 			y[r] += float32(bf16ToFP32(le16(w[r*rb+2*i:])) * x[i])
 		}
+	}
+}
+
+// kQuant names the K-quant kernels, which share one calling convention.
+type kQuant int
+
+const (
+	kQ4 kQuant = iota
+	kQ5
+	kQ6
+)
+
+// kRowsAVX2 is the row kernel of K-quant t: groups of up to four rows per
+// assembly call. The assembly functions are called directly (not through a
+// func value) so that the one-row result buffer stays on the stack.
+func kRowsAVX2(t kQuant) func(y []float32, w []byte, rb int, a *actVec) {
+	return func(y []float32, w []byte, rb int, a *actVec) {
+		nb := len(a.d)
+		forRows4(y, w, rb, func(y *float32, w *byte, rb, nrows int) float32 {
+			var one [4]float32
+			if y == nil {
+				y = &one[0]
+			}
+			switch t {
+			case kQ4:
+				q4_KRowsAVX2(y, w, rb, nrows, &a.q[0], &a.d[0], &a.ks[0], nb)
+			case kQ5:
+				q5_KRowsAVX2(y, w, rb, nrows, &a.q[0], &a.d[0], &a.ks[0], nb)
+			case kQ6:
+				q6_KRowsAVX2(y, w, rb, nrows, &a.q[0], &a.d[0], &a.ks[0], nb)
+			}
+			return one[0]
+		})
+	}
+}
+
+// kTileAVX2 is the prefill tile kernel of K-quant t (rows × 4 positions),
+// falling back to rows for what does not fill a tile.
+func kTileAVX2(t kQuant, rows func(y []float32, w []byte, rb int, a *actVec)) func(y []float32, ys int, w []byte, rb, nrows int, acts []actVec) {
+	return func(y []float32, ys int, w []byte, rb, nrows int, acts []actVec) {
+		tile4(y, ys, w, rb, nrows, 1, acts, rows, func(y []float32, ys int, w *byte, rb, nrows int, g []actVec) {
+			q := [4]*int8{&g[0].q[0], &g[1].q[0], &g[2].q[0], &g[3].q[0]}
+			switch t {
+			case kQ4:
+				q4_KTileAVX2(&y[0], ys, w, nrows, &q, &g[0].g4d[0], &g[0].g4k[0], len(g[0].d))
+			case kQ5:
+				q5_KTileAVX2(&y[0], ys, w, nrows, &q, &g[0].g4d[0], &g[0].g4k[0], len(g[0].d))
+			case kQ6:
+				q6_KTileAVX2(&y[0], ys, w, nrows, &q, &g[0].g4d[0], &g[0].g4k[0], len(g[0].d))
+			}
+		})
 	}
 }
