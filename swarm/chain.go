@@ -80,6 +80,11 @@ type ChainConfig struct {
 	// Verify, when set, asks every remote hop for signed receipts, checks
 	// them and audits them (see Verification).
 	Verify *Verification
+	// Payer, when set, is the ledger account key the client pays from:
+	// every session request names the account and is signed with it
+	// (PayerStatement), so nodes that admit only paying clients can check
+	// its balance.
+	Payer ed25519.PrivateKey
 }
 
 // HopStats are one hop's counters.
@@ -177,6 +182,9 @@ func NewChain(cfg ChainConfig, hops []Hop) (*Chain, error) {
 	}
 	if need := cfg.Model.Dim*cfg.DType.Size() + frameOverhead; cfg.MaxMessageBytes < need {
 		return nil, fmt.Errorf("swarm: MaxMessageBytes %d cannot hold one position (%d bytes)", cfg.MaxMessageBytes, need)
+	}
+	if cfg.Payer != nil && len(cfg.Payer) != ed25519.PrivateKeySize {
+		return nil, fmt.Errorf("swarm: payer key of %d bytes, want an Ed25519 private key", len(cfg.Payer))
 	}
 	if len(hops) == 0 {
 		return nil, fmt.Errorf("swarm: no hops: layers 0:%d are not covered", cfg.Model.Layers)
@@ -479,6 +487,9 @@ func (h *hop) open(ctx context.Context) (err error) {
 		if req.Nonce, err = h.proof.begin(cfg, h.Range); err != nil {
 			return err
 		}
+	}
+	if cfg.Payer != nil {
+		signPayer(req, cfg.Payer, h.PubKey)
 	}
 	if err := h.w.WriteMessage(req); err != nil {
 		return h.writeFailed("opening a session", err)

@@ -69,6 +69,11 @@ type Server struct {
 	// (0: proof.DefaultTraceBytes).
 	TraceWindow int
 	TraceBytes  int64
+	// Admit, when set, decides whether to open a session (after the
+	// request's model, layers and payer signature were checked); an error
+	// refuses it with wire.CodeRefused and the error's text. Nodes use it
+	// to serve only clients whose ledger balance can pay.
+	Admit func(ctx context.Context, a Admission) error
 	// Forward computes a forward call (nil: Model.ForwardTrace, tr nil
 	// when the session is not traced). It exists so that tests can play
 	// dishonest nodes; a real node leaves it nil.
@@ -266,7 +271,7 @@ func (c *conn) serve(ctx context.Context) error {
 			if c.sess != nil {
 				return c.fail(wire.NewError(wire.CodeOutOfOrder, "session already open on this stream"), nil)
 			}
-			if e := c.open(m); e != nil {
+			if e := c.open(ctx, m); e != nil {
 				return c.fail(e, nil)
 			}
 			err = c.w.WriteMessage(&wire.SessionOpened{SessionID: c.id, MaxPositions: c.maxPos, DType: c.dtype,
@@ -314,7 +319,7 @@ func (c *conn) serve(ctx context.Context) error {
 }
 
 // open checks an OpenSession and starts the session.
-func (c *conn) open(m *wire.OpenSession) *wire.Error {
+func (c *conn) open(ctx context.Context, m *wire.OpenSession) *wire.Error {
 	srv := c.srv
 	if m.Version != wire.Version {
 		return wire.NewError(wire.CodeBadRequest, fmt.Sprintf("protocol version %d not supported (node speaks %d)", m.Version, wire.Version))
@@ -326,6 +331,10 @@ func (c *conn) open(m *wire.OpenSession) *wire.Error {
 	if r := (model.Range{First: m.First, Last: m.Last}); r != srv.Model.Range {
 		return wire.NewError(wire.CodeRangeMismatch, fmt.Sprintf("node serves layers %s, client asked for %s", srv.Model.Range, r))
 	}
+	maxPos := min(m.MaxPositions, c.lim.maxPositions)
+	if e := srv.admit(ctx, m, maxPos); e != nil {
+		return e
+	}
 	for {
 		n := srv.sessionsOpen.Load()
 		if n >= int64(c.lim.maxSessions) {
@@ -335,7 +344,6 @@ func (c *conn) open(m *wire.OpenSession) *wire.Error {
 			break
 		}
 	}
-	maxPos := min(m.MaxPositions, c.lim.maxPositions)
 	sess, err := srv.Model.NewSession(maxPos)
 	if err != nil {
 		srv.sessionsOpen.Add(-1)

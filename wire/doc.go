@@ -30,7 +30,9 @@
 //	message OpenSession   { uint32 version = 1; bytes model_commit = 2; // 32 bytes
 //	                        uint32 first = 3; uint32 last = 4;           // layers [first, last)
 //	                        uint32 max_positions = 5; DType dtype = 6;
-//	                        optional bytes nonce = 7; }                  // 32 bytes: sign receipts
+//	                        optional bytes nonce = 7;                    // 32 bytes: sign receipts
+//	                        optional bytes payer = 8;                    // Ed25519 ledger key, 32 bytes
+//	                        optional bytes payer_sig = 9; }              // 64 bytes, with payer
 //	message SessionOpened { uint64 session_id = 1; uint32 max_positions = 2; DType dtype = 3;
 //	                        uint32 max_message_bytes = 4;
 //	                        optional bytes node_key = 5; }               // Ed25519, 32 bytes

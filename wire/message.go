@@ -139,8 +139,12 @@ const (
 	// keeps (outside its retention window) or never computed; the session
 	// stays open.
 	CodeGone Code = 10
+	// CodeRefused answers an OpenSession that the node's admission policy
+	// refuses, such as a client whose ledger balance cannot pay for the
+	// session.
+	CodeRefused Code = 11
 
-	maxCode = CodeGone
+	maxCode = CodeRefused
 )
 
 func (c Code) String() string {
@@ -165,6 +169,8 @@ func (c Code) String() string {
 		return "busy"
 	case CodeGone:
 		return "gone"
+	case CodeRefused:
+		return "refused"
 	}
 	return fmt.Sprintf("Code(%d)", uint8(c))
 }
@@ -190,12 +196,19 @@ type OpenSession struct {
 	// for every ForwardResult and to keep traces for OpenCells; it is
 	// bound into every receipt of the session. Optional field.
 	Nonce []byte
+	// Payer is the Ed25519 ledger account the client pays from and
+	// PayerSig its signature over the session request (package swarm's
+	// PayerStatement), so that a node can admit only clients able to pay
+	// for the session. Optional fields, set together.
+	Payer    []byte
+	PayerSig []byte
 }
 
 // Sizes of the optional key and nonce fields.
 const (
 	NonceSize = 32
 	KeySize   = 32 // Ed25519 public key
+	SigSize   = 64 // Ed25519 signature
 	// MaxReceipt bounds ForwardResult.Receipt.
 	MaxReceipt = 4096
 )
@@ -380,6 +393,15 @@ func (m *OpenSession) validate() error {
 	if err := checkOptional("nonce", m.Nonce, NonceSize); err != nil {
 		return err
 	}
+	if err := checkOptional("payer", m.Payer, KeySize); err != nil {
+		return err
+	}
+	if err := checkOptional("payer signature", m.PayerSig, SigSize); err != nil {
+		return err
+	}
+	if (len(m.Payer) == 0) != (len(m.PayerSig) == 0) {
+		return errors.New("payer and payer signature must be set together")
+	}
 	return checkDType(m.DType)
 }
 
@@ -484,7 +506,8 @@ func appendOptional(b []byte, num protowire.Number, v []byte) []byte {
 func (m *OpenSession) size() int {
 	return sizeVarint(1, uint64(m.Version)) + sizeBytes(2, len(m.ModelCommit)) +
 		sizeVarint(3, uint64(m.First)) + sizeVarint(4, uint64(m.Last)) +
-		sizeVarint(5, uint64(m.MaxPositions)) + sizeVarint(6, uint64(m.DType)) + sizeOptional(7, m.Nonce)
+		sizeVarint(5, uint64(m.MaxPositions)) + sizeVarint(6, uint64(m.DType)) + sizeOptional(7, m.Nonce) +
+		sizeOptional(8, m.Payer) + sizeOptional(9, m.PayerSig)
 }
 
 func (m *OpenSession) appendBody(b []byte) []byte {
@@ -494,7 +517,9 @@ func (m *OpenSession) appendBody(b []byte) []byte {
 	b = appendVarint(b, 4, uint64(m.Last))
 	b = appendVarint(b, 5, uint64(m.MaxPositions))
 	b = appendVarint(b, 6, uint64(m.DType))
-	return appendOptional(b, 7, m.Nonce)
+	b = appendOptional(b, 7, m.Nonce)
+	b = appendOptional(b, 8, m.Payer)
+	return appendOptional(b, 9, m.PayerSig)
 }
 
 func (m *SessionOpened) size() int {
@@ -663,8 +688,8 @@ func (s *schema) small(f []field, i int, limit uint64) (int, error) {
 
 var (
 	openSessionSchema = schema{"OpenSession",
-		[]string{"version", "model_commit", "first", "last", "max_positions", "dtype", "nonce"},
-		[]protowire.Type{varint, lenDel, varint, varint, varint, varint, lenDel}, 6}
+		[]string{"version", "model_commit", "first", "last", "max_positions", "dtype", "nonce", "payer", "payer_sig"},
+		[]protowire.Type{varint, lenDel, varint, varint, varint, varint, lenDel, lenDel, lenDel}, 6}
 	sessionOpenedSchema = schema{"SessionOpened",
 		[]string{"session_id", "max_positions", "dtype", "max_message_bytes", "node_key"},
 		[]protowire.Type{varint, varint, varint, varint, lenDel}, 4}
@@ -699,13 +724,15 @@ func (s *schema) decoded(m Message) error {
 
 // parseHeader parses a body whose fields 1..6 are version, model_commit,
 // first, last, max_positions and a small number bounded by last, and
-// returns the optional bytes field 7 as extra.
-func (s *schema) parseHeader(b []byte, last uint64) (version uint32, commit [32]byte, v [4]int, extra []byte, err error) {
+// returns the optional bytes fields from 7 on as extra.
+func (s *schema) parseHeader(b []byte, last uint64) (version uint32, commit [32]byte, v [4]int, extra [][]byte, err error) {
 	f, err := s.parse(b)
 	if err != nil {
 		return
 	}
-	extra = optional(f[6].b)
+	for _, x := range f[6:] {
+		extra = append(extra, optional(x.b))
+	}
 	if f[0].v > math.MaxUint32 {
 		err = s.errorf("field version = %d exceeds %d", f[0].v, uint32(math.MaxUint32))
 		return
@@ -733,21 +760,22 @@ func optional(b []byte) []byte {
 
 func (m *OpenSession) decode(b []byte) error {
 	s := &openSessionSchema
-	version, commit, v, nonce, err := s.parseHeader(b, 255)
+	version, commit, v, extra, err := s.parseHeader(b, 255)
 	if err != nil {
 		return err
 	}
-	*m = OpenSession{Version: version, ModelCommit: commit, First: v[0], Last: v[1], MaxPositions: v[2], DType: DType(v[3]), Nonce: nonce}
+	*m = OpenSession{Version: version, ModelCommit: commit, First: v[0], Last: v[1], MaxPositions: v[2], DType: DType(v[3]),
+		Nonce: extra[0], Payer: extra[1], PayerSig: extra[2]}
 	return s.decoded(m)
 }
 
 func (m *Info) decode(b []byte) error {
 	s := &infoSchema
-	version, commit, v, key, err := s.parseHeader(b, PositionLimit)
+	version, commit, v, extra, err := s.parseHeader(b, PositionLimit)
 	if err != nil {
 		return err
 	}
-	*m = Info{Version: version, ModelCommit: commit, First: v[0], Last: v[1], MaxPositions: v[2], FreeSessions: v[3], NodeKey: key}
+	*m = Info{Version: version, ModelCommit: commit, First: v[0], Last: v[1], MaxPositions: v[2], FreeSessions: v[3], NodeKey: extra[0]}
 	return s.decoded(m)
 }
 

@@ -49,6 +49,9 @@ func samples() []wire.Message {
 		&wire.Openings{Body: []byte("TSOPEN1\n\x00\x00\x00\x00")},
 		&wire.Openings{Body: []byte{}},
 		&wire.Error{Code: wire.CodeGone, Message: "step 3 is no longer kept"},
+		&wire.OpenSession{Version: wire.Version, ModelCommit: commit(), First: 0, Last: 3, MaxPositions: 64, DType: wire.DTypeF32,
+			Nonce: bytes.Repeat([]byte{9}, wire.NonceSize), Payer: bytes.Repeat([]byte{4}, wire.KeySize), PayerSig: bytes.Repeat([]byte{6}, wire.SigSize)},
+		&wire.Error{Code: wire.CodeRefused, Message: "client cannot pay"},
 	}
 }
 
@@ -217,7 +220,7 @@ func TestMalformed(t *testing.T) {
 		{"opened message limit 0", wire.TypeSessionOpened, v(v(v(v(nil, 1, 1), 2, 5), 3, 1), 4, 0), "max message bytes"},
 		{"opened message limit huge", wire.TypeSessionOpened, v(v(v(v(nil, 1, 1), 2, 5), 3, 1), 4, 1<<31), "max_message_bytes"},
 		{"error code 0", wire.TypeError, by(v(nil, 1, 0), 2, nil), "code"},
-		{"error code unknown", wire.TypeError, by(v(nil, 1, 11), 2, nil), "code"},
+		{"error code unknown", wire.TypeError, by(v(nil, 1, 12), 2, nil), "code"},
 		{"error bad utf-8", wire.TypeError, by(v(nil, 1, 1), 2, []byte{0xff}), "UTF-8"},
 		{"error too long", wire.TypeError, by(v(nil, 1, 1), 2, bytes.Repeat([]byte("a"), wire.MaxErrorMessage+1)), "exceeds"},
 		{"close with bad trailing byte", wire.TypeCloseSession, []byte{0x08}, "CloseSession"},
@@ -360,6 +363,10 @@ func TestEncodeRefusesInvalid(t *testing.T) {
 		&wire.ForwardResult{Start: 0, N: 1, Receipt: make([]byte, wire.MaxReceipt+1)},
 		&wire.Info{Version: 1, First: 0, Last: 2, MaxPositions: 1, NodeKey: []byte{1}},
 		&wire.OpenCells{SessionID: 1},
+		&wire.OpenSession{Version: 1, First: 0, Last: 2, MaxPositions: 1, DType: wire.DTypeF32, Payer: make([]byte, wire.KeySize)},
+		&wire.OpenSession{Version: 1, First: 0, Last: 2, MaxPositions: 1, DType: wire.DTypeF32, PayerSig: make([]byte, wire.SigSize)},
+		&wire.OpenSession{Version: 1, First: 0, Last: 2, MaxPositions: 1, DType: wire.DTypeF32, Payer: make([]byte, 31), PayerSig: make([]byte, wire.SigSize)},
+		&wire.Error{Code: wire.CodeRefused + 1},
 	}
 	for _, m := range bad {
 		if _, err := wire.Marshal(m); err == nil {

@@ -93,13 +93,13 @@ func remoteChain(ctx context.Context, h *p2p.Host, lm *localModel, c commit.Comm
 		hop := swarm.RemoteHop(id, p.info.Range, func(ctx context.Context) (swarm.Stream, error) {
 			return h.OpenStream(ctx, id, wire.ProtocolID)
 		})
-		if o.Verify != nil {
-			key, err := peerPubKey(id)
-			if err != nil {
-				return nil, nil, err
-			}
-			hop.PubKey = key
+		// Receipts and payer statements name the node by the key inside
+		// its peer id.
+		key, err := peerPubKey(id)
+		if err != nil {
+			return nil, nil, err
 		}
+		hop.PubKey = key
 		hops = append(hops, hop)
 		used = append(used, p)
 		next = p.info.Range.Last
