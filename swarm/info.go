@@ -30,7 +30,14 @@ type NodeInfo struct {
 	// it does not sign). A client must check it against the key it knows
 	// the node by (with libp2p, the peer id's key).
 	NodeKey [wire.KeySize]byte
+	// Version is the node's forward protocol version: from 2 on, it
+	// accepts sessions for any part of Range (Subranges).
+	Version int
 }
+
+// Subranges reports whether the node accepts sessions for part of its
+// range.
+func (i NodeInfo) Subranges() bool { return i.Version >= 2 }
 
 // Key returns NodeKey as a public key, or nil when the node does not sign.
 func (i NodeInfo) Key() ed25519.PublicKey {
@@ -48,6 +55,7 @@ func (s *Server) Info() (NodeInfo, error) {
 	}
 	free := max(0, int64(lim.maxSessions)-s.sessionsOpen.Load())
 	info := NodeInfo{
+		Version:      wire.Version,
 		ModelCommit:  s.ModelCommit,
 		Range:        s.Model.Range,
 		MaxPositions: lim.maxPositions,
@@ -96,10 +104,8 @@ func ReadInfo(r io.Reader) (NodeInfo, error) {
 	}
 	switch m := msg.(type) {
 	case *wire.Info:
-		if m.Version != wire.Version {
-			return NodeInfo{}, fmt.Errorf("swarm: node speaks protocol version %d, this client %d", m.Version, wire.Version)
-		}
 		info := NodeInfo{
+			Version:      int(m.Version),
 			ModelCommit:  m.ModelCommit,
 			Range:        model.Range{First: m.First, Last: m.Last},
 			MaxPositions: m.MaxPositions,

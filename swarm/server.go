@@ -35,9 +35,11 @@ const (
 	errorQuiet  = 250 * time.Millisecond
 )
 
-// Server serves one layer range of a model over the forward protocol. Set
-// its fields before the first ServeStream and do not change them after;
-// ServeStream may be called from many goroutines at once.
+// Server serves one layer range of a model over the forward protocol: a
+// session may ask for the whole range or any non-empty part of it (see
+// wire.Version 2), which it computes on a view of Model (model.Model.Sub).
+// Set its fields before the first ServeStream and do not change them
+// after; ServeStream may be called from many goroutines at once.
 type Server struct {
 	// Model holds the layers served (Model.Range); it need not hold the
 	// client parts.
@@ -74,10 +76,14 @@ type Server struct {
 	// refuses it with wire.CodeRefused and the error's text. Nodes use it
 	// to serve only clients whose ledger balance can pay.
 	Admit func(ctx context.Context, a Admission) error
-	// Forward computes a forward call (nil: Model.ForwardTrace, tr nil
-	// when the session is not traced). It exists so that tests can play
-	// dishonest nodes; a real node leaves it nil.
+	// Forward computes a forward call (nil: the session's model's
+	// ForwardTrace, tr nil when the session is not traced; for a session
+	// of part of the range, s.Model() is a view of Model). It exists so
+	// that tests can play dishonest nodes; a real node leaves it nil.
 	Forward ForwardFunc
+
+	viewsMu sync.Mutex
+	views   map[model.Range]*model.Model // views of Model for sub-range sessions
 
 	sessionsOpen  atomic.Int64
 	sessionsTotal atomic.Uint64
@@ -217,6 +223,7 @@ type conn struct {
 	failing bool // set by fail: ctx's end no longer touches the deadline
 
 	sess    *model.Session // nil until OpenSession
+	model   *model.Model   // the layers of the session: Model or a view of it
 	id      uint64
 	dtype   wire.DType
 	maxPos  int
@@ -321,15 +328,24 @@ func (c *conn) serve(ctx context.Context) error {
 // open checks an OpenSession and starts the session.
 func (c *conn) open(ctx context.Context, m *wire.OpenSession) *wire.Error {
 	srv := c.srv
-	if m.Version != wire.Version {
-		return wire.NewError(wire.CodeBadRequest, fmt.Sprintf("protocol version %d not supported (node speaks %d)", m.Version, wire.Version))
+	if m.Version < 1 || m.Version > wire.Version {
+		return wire.NewError(wire.CodeBadRequest, fmt.Sprintf("protocol version %d not supported (node speaks 1 to %d)", m.Version, wire.Version))
 	}
 	if m.ModelCommit != srv.ModelCommit {
 		return wire.NewError(wire.CodeModelMismatch, fmt.Sprintf("node serves model %s, client asked for %s",
 			hexCommit(srv.ModelCommit), hexCommit(m.ModelCommit)))
 	}
-	if r := (model.Range{First: m.First, Last: m.Last}); r != srv.Model.Range {
+	r := model.Range{First: m.First, Last: m.Last}
+	if r.First < srv.Model.Range.First || r.Last > srv.Model.Range.Last {
 		return wire.NewError(wire.CodeRangeMismatch, fmt.Sprintf("node serves layers %s, client asked for %s", srv.Model.Range, r))
+	}
+	if m.Version < 2 && r != srv.Model.Range {
+		// A version 1 client expects the node's exact range.
+		return wire.NewError(wire.CodeRangeMismatch, fmt.Sprintf("node serves layers %s, client asked for %s (protocol version 1 sessions take the whole range)", srv.Model.Range, r))
+	}
+	view, err := srv.view(r)
+	if err != nil {
+		return wire.NewError(wire.CodeInternal, err.Error())
 	}
 	maxPos := min(m.MaxPositions, c.lim.maxPositions)
 	if e := srv.admit(ctx, m, maxPos); e != nil {
@@ -344,13 +360,13 @@ func (c *conn) open(ctx context.Context, m *wire.OpenSession) *wire.Error {
 			break
 		}
 	}
-	sess, err := srv.Model.NewSession(maxPos)
+	sess, err := view.NewSession(maxPos)
 	if err != nil {
 		srv.sessionsOpen.Add(-1)
 		return wire.NewError(wire.CodeInternal, err.Error())
 	}
 	srv.sessionsTotal.Add(1)
-	c.sess, c.maxPos, c.dtype = sess, maxPos, m.DType
+	c.sess, c.model, c.maxPos, c.dtype = sess, view, maxPos, m.DType
 	c.id = srv.nextID.Add(1)
 	if len(m.Nonce) == wire.NonceSize && srv.Key != nil {
 		c.signing = true
@@ -391,7 +407,7 @@ func (c *conn) forward(ctx context.Context, m *wire.Forward) (*wire.Error, error
 	}
 	compute := c.srv.Forward
 	if compute == nil {
-		compute = c.srv.Model.ForwardTrace
+		compute = c.model.ForwardTrace
 	}
 	if err := compute(c.sess, m.Start, hidden, m.N, tr); err != nil {
 		return wire.NewError(wire.CodeInternal, err.Error()), nil
@@ -401,7 +417,7 @@ func (c *conn) forward(ctx context.Context, m *wire.Forward) (*wire.Error, error
 	c.srv.positions.Add(uint64(m.N))
 	var err error
 	if c.payload, err = wire.EncodeHidden(c.payload[:0], c.dtype, hidden, m.N, dim); err != nil {
-		return wire.NewError(wire.CodeInternal, "layers "+c.srv.Model.Range.String()+" produced "+err.Error()), nil
+		return wire.NewError(wire.CodeInternal, "layers "+c.model.Range.String()+" produced "+err.Error()), nil
 	}
 	var receipt []byte
 	if c.signing {
@@ -418,7 +434,7 @@ func (c *conn) forward(ctx context.Context, m *wire.Forward) (*wire.Error, error
 // receipt commits the call's trace and signs its receipt. H(out) is over
 // the values as the client decodes them.
 func (c *conn) receipt(m *wire.Forward, inHash proof.Hash, out []float32, tr *model.Trace) ([]byte, error) {
-	mod := c.srv.Model
+	mod := c.model // receipts name the session's layers
 	tc, err := c.store.Add(m.Step, mod.Config, tr)
 	if err != nil {
 		return nil, err
@@ -476,11 +492,45 @@ func (c *conn) openCells(ctx context.Context, m *wire.OpenCells) (*wire.Error, e
 // release frees the session, if any.
 func (c *conn) release() {
 	if c.sess != nil {
-		c.sess = nil
+		c.sess, c.model = nil, nil
 		c.hidden, c.payload, c.rounded = nil, nil, nil
 		c.store = nil
 		c.srv.sessionsOpen.Add(-1)
 	}
+}
+
+// maxViews bounds the views kept for sub-range sessions: each holds its
+// own scratch buffers, which grow with the largest prefill it computed.
+const maxViews = 8
+
+// view returns the model computing layers r (Model itself for its whole
+// range), reusing a view made for an earlier session of the same range.
+func (s *Server) view(r model.Range) (*model.Model, error) {
+	if r == s.Model.Range {
+		return s.Model, nil
+	}
+	s.viewsMu.Lock()
+	defer s.viewsMu.Unlock()
+	if v, ok := s.views[r]; ok {
+		return v, nil
+	}
+	v, err := s.Model.Sub(r)
+	if err != nil {
+		return nil, err
+	}
+	if s.views == nil {
+		s.views = map[model.Range]*model.Model{}
+	}
+	if len(s.views) >= maxViews {
+		// Sessions keep the view they use; the cache only saves making
+		// (and growing the buffers of) a new one.
+		for k := range s.views {
+			delete(s.views, k)
+			break
+		}
+	}
+	s.views[r] = v
+	return v, nil
 }
 
 // shutdown answers CodeBusy because ctx ended.

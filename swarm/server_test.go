@@ -179,8 +179,14 @@ func TestServerErrors(t *testing.T) {
 		{"wrong range", func(c *raw) {
 			c.send(openMsg(func(m *wire.OpenSession) { m.First, m.Last = 0, 2 }))
 		}, wire.CodeRangeMismatch, false},
-		{"wrong version", func(c *raw) {
-			c.send(openMsg(func(m *wire.OpenSession) { m.Version = 2 }))
+		{"range beyond the served one", func(c *raw) {
+			c.send(openMsg(func(m *wire.OpenSession) { m.First, m.Last = 3, 5 }))
+		}, wire.CodeRangeMismatch, false},
+		{"part of the range from a version 1 client", func(c *raw) {
+			c.send(openMsg(func(m *wire.OpenSession) { m.Version, m.Last = 1, 3 }))
+		}, wire.CodeRangeMismatch, false},
+		{"future version", func(c *raw) {
+			c.send(openMsg(func(m *wire.OpenSession) { m.Version = wire.Version + 1 }))
 		}, wire.CodeBadRequest, false},
 		{"malformed bytes", func(c *raw) {
 			c.sendBytes([]byte{5, byte(wire.TypeForward), 0xff, 0xff, 0xff, 0xff})
@@ -505,7 +511,7 @@ func TestInfo(t *testing.T) {
 		a.Close()
 		return info
 	}
-	want := swarm.NodeInfo{ModelCommit: testCommit, Range: model.Range{First: 2, Last: 4}, MaxPositions: 100, FreeSessions: 3}
+	want := swarm.NodeInfo{ModelCommit: testCommit, Range: model.Range{First: 2, Last: 4}, MaxPositions: 100, FreeSessions: 3, Version: wire.Version}
 	if got := read(); got != want {
 		t.Fatalf("info %+v, want %+v", got, want)
 	}

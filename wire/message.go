@@ -12,8 +12,11 @@ import (
 // ProtocolID names the forward protocol on libp2p streams.
 const ProtocolID = "/tessera/forward/1.0.0"
 
-// Version is the protocol version a client sends in OpenSession.
-const Version = 1
+// Version is the protocol version a client sends in OpenSession and a node
+// states in Info and its announcements. Version 2 nodes accept sessions
+// for any non-empty part of the layers they serve (version 1 nodes only
+// for exactly their range); the messages are the same.
+const Version = 2
 
 // Limits on decoded values; larger values are out of range.
 const (
