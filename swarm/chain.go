@@ -6,6 +6,8 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -34,6 +36,9 @@ type Hop struct {
 	// libp2p, the key inside its peer id); receipts must be signed with
 	// it. Required when ChainConfig.Verify is set.
 	PubKey ed25519.PublicKey
+	// Operator is who runs the node ("" : unknown), passed to Reroute so
+	// that a replacement avoids the operators of its neighbours.
+	Operator string
 }
 
 // LocalHop is a hop computing m's layer range in this process.
@@ -76,7 +81,28 @@ type ChainConfig struct {
 	Timeout time.Duration
 	// KeepHistory records, per hop, every hidden-state input sent (see
 	// History), which replaying a hop's session on another node needs.
+	// Reroute turns it on.
 	KeepHistory bool
+	// Reroute, when set, turns on failover: a remote hop that fails
+	// mid-generation (its stream breaks, its node dies or times out,
+	// answers Busy, Internal, TooManySessions or Refused, or fails
+	// verification) is replaced by the hops Reroute returns for exactly
+	// its layers. The chain replays the hop's recorded inputs on them to
+	// rebuild its KV cache, checks that they reproduce what the failed
+	// node had sent on, redoes the failed call and continues, so that the
+	// output is what it would have been. Failures that are the client's
+	// own (bad requests) are not retried. See Failovers and Retired.
+	Reroute Reroute
+	// OnFailover, when set, is called after each recovered failure (from
+	// the goroutine calling Forward), e.g. to log it.
+	OnFailover func(Failover)
+	// FailoverAttempts bounds the replacements tried for one failure (0:
+	// DefaultFailoverAttempts); MaxFailovers bounds the failures a chain
+	// recovers from (0: DefaultMaxFailovers); FailoverTimeout bounds one
+	// failover, replay included (0: DefaultFailoverTimeout).
+	FailoverAttempts int
+	MaxFailovers     int
+	FailoverTimeout  time.Duration
 	// Verify, when set, asks every remote hop for signed receipts, checks
 	// them and audits them (see Verification).
 	Verify *Verification
@@ -99,6 +125,10 @@ type HopStats struct {
 	BytesSent     uint64
 	BytesReceived uint64
 	Time          time.Duration // time spent in the hop, network included
+	// Retired is set for a hop replaced by failover (Failure says why);
+	// its counters are the work it did before.
+	Retired bool
+	Failure string
 }
 
 // HopError is an error of one hop; it names the hop's node and layers.
@@ -120,8 +150,16 @@ func (e *HopError) Unwrap() error { return e.Err }
 // be called concurrently; Stats and History may be called at any time.
 type Chain struct {
 	cfg    ChainConfig
-	hops   []*hop
 	closed bool
+	hist   history
+
+	// mu guards the slices below against Stats, Proofs and Failovers
+	// while Forward replaces hops; Forward's goroutine alone writes them.
+	mu          sync.Mutex
+	hops        []*hop
+	retiredHops []*hop     // hops replaced by failover, in order
+	failovers   []Failover // recovered failures, in order
+	excluded    []string   // peers this chain does not use again
 }
 
 // hop is the per-hop state of a chain.
@@ -152,10 +190,10 @@ type hop struct {
 	recv     atomic.Uint64
 	nanos    atomic.Int64
 
-	history atomic.Pointer[[]float32]
-
 	proof   *hopProof // nil without ChainConfig.Verify, and for local hops
 	sentBuf []float32 // what the node decodes of the last Forward
+
+	retired error // why failover replaced the hop (nil while in use)
 }
 
 // NewChain checks that hops cover layers [0, cfg.Model.Layers) in order,
@@ -183,6 +221,18 @@ func NewChain(cfg ChainConfig, hops []Hop) (*Chain, error) {
 	if need := cfg.Model.Dim*cfg.DType.Size() + frameOverhead; cfg.MaxMessageBytes < need {
 		return nil, fmt.Errorf("swarm: MaxMessageBytes %d cannot hold one position (%d bytes)", cfg.MaxMessageBytes, need)
 	}
+	if cfg.Reroute != nil {
+		cfg.KeepHistory = true
+	}
+	if cfg.FailoverAttempts <= 0 {
+		cfg.FailoverAttempts = DefaultFailoverAttempts
+	}
+	if cfg.MaxFailovers <= 0 {
+		cfg.MaxFailovers = DefaultMaxFailovers
+	}
+	if cfg.FailoverTimeout <= 0 {
+		cfg.FailoverTimeout = DefaultFailoverTimeout
+	}
 	if cfg.Payer != nil && len(cfg.Payer) != ed25519.PrivateKeySize {
 		return nil, fmt.Errorf("swarm: payer key of %d bytes, want an Ed25519 private key", len(cfg.Payer))
 	}
@@ -206,26 +256,10 @@ func NewChain(cfg ChainConfig, hops []Hop) (*Chain, error) {
 		case h.Range.Last > cfg.Model.Layers:
 			return nil, fmt.Errorf("swarm: %s goes beyond the model's %d layers", desc, cfg.Model.Layers)
 		}
-		if h.local() {
-			mc := h.Model.Config
-			if h.Model.Range != h.Range {
-				return nil, fmt.Errorf("swarm: %s: the local model holds layers %s", desc, h.Model.Range)
-			}
-			if mc.Dim != cfg.Model.Dim || mc.Layers != cfg.Model.Layers {
-				return nil, fmt.Errorf("swarm: %s: the local model has dim %d and %d layers, the chain %d and %d",
-					desc, mc.Dim, mc.Layers, cfg.Model.Dim, cfg.Model.Layers)
-			}
-		} else if h.Open == nil {
-			return nil, fmt.Errorf("swarm: %s: a remote hop needs an Opener", desc)
-		}
 		next = h.Range.Last
-		hp := &hop{Hop: h, index: i, cfg: &c.cfg}
-		if cfg.Verify != nil && !h.local() {
-			p, err := newHopProof(cfg.Verify, &cfg, h)
-			if err != nil {
-				return nil, fmt.Errorf("swarm: %s: %w", desc, err)
-			}
-			hp.proof = p
+		hp, err := c.newHop(h, i)
+		if err != nil {
+			return nil, fmt.Errorf("swarm: %s: %w", desc, err)
 		}
 		c.hops = append(c.hops, hp)
 	}
@@ -235,11 +269,37 @@ func NewChain(cfg ChainConfig, hops []Hop) (*Chain, error) {
 	return c, nil
 }
 
+// newHop prepares the state of hop h at index i.
+func (c *Chain) newHop(h Hop, i int) (*hop, error) {
+	hp := &hop{Hop: h, index: i, cfg: &c.cfg}
+	if h.local() {
+		mc := h.Model.Config
+		if h.Model.Range != h.Range {
+			return nil, fmt.Errorf("the local model holds layers %s, the hop %s", h.Model.Range, h.Range)
+		}
+		if mc.Dim != c.cfg.Model.Dim || mc.Layers != c.cfg.Model.Layers {
+			return nil, fmt.Errorf("the local model has dim %d and %d layers, the chain %d and %d",
+				mc.Dim, mc.Layers, c.cfg.Model.Dim, c.cfg.Model.Layers)
+		}
+	} else if h.Open == nil {
+		return nil, errors.New("a remote hop needs an Opener")
+	}
+	if c.cfg.Verify != nil && !h.local() {
+		p, err := newHopProof(c.cfg.Verify, &c.cfg, h)
+		if err != nil {
+			return nil, err
+		}
+		hp.proof = p
+	}
+	return hp, nil
+}
+
 // Forward runs hidden, n positions from start, through every hop in order,
 // in place. As with model.Forward, start may rewind (start below the
 // positions already sent) but not skip. Errors are *HopError values naming
-// the hop; a remote hop that fails loses its session, which a later
-// Forward from position 0 reopens.
+// the hop. With ChainConfig.Reroute, a remote hop that fails is replaced
+// (see Failover) and Forward goes on; without, it loses its session, which
+// a later Forward from position 0 reopens.
 func (c *Chain) Forward(ctx context.Context, start int, hidden []float32, n int) error {
 	if c.closed {
 		return errors.New("swarm: chain is closed")
@@ -261,12 +321,13 @@ func (c *Chain) Forward(ctx context.Context, start int, hidden []float32, n int)
 		}
 	}
 	var prev *hop // the previous hop, when remote and verified
-	for _, h := range c.hops {
+	for i := 0; i < len(c.hops); i++ {
+		h := c.hops[i]
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		if c.cfg.KeepHistory {
-			h.record(start, hidden, dim)
+			c.hist.record(h.Range.First, start, n, perMsg, hidden)
 		}
 		t0 := time.Now()
 		before := 0
@@ -279,17 +340,30 @@ func (c *Chain) Forward(ctx context.Context, start int, hidden []float32, n int)
 		} else {
 			err = h.forwardRemote(ctx, start, hidden, n, perMsg)
 		}
-		h.nanos.Add(int64(time.Since(t0)))
+		spent := time.Since(t0)
+		h.nanos.Add(int64(spent))
 		if err == nil && prev != nil && h.proof != nil {
 			err = chained(prev, h, before)
 		}
-		if err != nil {
+		if err != nil && c.canFailover(ctx, h, err) {
+			var m int
+			if m, err = c.failover(ctx, i, err, spent, &pending{start: start, n: n, hidden: hidden}); err != nil {
+				return err
+			}
+			i += m - 1
+			h = c.hops[i]
+		} else if err != nil {
 			return &HopError{Hop: h.index, Peer: h.name(), Range: h.Range, Err: err}
 		}
 		prev = nil
 		if h.proof != nil {
 			prev = h
 		}
+	}
+	if c.cfg.KeepHistory {
+		// The chain's output: a failover of the last hop checks its
+		// replacement against it.
+		c.hist.record(c.cfg.Model.Layers, start, n, perMsg, hidden)
 	}
 	return nil
 }
@@ -299,20 +373,40 @@ func (c *Chain) Forward(ctx context.Context, start int, hidden []float32, n int)
 func (c *Chain) openAll(ctx context.Context, start int) (int, error) {
 	dim := c.cfg.Model.Dim
 	perMsg := c.cfg.MaxPositions
-	for _, h := range c.hops {
+	for i := 0; i < len(c.hops); i++ {
+		h := c.hops[i]
 		if h.local() {
 			continue
 		}
-		if h.proof != nil && h.proof.fault != nil {
-			return 0, &HopError{Hop: h.index, Peer: h.name(), Range: h.Range, Err: fmt.Errorf("%w: %w", ErrDistrusted, h.proof.fault)}
-		}
-		if h.st == nil {
-			if h.lost != nil && start != 0 {
+		var err error
+		switch {
+		case h.proof != nil && h.proof.fault != nil:
+			err = fmt.Errorf("%w: %w", ErrDistrusted, h.proof.fault)
+		case h.st == nil && h.lost != nil && start != 0:
+			if c.cfg.Reroute == nil {
 				continue // forwardRemote reports it
 			}
-			if err := h.open(ctx); err != nil {
-				return 0, &HopError{Hop: h.index, Peer: h.name(), Range: h.Range, Err: err}
+			err = fmt.Errorf("the session was lost: %w", h.lost)
+		case h.st == nil:
+			err = h.open(ctx)
+		}
+		if err != nil && c.canFailover(ctx, h, err) {
+			// Replace it before the call: its replacement replays the
+			// calls so far and the call goes through it as through the
+			// others.
+			var m int
+			if m, err = c.failover(ctx, i, err, 0, nil); err != nil {
+				return 0, err
 			}
+			for _, g := range c.hops[i : i+m] {
+				if !g.local() {
+					perMsg = min(perMsg, max(1, (g.maxMsg-frameOverhead-receiptOverhead)/(dim*c.cfg.DType.Size())))
+				}
+			}
+			i += m - 1
+			continue
+		} else if err != nil {
+			return 0, &HopError{Hop: h.index, Peer: h.name(), Range: h.Range, Err: err}
 		}
 		perMsg = min(perMsg, max(1, (h.maxMsg-frameOverhead-receiptOverhead)/(dim*c.cfg.DType.Size())))
 	}
@@ -336,34 +430,19 @@ func chained(prev, h *hop, before int) error {
 	return nil
 }
 
-// record keeps hidden as the hop's input for positions start.. .
-func (h *hop) record(start int, hidden []float32, dim int) {
-	var old []float32
-	if p := h.history.Load(); p != nil {
-		old = *p
-	}
-	if start*dim > len(old) {
-		return // skipping positions: the hop refuses it
-	}
-	// Copy rather than append: History's callers may hold the old slice.
-	hist := make([]float32, start*dim+len(hidden))
-	copy(hist, old[:start*dim])
-	copy(hist[start*dim:], hidden)
-	h.history.Store(&hist)
-}
-
 // History returns the hidden states sent into hop i for positions
 // [0, len/dim), the most recent input for each position (so including a
-// step that failed), or nil without ChainConfig.KeepHistory. The slice must
-// not be modified.
+// step that failed), or nil without ChainConfig.KeepHistory. After a
+// failover, i indexes the hops now in the chain.
 func (c *Chain) History(i int) []float32 {
+	c.mu.Lock()
 	if i < 0 || i >= len(c.hops) {
+		c.mu.Unlock()
 		return nil
 	}
-	if p := c.hops[i].history.Load(); p != nil {
-		return *p
-	}
-	return nil
+	b := c.hops[i].Range.First
+	c.mu.Unlock()
+	return c.hist.latest(b, c.cfg.Model.Dim)
 }
 
 func (h *hop) forwardLocal(start int, hidden []float32, n int) error {
@@ -398,6 +477,13 @@ func (h *hop) forwardRemote(ctx context.Context, start int, hidden []float32, n 
 	if start+n > h.maxPos {
 		return fmt.Errorf("positions up to %d exceed the %d the node granted", start+n, h.maxPos)
 	}
+	if perMsg > 0 {
+		// The session's calls are split alike on every node (receipts
+		// chain call by call); a replacement must take them whole.
+		if need := min(perMsg, n)*h.cfg.Model.Dim*h.cfg.DType.Size() + frameOverhead + receiptOverhead; h.proof != nil && need > h.maxMsg {
+			return fmt.Errorf("the node accepts messages of %d bytes, this session's calls need %d", h.maxMsg, need)
+		}
+	}
 	stop := h.watch(ctx)
 	defer func() {
 		stop()
@@ -419,14 +505,16 @@ func (h *hop) forwardRemote(ctx context.Context, start int, hidden []float32, n 
 	return nil
 }
 
-// watch arms the stream's deadline for one call: ctx's deadline, else
-// cfg.Timeout; cancelling ctx interrupts blocked reads and writes.
+// watch arms the stream's deadline for one call: cfg.Timeout from now, or
+// ctx's deadline when earlier; cancelling ctx interrupts blocked reads
+// and writes.
 func (h *hop) watch(ctx context.Context) (stop func() bool) {
 	var d time.Time
-	if dl, ok := ctx.Deadline(); ok {
-		d = dl
-	} else if h.cfg.Timeout > 0 {
+	if h.cfg.Timeout > 0 {
 		d = time.Now().Add(h.cfg.Timeout)
+	}
+	if dl, ok := ctx.Deadline(); ok && (d.IsZero() || dl.Before(d)) {
+		d = dl
 	}
 	_ = h.st.SetDeadline(d)
 	st := h.st
@@ -535,7 +623,7 @@ func (h *hop) roundTrip(start int, part []float32, k int) error {
 	var err error
 	h.payload, err = wire.EncodeHidden(h.payload[:0], cfg.DType, part, k, dim)
 	if err != nil {
-		return err
+		return &clientFault{err}
 	}
 	req := &wire.Forward{SessionID: h.id, Step: h.step, Start: start, N: k, Payload: h.payload}
 	if err := h.w.WriteMessage(req); err != nil {
@@ -589,9 +677,13 @@ func (h *hop) writeFailed(what string, err error) error {
 }
 
 // Stats returns every hop's counters, in chain order.
+// Hops replaced by failover follow, marked Retired.
 func (c *Chain) Stats() []HopStats {
-	out := make([]HopStats, len(c.hops))
-	for i, h := range c.hops {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	hops := slices.Concat(c.hops, c.retiredHops)
+	out := make([]HopStats, len(hops))
+	for i, h := range hops {
 		out[i] = HopStats{
 			Peer:          h.name(),
 			Range:         h.Range,
@@ -604,8 +696,18 @@ func (c *Chain) Stats() []HopStats {
 			BytesReceived: h.recv.Load(),
 			Time:          time.Duration(h.nanos.Load()),
 		}
+		if h.retired != nil {
+			out[i].Retired, out[i].Failure = true, h.retired.Error()
+		}
 	}
 	return out
+}
+
+// Failovers returns the failures the chain recovered from, in order.
+func (c *Chain) Failovers() []Failover {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.failovers)
 }
 
 // Close ends every hop's session (sending CloseSession to nodes) and

@@ -234,6 +234,9 @@ type HopProof struct {
 	Frauds []*proof.Fraud
 	// ReexecSteps and ReexecFailed count Reexecute's work on this hop.
 	ReexecSteps, ReexecFailed int
+	// Retired is set for a hop that failover replaced; Failure is why.
+	Retired bool
+	Failure error
 }
 
 // CertHop summarises the hop for a certificate.
@@ -255,28 +258,53 @@ func (p HopProof) CertHop() proof.CertHop {
 }
 
 // Proofs returns, per hop in chain order, the receipts and audit results
-// of its current session. Call it between Forwards, not during one.
+// of its current session: the hops of a certificate. After a failover the
+// replacement's receipts cover the whole session (its replayed calls are
+// receipted call by call like the original ones), so they chain with its
+// neighbours' from the first call; the replaced node's are in Retired.
+// Call it between Forwards, not during one.
 func (c *Chain) Proofs() []HopProof {
 	out := make([]HopProof, len(c.hops))
 	for i, h := range c.hops {
-		hp := HopProof{Peer: h.name(), Range: h.Range, Local: h.local()}
-		if p := h.proof; p != nil {
-			hp.Key = p.key
-			hp.Audited = p.vk != nil
-			hp.Fault = p.fault
-			hp.Frauds = p.frauds
-			hp.Audit = p.prior
-			hp.ReexecSteps, hp.ReexecFailed = p.reexec, p.reexecKO
-			if p.checker != nil {
-				hp.Receipts = p.checker.Receipts()
-			}
-			if p.auditor != nil {
-				hp.Audit.Add(p.auditor.Stats())
-			}
-		}
-		out[i] = hp
+		out[i] = h.proofs()
 	}
 	return out
+}
+
+// Retired returns the receipts and audit results of the hops failover
+// replaced, in the order they were replaced (Retired set, Failure saying
+// why). Their inputs were the previous hop's outputs, like any hop's, and
+// the outputs they had sent on were reproduced bit for bit by their
+// replacements (a failover that could not reproduce them gave up), so
+// every receipt here attests work that the final output used.
+func (c *Chain) Retired() []HopProof {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]HopProof, len(c.retiredHops))
+	for i, h := range c.retiredHops {
+		out[i] = h.proofs()
+	}
+	return out
+}
+
+// proofs is what the chain verified of h's session.
+func (h *hop) proofs() HopProof {
+	hp := HopProof{Peer: h.name(), Range: h.Range, Local: h.local(), Retired: h.retired != nil, Failure: h.retired}
+	if p := h.proof; p != nil {
+		hp.Key = p.key
+		hp.Audited = p.vk != nil
+		hp.Fault = p.fault
+		hp.Frauds = p.frauds
+		hp.Audit = p.prior
+		hp.ReexecSteps, hp.ReexecFailed = p.reexec, p.reexecKO
+		if p.checker != nil {
+			hp.Receipts = p.checker.Receipts()
+		}
+		if p.auditor != nil {
+			hp.Audit.Add(p.auditor.Stats())
+		}
+	}
+	return hp
 }
 
 // Audited reports whether every remote hop is covered by a verification
