@@ -27,6 +27,10 @@ type Candidate struct {
 	// a node announcing 0 is used only when nothing else covers its
 	// layers; negative means unknown.
 	FreeSlots int
+	// Exact marks a node that serves sessions only for its whole Range
+	// (forward protocol version 1): even with PlanRequest.Subranges, a hop
+	// on it computes all of Range.
+	Exact bool
 }
 
 // Op returns the candidate's operator: Operator, or Peer when empty.
@@ -54,8 +58,9 @@ type PlanRequest struct {
 	// plan avoids placing a hop of the same operator next to them.
 	PrevOperator, NextOperator string
 	// Subranges lets a hop compute any contiguous part of a candidate's
-	// range; otherwise each hop computes a candidate's whole range, as a
-	// node serving exactly its range requires.
+	// range (unless the candidate is Exact); otherwise each hop computes a
+	// candidate's whole range, as a node serving exactly its range
+	// requires.
 	Subranges bool
 	// UnmeasuredRTT and UnmeasuredLayerTime replace what was not measured
 	// (0: DefaultUnmeasuredRTT, DefaultUnmeasuredLayerTime).
@@ -167,15 +172,16 @@ func Plan(req PlanRequest) (Route, error) {
 	for p := req.From; p < req.To; p++ {
 		for _, l := range labels[p-req.From] {
 			for _, c := range cands {
-				if c.Range.First > p || c.Range.Last <= p || (!req.Subranges && c.Range.First != p) {
+				sub := req.Subranges && !c.Exact
+				if c.Range.First > p || c.Range.Last <= p || (!sub && c.Range.First != p) {
 					continue
 				}
-				if !req.Subranges && c.Range.Last > req.To {
+				if !sub && c.Range.Last > req.To {
 					continue
 				}
 				lastB := min(c.Range.Last, req.To)
 				firstB := lastB
-				if req.Subranges {
+				if sub {
 					firstB = p + 1
 				}
 				for b := firstB; b <= lastB; b++ {
@@ -278,11 +284,12 @@ func uncovered(req PlanRequest, cands []Candidate) *UncoveredError {
 		}
 		far = p
 		for _, c := range cands {
-			if c.Range.First > p || c.Range.Last <= p || (!req.Subranges && (c.Range.First != p || c.Range.Last > req.To)) {
+			sub := req.Subranges && !c.Exact
+			if c.Range.First > p || c.Range.Last <= p || (!sub && (c.Range.First != p || c.Range.Last > req.To)) {
 				continue
 			}
 			for b := p + 1; b <= min(c.Range.Last, req.To); b++ {
-				if req.Subranges || b == c.Range.Last {
+				if sub || b == c.Range.Last {
 					reach[b-req.From] = true
 				}
 			}
@@ -290,14 +297,15 @@ func uncovered(req PlanRequest, cands []Candidate) *UncoveredError {
 	}
 	e := &UncoveredError{From: req.From, To: req.To, Missing: model.Range{First: far, Last: req.To}}
 	for _, c := range cands {
+		sub := req.Subranges && !c.Exact
 		e.Served = append(e.Served, c.Range)
 		if c.Range.First > far && c.Range.First < e.Missing.Last {
 			e.Missing.Last = c.Range.First
 		}
-		if !req.Subranges && c.Range.First < far && far < c.Range.Last {
+		if !sub && c.Range.First < far && far < c.Range.Last {
 			e.StartsInside = true
 		}
-		if !req.Subranges && c.Range.First == far && c.Range.Last > req.To {
+		if !sub && c.Range.First == far && c.Range.Last > req.To {
 			e.EndsBeyond = true
 		}
 	}

@@ -126,6 +126,15 @@ func TestPlan(t *testing.T) {
 			want: "a@0:2 b@2:6",
 		},
 		{
+			name: "a node of protocol version 1 serves only its whole range",
+			req: PlanRequest{From: 0, To: 6, Subranges: true, Candidates: []Candidate{
+				{Peer: "old", Range: r(0, 4), Throughput: 10, RTT: ms, FreeSlots: -1, Exact: true},
+				cand("a", "", 0, 2, 1, 500*ms), cand("b", "", 2, 6, 20, ms),
+			}},
+			// old@0:2 would be cheapest, but old computes 0:4 or nothing.
+			want: "old@0:4 b@4:6",
+		},
+		{
 			name: "unmeasured nodes cost the defaults",
 			req: PlanRequest{From: 0, To: 2, Candidates: []Candidate{
 				cand("u", "", 0, 2, 0, 0),      // 100 + 2×20 = 140 ms
