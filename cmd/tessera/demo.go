@@ -30,12 +30,18 @@ var demoPrompts = []string{
 // demoRanges split the embedded model's six layers over three nodes.
 var demoRanges = []model.Range{{First: 0, Last: 2}, {First: 2, Last: 4}, {First: 4, Last: 6}}
 
+// demoOptions configure `tessera demo`.
+type demoOptions struct {
+	Prompts   []string
+	MaxTokens int
+	Threads   int
+	// KillNode starts a standby node for the middle range and stops the
+	// node serving it in the middle of the first prompt.
+	KillNode bool
+}
+
 func newDemoCmd() *cobra.Command {
-	var (
-		maxTokens int
-		threads   int
-		prompts   []string
-	)
+	var o demoOptions
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Run a local three-node swarm on the embedded model",
@@ -43,20 +49,47 @@ func newDemoCmd() *cobra.Command {
 client file and three layer slices, start three nodes on 127.0.0.1 in this
 process, and generate through the chain: the client embeds and samples, the
 nodes see only hidden states. Prints each node's layers, bytes moved and
-speed. Temporary files and nodes are cleaned up on exit and on Ctrl-C.`,
+speed. Temporary files and nodes are cleaned up on exit and on Ctrl-C.
+
+With --kill-node a fourth node stands by for layers 2:4, and the node
+serving them is stopped in the middle of the first prompt: the client
+replays the layers' history on the standby, prints the failover, and the
+text is the same as without it.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return runDemo(ctx, cmd.OutOrStdout(), cmd.ErrOrStderr(), prompts, maxTokens, threads)
+			return runDemo(ctx, cmd.OutOrStdout(), cmd.ErrOrStderr(), o)
 		},
 	}
-	cmd.Flags().IntVarP(&maxTokens, "max-tokens", "n", 48, "tokens to generate per prompt")
-	cmd.Flags().IntVar(&threads, "threads", 1, "compute threads per node (the three nodes share this machine)")
-	cmd.Flags().StringArrayVarP(&prompts, "prompt", "p", demoPrompts, "prompt (repeatable)")
+	cmd.Flags().IntVarP(&o.MaxTokens, "max-tokens", "n", 48, "tokens to generate per prompt")
+	cmd.Flags().IntVar(&o.Threads, "threads", 1, "compute threads per node (the nodes share this machine)")
+	cmd.Flags().StringArrayVarP(&o.Prompts, "prompt", "p", demoPrompts, "prompt (repeatable)")
+	cmd.Flags().BoolVar(&o.KillNode, "kill-node", false, "stop the node serving layers 2:4 mid-generation; a standby takes over")
 	return cmd
 }
 
-func runDemo(ctx context.Context, out, log io.Writer, prompts []string, maxTokens, threads int) error {
+// demoVictim is the range whose node --kill-node stops.
+var demoVictim = model.Range{First: 2, Last: 4}
+
+// stopAfter runs layers and calls stop once, before forward call k.
+type stopAfter struct {
+	inner generate.Layers
+	k     int
+	calls int
+	stop  func()
+}
+
+func (s *stopAfter) Forward(ctx context.Context, start int, hidden []float32, n int) error {
+	if s.calls == s.k && s.stop != nil {
+		s.stop()
+		s.stop = nil
+	}
+	s.calls++
+	return s.inner.Forward(ctx, start, hidden, n)
+}
+
+func runDemo(ctx context.Context, out, log io.Writer, o demoOptions) error {
+	prompts, maxTokens, threads := o.Prompts, o.MaxTokens, o.Threads
 	dir, err := os.MkdirTemp("", "tessera-demo-")
 	if err != nil {
 		return err
@@ -78,11 +111,35 @@ func runDemo(ctx context.Context, out, log io.Writer, prompts []string, maxToken
 		return err
 	}
 
+	// The nodes, by ledger name: one per slice, and the standby.
+	type demoNode struct {
+		name  string
+		path  string
+		r     model.Range
+		bytes int64
+	}
+	var nodes []demoNode
+	var clientPath string
+	for _, w := range written {
+		if w.Slice.Client {
+			clientPath = w.Path
+			continue
+		}
+		nodes = append(nodes, demoNode{name: w.Slice.Layers.String(), path: w.Path, r: w.Slice.Layers, bytes: w.Bytes})
+	}
+	if o.KillNode {
+		for _, n := range nodes {
+			if n.r == demoVictim {
+				nodes = append(nodes, demoNode{name: n.name + " spare", path: n.path, r: n.r, bytes: n.bytes})
+				break
+			}
+		}
+	}
 	var ledgerNames []string
 	var ledgerLayers []uint32
-	for _, r := range demoRanges {
-		ledgerNames = append(ledgerNames, r.String())
-		ledgerLayers = append(ledgerLayers, uint32(r.Last-r.First))
+	for _, n := range nodes {
+		ledgerNames = append(ledgerNames, n.name)
+		ledgerLayers = append(ledgerLayers, uint32(n.r.Len()))
 	}
 	dl, err := openDemoLedger(ctx, dir, ledgerNames, ledgerLayers)
 	if err != nil {
@@ -91,20 +148,22 @@ func runDemo(ctx context.Context, out, log io.Writer, prompts []string, maxToken
 	defer dl.Close()
 	fmt.Fprintln(out, "  embedded dev ledger: the client is funded from the faucet and each node staked; the client audits the nodes (one cell of every receipt) and settles as the auditor")
 
-	var clientPath string
 	var peers []string
-	for _, w := range written {
-		if w.Slice.Client {
-			clientPath = w.Path
-			continue
-		}
-		n, err := startNode(ctx, nodeOptions{ModelPath: w.Path, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Threads: threads})
+	names := map[string]string{}         // ledger name by peer id
+	running := map[string]*runningNode{} // by peer id
+	for _, dn := range nodes {
+		n, err := startNode(ctx, nodeOptions{ModelPath: dn.path, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Threads: threads})
 		if err != nil {
-			return fmt.Errorf("start node for %s: %w", w.Slice, err)
+			return fmt.Errorf("start node for layers %s: %w", dn.r, err)
 		}
 		defer n.Close()
-		fmt.Fprintf(out, "  node %s  layers %s  %s  %s\n", shortPeer(n.host.ID()), n.model.Range, humanBytes(uint64(w.Bytes)), n.host.Addrs()[0])
+		fmt.Fprintf(out, "  node %s  layers %s  %s  %s\n", shortPeer(n.host.ID()), n.model.Range, humanBytes(uint64(dn.bytes)), n.host.Addrs()[0])
 		peers = append(peers, n.host.Addrs()[0])
+		names[n.host.ID()] = dn.name
+		running[n.host.ID()] = n
+	}
+	if o.KillNode {
+		fmt.Fprintf(out, "  two nodes serve layers %s: the one the first prompt goes through is stopped after %d tokens\n", demoVictim, max(1, maxTokens/2))
 	}
 
 	lm, err := loadClientModel(clientPath, threads)
@@ -124,20 +183,36 @@ func runDemo(ctx context.Context, out, log io.Writer, prompts []string, maxToken
 	fmt.Fprintf(out, "  client holds the tokenizer, embedding and head; model commitment %s\n", commit.Short(c.Model))
 
 	client := generate.Client{Model: lm.model, Tokenizer: lm.tok}
-	for _, p := range prompts {
+	for i, p := range prompts {
 		v := &swarm.Verification{Keys: []*proof.VerificationKey{vk}, Audit: proof.AuditConfig{Cells: 1}}
-		chain, _, err := remoteChain(ctx, h, lm, c, chainOptions{Peers: peers, Timeout: 30 * time.Second, Verify: v})
+		var failovers []swarm.Failover
+		opts := chainOptions{Peers: peers, Timeout: 30 * time.Second, Verify: v,
+			OnFailover: func(f swarm.Failover) { failovers = append(failovers, f) }}
+		chain, _, err := remoteChain(ctx, h, lm, c, opts)
 		if err != nil {
 			return err
+		}
+		var layers generate.Layers = chain
+		if o.KillNode && i == 0 {
+			// Stop the node computing the victim's layers halfway through
+			// the first prompt's tokens.
+			for _, st := range chain.Stats() {
+				if n := running[st.Peer]; n != nil && st.Range == demoVictim {
+					layers = &stopAfter{inner: chain, k: max(1, maxTokens/2), stop: n.Close}
+				}
+			}
 		}
 		fmt.Fprintln(out)
 		fmt.Fprint(out, p)
 		start := time.Now()
-		res, err := client.Run(ctx, chain, generate.Request{Prompt: p, MaxTokens: maxTokens}, func(s string) error {
+		res, err := client.Run(ctx, layers, generate.Request{Prompt: p, MaxTokens: maxTokens}, func(s string) error {
 			_, err := fmt.Fprint(out, s)
 			return err
 		})
 		fmt.Fprintln(out)
+		for _, f := range failovers {
+			printFailover(out, f)
+		}
 		elapsed := time.Since(start)
 		stats := chain.Stats()
 		chain.Close()
@@ -146,7 +221,7 @@ func runDemo(ctx context.Context, out, log io.Writer, prompts []string, maxToken
 			return err
 		}
 		fmt.Fprintf(out, "[%d prompt + %d generated tokens in %.2fs, %.1f tok/s through %d nodes]\n",
-			len(res.PromptTokens), len(res.Tokens), elapsed.Seconds(), float64(len(res.Tokens))/elapsed.Seconds(), len(stats))
+			len(res.PromptTokens), len(res.Tokens), elapsed.Seconds(), float64(len(res.Tokens))/elapsed.Seconds(), remoteHops(stats))
 		printHopStats(out, stats)
 		reportProofs(out, chain, "")
 		key, err := hostSigningKey(h)
@@ -158,10 +233,13 @@ func runDemo(ctx context.Context, out, log io.Writer, prompts []string, maxToken
 			return err
 		}
 		fmt.Fprintf(out, "  audit certificate (%s): %s\n", humanBytes(uint64(len(audit.Marshal()))), summaryLine(audit))
-		work := map[string]uint64{} // positions each node computed, by range
+		// Every node is paid for the positions it computed, a replaced
+		// one for those before it stopped, its replacement for the
+		// history it replayed too.
+		work := map[string]uint64{} // positions each node computed, by ledger name
 		for _, s := range stats {
 			if !s.Local {
-				work[s.Range.String()] += s.Positions
+				work[names[s.Peer]] += s.Positions
 			}
 		}
 		cert, err := dl.settle(ctx, c.Model, work, audit.Passed && audit.Audited)

@@ -2,12 +2,11 @@ package main
 
 // Wiring of package discovery into the node, generate and gateway
 // commands: the flags they share, automatic layer choice and rebalancing
-// for nodes, and chains planned from announcements for clients. The
-// commands call these helpers (see docs/discovery-integration.md).
+// for nodes, and chains planned from announcements for clients (through
+// package router).
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -15,7 +14,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/peerstore"
 	"github.com/spf13/pflag"
 
 	"github.com/tessera-net/tessera/commit"
@@ -24,8 +22,8 @@ import (
 	"github.com/tessera-net/tessera/model"
 	"github.com/tessera-net/tessera/p2p"
 	"github.com/tessera-net/tessera/route"
+	"github.com/tessera-net/tessera/router"
 	"github.com/tessera-net/tessera/swarm"
-	"github.com/tessera-net/tessera/wire"
 )
 
 // discoveryFlags are the swarm-finding flags of node, generate and gateway.
@@ -111,11 +109,10 @@ func chooseNodeLayers(ctx context.Context, svc *discovery.Service, topic *discov
 		return model.Range{}, route.ChooseRequest{}, err
 	}
 	self := svc.Host().Libp2p().ID()
-	// Aligned: clients' hops compute a node's whole range (the server
-	// serves exactly its range), so a range must start and end where
-	// others do to be routable.
+	// Not aligned: nodes serve sessions for any part of their range, so
+	// Petals' rule may pick any range and clients still route through it.
 	req := route.ChooseRequest{Layers: cfg.Layers, Costs: costs, Budget: o.MaxMemory, Within: o.Within,
-		Spans: topic.Registry().Spans(svc.Now(), self), Aligned: true}
+		Spans: topic.Registry().Spans(svc.Now(), self)}
 	r, err := route.ChooseRange(req)
 	if err != nil {
 		return model.Range{}, req, fmt.Errorf("--layers auto: %w", err)
@@ -211,125 +208,24 @@ func rebalance(ctx context.Context, every time.Duration, svc *discovery.Service,
 	}
 }
 
-// discoveredChain builds a chain for the client from the announcements on
-// topic: local hops first (local, possibly nil), then the route.Plan
-// chain over [from, L) with the least estimated latency, no two
-// consecutive hops on one operator when avoidable, and none on the peers
-// in exclude. It waits up to wait for the layers to be covered; the error
-// then names the missing range.
-func discoveredChain(ctx context.Context, h *p2p.Host, topic *discovery.Topic, cfg model.Config, local *model.Model,
-	exclude []string, wait time.Duration, chainCfg swarm.ChainConfig) (*swarm.Chain, []peerInfo, error) {
-	hops, used, err := discoveredHops(ctx, h, topic, cfg.Layers, local, exclude, wait)
-	if err != nil {
-		return nil, nil, err
-	}
-	chain, err := swarm.NewChain(chainCfg, hops)
-	if err != nil {
-		return nil, nil, err
-	}
-	return chain, used, nil
-}
-
-// discoveredHops plans the hops of discoveredChain: a local hop for local
-// (if not nil), then remote hops covering the layers after it.
-func discoveredHops(ctx context.Context, h *p2p.Host, topic *discovery.Topic, layers int, local *model.Model,
-	exclude []string, wait time.Duration) ([]swarm.Hop, []peerInfo, error) {
-	from := 0
-	var hops []swarm.Hop
-	if local != nil {
-		hops = append(hops, swarm.LocalHop(local))
-		from = local.Range.Last
-	}
-	var used []peerInfo
-	if from >= layers {
-		return hops, nil, nil
-	}
-	plan, entries, err := planRoute(ctx, topic, layers, from, exclude, wait)
-	if err != nil {
-		return nil, nil, err
-	}
-	for _, hp := range plan.Hops {
-		e := entries[hp.Peer]
-		h.Libp2p().Peerstore().AddAddrs(e.Peer, e.Addrs, peerstore.AddressTTL)
-		id := hp.Peer
-		hop := swarm.RemoteHop(id, hp.Range, func(ctx context.Context) (swarm.Stream, error) {
-			return h.OpenStream(ctx, id, wire.ProtocolID)
-		})
-		// Receipts are signed with the key inside the peer id (which also
-		// signed the announcement).
-		if key, err := peerPubKey(id); err == nil {
-			hop.PubKey = key
-		}
-		hops = append(hops, hop)
-		addr := "-"
-		if len(e.Addrs) > 0 {
-			addr = e.Addrs[0].String() + "/p2p/" + id
-		}
-		used = append(used, peerInfo{addr: addr, id: id, info: swarm.NodeInfo{ModelCommit: e.ModelCommit, Range: e.Range,
-			MaxPositions: e.MaxPositions, FreeSessions: e.FreeSlots}})
-	}
-	return hops, used, nil
-}
-
-// planRoute waits (up to wait) until the announcements cover [from,
-// layers) and returns the planned route with the entries it uses, by peer.
-func planRoute(ctx context.Context, topic *discovery.Topic, layers, from int, exclude []string, wait time.Duration) (route.Route, map[string]discovery.Entry, error) {
-	plan := func(live []discovery.Entry) (route.Route, error) {
-		var cands []route.Candidate
-		for _, e := range live {
-			if e.Layers == layers && e.Protocol == wire.Version {
-				cands = append(cands, e.Candidate())
-			}
-		}
-		return route.Plan(route.PlanRequest{From: from, To: layers, Candidates: cands, Exclude: exclude})
-	}
-	wctx, cancel := context.WithTimeout(ctx, wait)
-	_ = topic.Wait(wctx, func(live []discovery.Entry) bool {
-		_, err := plan(live)
-		return err == nil
-	})
-	cancel()
-	live := topic.Live()
-	r, err := plan(live)
-	if err != nil {
-		var ue *route.UncoveredError
-		if errors.As(err, &ue) {
-			return route.Route{}, nil, fmt.Errorf("%w (after waiting %v for announcements; %d nodes heard)", err, wait, len(live))
-		}
-		return route.Route{}, nil, err
-	}
-	byPeer := map[string]discovery.Entry{}
-	for _, e := range live {
-		byPeer[e.Peer.String()] = e
-	}
-	return r, byPeer, nil
-}
-
 // remoteChainFor is remoteChain (nodes at o.Peers) when svc is nil, and
 // otherwise a chain planned from the announcements of lm's model heard
 // through svc, waiting up to wait for every layer to be covered. Local
-// layers (o.LocalLayers) come first either way.
+// layers (o.LocalLayers) come first either way, and the chain fails over
+// through the same router.
 func remoteChainFor(ctx context.Context, h *p2p.Host, svc *discovery.Service, lm *localModel, c commit.Commitments,
-	o chainOptions, wait time.Duration) (*swarm.Chain, []peerInfo, error) {
+	o chainOptions, wait time.Duration) (*swarm.Chain, *router.Router, error) {
 	if svc == nil {
 		return remoteChain(ctx, h, lm, c, o)
-	}
-	cfg := lm.model.Config
-	var local *model.Model
-	if o.LocalLayers > 0 {
-		if o.LocalLayers > cfg.Layers {
-			return nil, nil, fmt.Errorf("--local-layers %d: the model has %d layers", o.LocalLayers, cfg.Layers)
-		}
-		m, err := model.Load(lm.file, model.Options{Layers: model.Range{First: 0, Last: o.LocalLayers}, Pool: lm.pool})
-		if err != nil {
-			return nil, nil, fmt.Errorf("--local-layers needs layers 0:%d in %s: %w", o.LocalLayers, lm.name, err)
-		}
-		local = m
 	}
 	topic, err := svc.Join(c.Model)
 	if err != nil {
 		return nil, nil, err
 	}
-	return discoveredChain(ctx, h, topic, cfg, local, nil, wait,
-		swarm.ChainConfig{Model: cfg, ModelCommit: c.Model, DType: o.DType, Timeout: o.Timeout, Verify: o.Verify})
+	rt, err := newRouter(h, topic, lm, c, o, wait, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	chain, err := routedChain(ctx, rt, lm, c, o)
+	return chain, rt, err
 }

@@ -225,7 +225,7 @@ func TestGatewayThroughThreeNodes(t *testing.T) {
 	status, _, body = apiCall(t, g, "/v1/chat/completions", key, map[string]any{
 		"model": "kjv", "max_tokens": 4, "messages": []map[string]string{{"role": "user", "content": e2ePrompt}},
 	})
-	if status != 503 || !strings.Contains(string(body), `"code":"missing_coverage"`) || !strings.Contains(string(body), "layers 2:6 are not covered") {
+	if status != 503 || !strings.Contains(string(body), `"code":"missing_coverage"`) || !strings.Contains(string(body), "no node serves layers 2:4") {
 		t.Errorf("with layers 2:4 gone: %d %s", status, body)
 	}
 	dom = webtest.DumpDOM(t, g.URL+"/", webtest.Options{})

@@ -26,6 +26,7 @@ import (
 	"github.com/tessera-net/tessera/model"
 	"github.com/tessera-net/tessera/models"
 	"github.com/tessera-net/tessera/p2p"
+	"github.com/tessera-net/tessera/router"
 	"github.com/tessera-net/tessera/swarm"
 	"github.com/tessera-net/tessera/web"
 	"github.com/tessera-net/tessera/wire"
@@ -355,6 +356,7 @@ type gatewaySwarm struct {
 	lm     *localModel
 	commit commit.Commitments
 	host   *p2p.Host         // nil without peers
+	router *router.Router    // plans chains and their failovers; nil without peers
 	disc   *gatewayDiscovery // nodes found by discovery; nil with --peers
 	local  *model.Model      // layers run here: all without peers, else [0, LocalLayers) or nil
 	log    *slog.Logger
@@ -431,16 +433,34 @@ func newGatewaySwarm(ctx context.Context, o gatewayOptions, lm *localModel, c co
 		return nil, err
 	}
 	s.host = h
+	rc := router.Config{Host: h, ModelCommit: c.Model, Layers: cfg.Layers, Peers: o.Peers, Wait: o.Discovery.Wait,
+		FailureMemory: failureMemory, Logger: o.Logger}
 	if len(o.Peers) == 0 {
 		if s.disc, err = startGatewayDiscovery(ctx, h, o.Discovery, c.Model, o.Logger); err != nil {
 			h.Close()
 			return nil, err
 		}
+		rc.Topic = s.disc.topic
+	}
+	if s.router, err = router.New(rc); err != nil {
+		s.close()
+		return nil, err
+	}
+	if s.disc != nil {
+		s.disc.router = s.router
 	}
 	for _, a := range o.Peers {
 		s.peers = append(s.peers, &peerState{addr: a, health: web.HealthUnknown, detail: "not checked yet"})
 	}
 	return s, nil
+}
+
+// chainConfig is the configuration of each generation's chain (the one
+// place where the gateway sets the chain's options).
+func (s *gatewaySwarm) chainConfig(positions int) swarm.ChainConfig {
+	cfg := s.lm.model.Config
+	return swarm.ChainConfig{Model: cfg, ModelCommit: s.commit.Model, DType: s.o.DType, Timeout: s.o.Timeout,
+		MaxPositions: min(positions, cfg.ContextLen), OnFailover: s.failedOver}
 }
 
 func (s *gatewaySwarm) close() {
@@ -469,42 +489,22 @@ func (s *gatewaySwarm) run(ctx context.Context) {
 	}
 }
 
-// poll asks every node what it serves, in parallel.
+// poll asks every node what it serves (through the router, which plans
+// with the answers) and updates what the dashboard shows.
 func (s *gatewaySwarm) poll(ctx context.Context) {
 	s.pollMu.Lock()
 	defer s.pollMu.Unlock()
-	var wg sync.WaitGroup
-	for _, p := range s.peers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			pctx, cancel := context.WithTimeout(ctx, min(5*time.Second, max(time.Second, 2*s.o.HealthEvery)))
-			defer cancel()
-			t0 := time.Now()
-			id, info, err := s.probe(pctx, p.addr)
-			s.mu.Lock()
-			defer s.mu.Unlock()
-			s.update(p, id, info, time.Since(t0), err)
-		}()
-	}
-	wg.Wait()
+	pctx, cancel := context.WithTimeout(ctx, min(5*time.Second, max(time.Second, 2*s.o.HealthEvery)))
+	s.router.Poll(pctx)
+	cancel()
+	known := s.router.Peers()
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, p := range s.peers {
+		k := known[i]
+		s.update(p, k.ID, k.Info, k.Latency, k.Err)
+	}
 	s.polled = true
-	s.mu.Unlock()
-}
-
-func (s *gatewaySwarm) probe(ctx context.Context, addr string) (string, swarm.NodeInfo, error) {
-	id, err := s.host.Connect(ctx, addr)
-	if err != nil {
-		return "", swarm.NodeInfo{}, err
-	}
-	st, err := s.host.OpenStream(ctx, id, swarm.InfoProtocolID)
-	if err != nil {
-		return id, swarm.NodeInfo{}, err
-	}
-	defer st.Close()
-	info, err := swarm.ReadInfo(st)
-	return id, info, err
 }
 
 // update records a health check's outcome; s.mu is held.
@@ -571,26 +571,19 @@ func (s *gatewaySwarm) layers(ctx context.Context, job api.Job) (generate.Layers
 			return []api.Hop{{Peer: "local", Layers: s.local.Range.String(), Local: true, Positions: n, Calls: 0, Millis: msOf(el)}}
 		}, nil
 	}
-	var hops []swarm.Hop
-	var err error
-	if s.disc != nil {
-		hops, err = s.disc.hops(ctx, s.host, s.lm.model.Config.Layers, s.local)
-	} else {
+	if s.disc == nil {
 		s.mu.Lock()
 		polled := s.polled
 		s.mu.Unlock()
 		if !polled {
 			s.poll(ctx)
 		}
-		hops, err = s.route()
 	}
+	chain, err := s.router.Chain(ctx, s.chainConfig(positions), s.local)
 	if err != nil {
-		return nil, nil, err
-	}
-	cfg := s.lm.model.Config
-	chain, err := swarm.NewChain(swarm.ChainConfig{Model: cfg, ModelCommit: s.commit.Model, DType: s.o.DType, Timeout: s.o.Timeout,
-		MaxPositions: min(positions, cfg.ContextLen)}, hops)
-	if err != nil {
+		if ctx.Err() != nil {
+			return nil, nil, err
+		}
 		return nil, nil, api.ErrMissingCoverage(err.Error())
 	}
 	return chain, func() []api.Hop {
@@ -623,52 +616,6 @@ func (s *gatewaySwarm) layers(ctx context.Context, job api.Job) (generate.Layers
 
 func msOf(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
-// route picks, from the layer after the local ones, the node that starts
-// there and reaches furthest, preferring healthy nodes, then those with
-// free sessions, then the fastest to answer.
-func (s *gatewaySwarm) route() ([]swarm.Hop, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	layers := s.lm.model.Config.Layers
-	var hops []swarm.Hop
-	next := 0
-	if s.local != nil {
-		hops = append(hops, swarm.LocalHop(s.local))
-		next = s.local.Range.Last
-	}
-	rank := func(p *peerState) int {
-		switch {
-		case p.health == web.HealthOK:
-			return 0
-		case time.Since(p.failedAt) < failureMemory:
-			return 2
-		}
-		return 1
-	}
-	for next < layers {
-		var best *peerState
-		for _, p := range s.peers {
-			if !p.known || p.health == web.HealthUnreachable || p.health == web.HealthUnknown || p.info.Range.First != next {
-				continue
-			}
-			if best == nil || p.info.Range.Last > best.info.Range.Last ||
-				p.info.Range.Last == best.info.Range.Last && (rank(p) < rank(best) || rank(p) == rank(best) && p.latency < best.latency) {
-				best = p
-			}
-		}
-		if best == nil {
-			return nil, api.ErrMissingCoverage(fmt.Sprintf("no reachable node serves layers starting at %d (layers %d:%d are not covered; %s)",
-				next, next, layers, s.describe()))
-		}
-		id := best.id
-		hops = append(hops, swarm.RemoteHop(id, best.info.Range, func(ctx context.Context) (swarm.Stream, error) {
-			return s.host.OpenStream(ctx, id, wire.ProtocolID)
-		}))
-		next = best.info.Range.Last
-	}
-	return hops, nil
-}
-
 // describe lists what the nodes serve, for errors; s.mu is held.
 func (s *gatewaySwarm) describe() string {
 	var parts []string
@@ -690,24 +637,32 @@ func (s *gatewaySwarm) describe() string {
 }
 
 // wrapError turns a failure during a generation into the answer, marking
-// the node at fault (api.ClientBackend.Wrap).
+// the nodes at fault (api.ClientBackend.Wrap): the failed hop's, and every
+// replacement its failover tried.
 func (s *gatewaySwarm) wrapError(err error) error {
 	var he *swarm.HopError
 	if !errors.As(err, &he) || s.host == nil {
 		return err
 	}
-	if s.disc != nil {
-		s.disc.fail(he.Peer, shortError(he.Err))
-	}
+	s.router.Observe(err)
+	router.Failed(err, s.markFailed)
+	return api.ErrNodeFailed(he.Error())
+}
+
+// failedOver marks the node a generation's chain replaced (the chain's
+// OnFailover; the router remembers it too).
+func (s *gatewaySwarm) failedOver(f swarm.Failover) { router.FailedIn(f, s.markFailed) }
+
+// markFailed shows a static peer degraded after it failed a generation.
+func (s *gatewaySwarm) markFailed(peer string, why error) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	for _, p := range s.peers {
-		if p.id == he.Peer {
-			p.failedAt, p.failure = time.Now(), shortError(he.Err)
+		if p.id == peer {
+			p.failedAt, p.failure = time.Now(), shortError(why)
 			p.health, p.detail = web.HealthDegraded, "failed a generation: "+p.failure
 		}
 	}
-	s.mu.Unlock()
-	return api.ErrNodeFailed(he.Error())
 }
 
 // gatewayStatus feeds the dashboard.

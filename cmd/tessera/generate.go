@@ -86,7 +86,7 @@ func newGenerateCmd() *cobra.Command {
 	cmd.Flags().IntVar(&chainOpts.LocalLayers, "local-layers", 0, "with --peers or --bootstrap: run the first K layers in this process too")
 	addDiscoveryFlags(cmd.Flags(), &disc, true)
 	cmd.Flags().StringVar(&dtype, "dtype", "f32", "hidden-state encoding on the wire: f32 (exact) or f16 (half the bytes)")
-	cmd.Flags().DurationVar(&chainOpts.Timeout, "timeout", 30*time.Second, "with --peers: bound on each round trip to a node")
+	cmd.Flags().DurationVar(&chainOpts.Timeout, "timeout", 30*time.Second, "bound on each round trip to a node: a node silent this long is replaced")
 	cmd.Flags().StringVarP(&prompt, "prompt", "p", "", "prompt text")
 	cmd.Flags().IntVarP(&maxTokens, "max-tokens", "n", 64, "tokens to generate at most")
 	cmd.Flags().IntVar(&threads, "threads", 0, "compute threads (default: one per CPU)")
@@ -153,7 +153,10 @@ func runRemote(ctx context.Context, out, log io.Writer, modelPath string, thread
 		}
 		defer svc.Close()
 	}
-	chain, used, err := remoteChainFor(ctx, h, svc, lm, c, o, disc.Wait)
+	// Each node replaced mid-generation is reported as it happens; the
+	// output is what it would have been without the failure.
+	o.OnFailover = func(f swarm.Failover) { printFailover(log, f) }
+	chain, _, err := remoteChainFor(ctx, h, svc, lm, c, o, disc.Wait)
 	if err != nil {
 		return err
 	}
@@ -184,10 +187,22 @@ func runRemote(ctx context.Context, out, log io.Writer, modelPath string, thread
 		return err
 	}
 	elapsed := time.Since(start)
+	stats := chain.Stats()
 	fmt.Fprintf(log, "[%d prompt + %d generated tokens in %.2fs, %.1f tok/s through %d nodes, finish: %s]\n",
-		len(res.PromptTokens), len(res.Tokens), elapsed.Seconds(), float64(len(res.Tokens))/elapsed.Seconds(), len(used), res.FinishReason)
-	printHopStats(log, chain.Stats())
+		len(res.PromptTokens), len(res.Tokens), elapsed.Seconds(), float64(len(res.Tokens))/elapsed.Seconds(), remoteHops(stats), res.FinishReason)
+	printHopStats(log, stats)
 	return nil
+}
+
+// remoteHops counts the nodes a chain computes on now.
+func remoteHops(stats []swarm.HopStats) int {
+	n := 0
+	for _, s := range stats {
+		if !s.Local && !s.Retired {
+			n++
+		}
+	}
+	return n
 }
 
 // printHopStats prints what each hop of a chain computed and moved.
@@ -197,8 +212,16 @@ func printHopStats(w io.Writer, stats []swarm.HopStats) {
 		if !s.Local {
 			where = "node " + shortPeer(s.Peer)
 		}
-		fmt.Fprintf(w, "  %-22s layers %-6s %5d positions  %9s sent  %9s received  %6.0f ms\n",
-			where, s.Range, s.Positions, humanBytes(s.BytesSent), humanBytes(s.BytesReceived), float64(s.Time.Microseconds())/1000)
+		note := ""
+		if s.Retired {
+			why := s.Failure
+			if len(why) > 100 {
+				why = why[:97] + "…"
+			}
+			note = "  (replaced: " + why + ")"
+		}
+		fmt.Fprintf(w, "  %-22s layers %-6s %5d positions  %9s sent  %9s received  %6.0f ms%s\n",
+			where, s.Range, s.Positions, humanBytes(s.BytesSent), humanBytes(s.BytesReceived), float64(s.Time.Microseconds())/1000, note)
 	}
 }
 

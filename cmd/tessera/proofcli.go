@@ -10,8 +10,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/libp2p/go-libp2p/core/crypto"
-	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/spf13/cobra"
 
 	"github.com/tessera-net/tessera/commit"
@@ -80,42 +78,6 @@ func hostSigningKey(h *p2p.Host) (ed25519.PrivateKey, error) {
 		return nil, fmt.Errorf("node identity is not an Ed25519 key: %v", err)
 	}
 	return ed25519.PrivateKey(raw), nil
-}
-
-// peerPubKey extracts the Ed25519 key inside a libp2p peer id.
-func peerPubKey(id string) (ed25519.PublicKey, error) {
-	pid, err := peer.Decode(id)
-	if err != nil {
-		return nil, fmt.Errorf("peer id %q: %w", id, err)
-	}
-	pk, err := pid.ExtractPublicKey()
-	if err != nil {
-		return nil, fmt.Errorf("peer id %s holds no public key: %w", id, err)
-	}
-	if pk.Type() != crypto.Ed25519 {
-		return nil, fmt.Errorf("peer id %s has a %s key, receipts need Ed25519", id, pk.Type())
-	}
-	raw, err := pk.Raw()
-	if err != nil {
-		return nil, err
-	}
-	return ed25519.PublicKey(raw), nil
-}
-
-// announcedKey returns the key a node is known by (its peer id's) after
-// checking that it announces the same key in its Info.
-func announcedKey(id string, info swarm.NodeInfo) (ed25519.PublicKey, error) {
-	key, err := peerPubKey(id)
-	if err != nil {
-		return nil, err
-	}
-	if got := info.Key(); !proof.SameKey(got, key) {
-		if got == nil {
-			return nil, fmt.Errorf("node %s does not sign receipts (it announces no key)", id)
-		}
-		return nil, fmt.Errorf("node %s announces receipt key %x, its peer id's key is %x", id, []byte(got), []byte(key))
-	}
-	return key, nil
 }
 
 // certify builds and signs the certificate of a generation through chain.

@@ -2,24 +2,20 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"fmt"
-	"sort"
-	"strings"
+	"io"
+	"log/slog"
 	"time"
 
 	"github.com/tessera-net/tessera/commit"
+	"github.com/tessera-net/tessera/discovery"
 	"github.com/tessera-net/tessera/model"
 	"github.com/tessera-net/tessera/p2p"
+	"github.com/tessera-net/tessera/router"
 	"github.com/tessera-net/tessera/swarm"
 	"github.com/tessera-net/tessera/wire"
 )
-
-// peerInfo is what a node says about itself, with the peer it came from.
-type peerInfo struct {
-	addr string
-	id   string
-	info swarm.NodeInfo
-}
 
 // chainOptions configure the client side of a distributed generation.
 type chainOptions struct {
@@ -27,97 +23,105 @@ type chainOptions struct {
 	LocalLayers int      // run layers [0, LocalLayers) in this process
 	DType       wire.DType
 	Timeout     time.Duration
+	// MaxPositions is the session length asked of the nodes (0: the
+	// model's context).
+	MaxPositions int
 	// Verify checks the nodes' signed receipts (and audits them with its
 	// verification keys); nil checks nothing.
 	Verify *swarm.Verification
+	// Payer signs session requests with this ledger account's key (nil:
+	// none).
+	Payer ed25519.PrivateKey
+	// OnFailover is told of each node replaced mid-generation.
+	OnFailover func(swarm.Failover)
 }
 
-// remoteChain connects to the peers, learns the range each serves, and
-// builds a chain covering every layer: local layers first, then nodes in
-// layer order. It fails naming the first uncovered range.
-func remoteChain(ctx context.Context, h *p2p.Host, lm *localModel, c commit.Commitments, o chainOptions) (*swarm.Chain, []peerInfo, error) {
-	cfg := lm.model.Config
-	var peers []peerInfo
-	for _, addr := range o.Peers {
-		id, err := h.Connect(ctx, addr)
-		if err != nil {
-			return nil, nil, fmt.Errorf("connect to %s: %w", addr, err)
-		}
-		s, err := h.OpenStream(ctx, id, swarm.InfoProtocolID)
-		if err != nil {
-			return nil, nil, fmt.Errorf("ask %s what it serves: %w", addr, err)
-		}
-		info, err := swarm.ReadInfo(s)
-		s.Close()
-		if err != nil {
-			return nil, nil, fmt.Errorf("ask %s what it serves: %w", addr, err)
-		}
-		if info.ModelCommit != c.Model {
-			return nil, nil, fmt.Errorf("node %s serves model %s, not this model (%s)", addr, commit.Short(info.ModelCommit), commit.Short(c.Model))
-		}
-		if o.Verify != nil {
-			if _, err := announcedKey(id, info); err != nil {
-				return nil, nil, fmt.Errorf("node %s: %w", addr, err)
-			}
-		}
-		peers = append(peers, peerInfo{addr: addr, id: id, info: info})
+// chainConfig is the configuration of every chain a command builds: the
+// one place where the model, wire encoding, verification, payer and
+// failover settings meet.
+func (o chainOptions) chainConfig(cfg model.Config, c commit.Commitments) swarm.ChainConfig {
+	return swarm.ChainConfig{
+		Model:        cfg,
+		ModelCommit:  c.Model,
+		MaxPositions: o.MaxPositions,
+		DType:        o.DType,
+		Timeout:      o.Timeout,
+		Verify:       o.Verify,
+		Payer:        o.Payer,
+		OnFailover:   o.OnFailover,
 	}
-	sort.SliceStable(peers, func(i, j int) bool { return peers[i].info.Range.First < peers[j].info.Range.First })
+}
 
-	var hops []swarm.Hop
-	next := 0
-	if o.LocalLayers > 0 {
-		if o.LocalLayers > cfg.Layers {
-			return nil, nil, fmt.Errorf("--local-layers %d: the model has %d layers", o.LocalLayers, cfg.Layers)
-		}
-		local, err := model.Load(lm.file, model.Options{Layers: model.Range{First: 0, Last: o.LocalLayers}, Pool: lm.pool})
-		if err != nil {
-			return nil, nil, fmt.Errorf("--local-layers needs layers 0:%d in %s: %w", o.LocalLayers, lm.name, err)
-		}
-		hops = append(hops, swarm.LocalHop(local))
-		next = o.LocalLayers
+// localLayers loads layers [0, o.LocalLayers) of lm's file to run in this
+// process (nil when none).
+func (o chainOptions) localLayers(lm *localModel) (*model.Model, error) {
+	if o.LocalLayers <= 0 {
+		return nil, nil
 	}
-	var used []peerInfo
-	for next < cfg.Layers {
-		best := -1
-		for i, p := range peers {
-			if p.info.Range.First == next && (best < 0 || p.info.Range.Last > peers[best].info.Range.Last) {
-				best = i
-			}
-		}
-		if best < 0 {
-			return nil, nil, fmt.Errorf("no peer serves layers starting at %d (uncovered range %d:%d; peers serve %s)", next, next, cfg.Layers, describePeers(peers))
-		}
-		p := peers[best]
-		id := p.id
-		hop := swarm.RemoteHop(id, p.info.Range, func(ctx context.Context) (swarm.Stream, error) {
-			return h.OpenStream(ctx, id, wire.ProtocolID)
-		})
-		// Receipts and payer statements name the node by the key inside
-		// its peer id.
-		key, err := peerPubKey(id)
-		if err != nil {
-			return nil, nil, err
-		}
-		hop.PubKey = key
-		hops = append(hops, hop)
-		used = append(used, p)
-		next = p.info.Range.Last
+	cfg := lm.model.Config
+	if o.LocalLayers >= cfg.Layers {
+		return nil, fmt.Errorf("--local-layers %d: the model has %d layers (keep at least one for the nodes)", o.LocalLayers, cfg.Layers)
 	}
-	chain, err := swarm.NewChain(swarm.ChainConfig{Model: cfg, ModelCommit: c.Model, DType: o.DType, Timeout: o.Timeout, Verify: o.Verify}, hops)
+	m, err := model.Load(lm.file, model.Options{Layers: model.Range{First: 0, Last: o.LocalLayers}, Pool: lm.pool})
+	if err != nil {
+		return nil, fmt.Errorf("--local-layers needs layers 0:%d in %s: %w", o.LocalLayers, lm.name, err)
+	}
+	return m, nil
+}
+
+// newRouter is the router of a client of lm's model: over the nodes at
+// o.Peers, or over the announcements on topic when it is not nil
+// (waiting up to wait for them to cover the layers).
+func newRouter(h *p2p.Host, topic *discovery.Topic, lm *localModel, c commit.Commitments, o chainOptions, wait time.Duration, log *slog.Logger) (*router.Router, error) {
+	rc := router.Config{Host: h, ModelCommit: c.Model, Layers: lm.model.Config.Layers, Wait: wait,
+		RequireKeys: o.Verify != nil || o.Payer != nil, Logger: log}
+	if topic != nil {
+		rc.Topic = topic
+	} else {
+		rc.Peers = o.Peers
+	}
+	return router.New(rc)
+}
+
+// remoteChain connects to the nodes at o.Peers, learns what each serves,
+// and builds a chain covering every layer (local layers first) that fails
+// over to the other nodes when one fails. It fails naming the first
+// uncovered range.
+func remoteChain(ctx context.Context, h *p2p.Host, lm *localModel, c commit.Commitments, o chainOptions) (*swarm.Chain, *router.Router, error) {
+	rt, err := newRouter(h, nil, lm, c, o, 0, nil)
 	if err != nil {
 		return nil, nil, err
 	}
-	return chain, used, nil
+	chain, err := routedChain(ctx, rt, lm, c, o)
+	return chain, rt, err
 }
 
-func describePeers(peers []peerInfo) string {
-	if len(peers) == 0 {
-		return "nothing"
+// routedChain builds a chain planned by rt, local layers first.
+func routedChain(ctx context.Context, rt *router.Router, lm *localModel, c commit.Commitments, o chainOptions) (*swarm.Chain, error) {
+	local, err := o.localLayers(lm)
+	if err != nil {
+		return nil, err
 	}
-	var parts []string
-	for _, p := range peers {
-		parts = append(parts, p.info.Range.String())
+	return rt.Chain(ctx, o.chainConfig(lm.model.Config, c), local)
+}
+
+// printFailover writes one line about a recovered node failure.
+func printFailover(w io.Writer, f swarm.Failover) {
+	why := f.Cause.Error()
+	if len(why) > 90 {
+		why = why[:87] + "…"
 	}
-	return strings.Join(parts, ", ")
+	fmt.Fprintf(w, "[failover: layers %s: node %s failed (%s); now on %s; %d positions replayed; recovered in %v]\n",
+		f.Range, shortPeer(f.Peer), why, shortPeers(f.Replacement), f.Positions, f.Recovery.Round(time.Millisecond))
+}
+
+func shortPeers(ids []string) string {
+	s := ""
+	for i, id := range ids {
+		if i > 0 {
+			s += " + "
+		}
+		s += "node " + shortPeer(id)
+	}
+	return s
 }

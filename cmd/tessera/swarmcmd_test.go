@@ -40,8 +40,9 @@ func TestParseMemorySize(t *testing.T) {
 // discNode is an in-process node serving layers r of the embedded model,
 // announced through discovery (what `tessera node --bootstrap` runs).
 type discNode struct {
-	host *p2p.Host
-	svc  *discovery.Service
+	host  *p2p.Host
+	svc   *discovery.Service
+	topic *discovery.Topic
 }
 
 func startDiscNode(t *testing.T, r model.Range, boot string, flags discoveryFlags) *discNode {
@@ -82,7 +83,7 @@ func startDiscNode(t *testing.T, r model.Range, boot string, flags discoveryFlag
 		t.Fatal(err)
 	}
 	announceNode(ctx, topic, srv, m.Config.Layers, "")
-	return &discNode{host: h, svc: svc}
+	return &discNode{host: h, svc: svc, topic: topic}
 }
 
 // Nodes found through one bootstrap node, chained by the route planner,
@@ -124,7 +125,7 @@ func TestDiscoveredChainMatchesLocal(t *testing.T) {
 	}
 	defer svc.Close()
 	for _, localLayers := range []int{0, 2} {
-		chain, used, err := remoteChainFor(ctx, h, svc, lm, c, chainOptions{LocalLayers: localLayers, Timeout: 10 * time.Second}, flags.Wait)
+		chain, _, err := remoteChainFor(ctx, h, svc, lm, c, chainOptions{LocalLayers: localLayers, Timeout: 10 * time.Second}, flags.Wait)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -139,14 +140,20 @@ func TestDiscoveredChainMatchesLocal(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		used := remoteHops(chain.Stats())
 		if got := out.String() + "\n"; got != local {
-			t.Errorf("local layers %d: through %d discovered nodes %q, locally %q", localLayers, len(used), got, local)
+			t.Errorf("local layers %d: through %d discovered nodes %q, locally %q", localLayers, used, got, local)
 		}
-		if want := 3 - localLayers/2; len(used) != want {
-			t.Errorf("local layers %d: %d nodes used, want %d", localLayers, len(used), want)
+		if want := 3 - localLayers/2; used != want {
+			t.Errorf("local layers %d: %d nodes used, want %d", localLayers, used, want)
 		}
 	}
 
+	// Status shows what the bootstrap node holds: wait (bounded) until
+	// gossip has brought it every node.
+	if err := first.topic.Wait(ctx, func(live []discovery.Entry) bool { return len(live) == 3 }); err != nil {
+		t.Fatal("the bootstrap node did not hear the 3 nodes")
+	}
 	var buf bytes.Buffer
 	if err := runSwarmStatus(ctx, &buf, swarmStatusOptions{Bootstrap: boot, Timeout: 10 * time.Second, Listen: p2p.DefaultListen}); err != nil {
 		t.Fatal(err)
