@@ -161,6 +161,7 @@ func runRemote(ctx context.Context, out, log io.Writer, modelPath string, thread
 		return err
 	}
 	defer chain.Close()
+	printRoute(log, chain.Stats())
 	client := generate.Client{Model: lm.model, Tokenizer: lm.tok}
 	fmt.Fprint(out, req.Prompt)
 	start := time.Now()

@@ -105,14 +105,34 @@ func routedChain(ctx context.Context, rt *router.Router, lm *localModel, c commi
 	return rt.Chain(ctx, o.chainConfig(lm.model.Config, c), local)
 }
 
+// printRoute writes the chain's hops on one line.
+func printRoute(w io.Writer, stats []swarm.HopStats) {
+	fmt.Fprint(w, "[route:")
+	for i, s := range stats {
+		if s.Retired {
+			continue
+		}
+		sep := ","
+		if i == 0 {
+			sep = ""
+		}
+		where := "here"
+		if !s.Local {
+			where = "node " + shortPeer(s.Peer)
+		}
+		fmt.Fprintf(w, "%s layers %s %s", sep, s.Range, where)
+	}
+	fmt.Fprintln(w, "]")
+}
+
 // printFailover writes one line about a recovered node failure.
 func printFailover(w io.Writer, f swarm.Failover) {
 	why := f.Cause.Error()
 	if len(why) > 90 {
 		why = why[:87] + "…"
 	}
-	fmt.Fprintf(w, "[failover: layers %s: node %s failed (%s); now on %s; %d positions replayed; recovered in %v]\n",
-		f.Range, shortPeer(f.Peer), why, shortPeers(f.Replacement), f.Positions, f.Recovery.Round(time.Millisecond))
+	fmt.Fprintf(w, "[failover: layers %s: node %s failed after %v (%s); now on %s; %d positions replayed; recovered in %v]\n",
+		f.Range, shortPeer(f.Peer), f.Detect.Round(time.Millisecond), why, shortPeers(f.Replacement), f.Positions, f.Recovery.Round(time.Millisecond))
 }
 
 func shortPeers(ids []string) string {

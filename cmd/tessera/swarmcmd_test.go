@@ -68,7 +68,11 @@ func startDiscNode(t *testing.T, r model.Range, boot string, flags discoveryFlag
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { h.Close() })
-	srv := &swarm.Server{Model: m, ModelCommit: c.Model}
+	key, err := hostSigningKey(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &swarm.Server{Model: m, ModelCommit: c.Model, Key: key}
 	h.Handle(wire.ProtocolID, func(s network.Stream) { _ = srv.ServeStream(ctx, s) })
 	if boot != "" {
 		flags.Bootstrap = boot
