@@ -548,7 +548,14 @@ func (h *hop) closeStream() {
 
 // open starts a session on the hop's node.
 func (h *hop) open(ctx context.Context) (err error) {
-	st, err := h.Open(ctx)
+	octx := ctx
+	if h.cfg.Timeout > 0 {
+		// A node behind a partition would hold the dial until ctx ends.
+		var cancel context.CancelFunc
+		octx, cancel = context.WithTimeout(ctx, h.cfg.Timeout)
+		defer cancel()
+	}
+	st, err := h.Open(octx)
 	if err != nil {
 		return fmt.Errorf("opening a stream: %w", err)
 	}

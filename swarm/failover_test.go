@@ -43,21 +43,28 @@ type fnode struct {
 
 // fleet is the nodes a test's reroute may choose from.
 type fleet struct {
-	t     *testing.T
+	t     testing.TB
 	nodes map[string]*fnode
 	// reroutes counts the calls of the planner.
 	reroutes atomic.Int64
 }
 
-func newFleet(t *testing.T) *fleet { return &fleet{t: t, nodes: map[string]*fnode{}} }
+func newFleet(t testing.TB) *fleet { return &fleet{t: t, nodes: map[string]*fnode{}} }
 
-// add starts node name serving layers [first, last); key signs receipts
-// when not nil; tweak edits the server before it serves.
+// add starts node name serving layers [first, last) of the test model;
+// key signs receipts when not nil; tweak edits the server before it
+// serves.
 func (f *fleet) add(name string, first, last int, rtt time.Duration, key ed25519.PrivateKey, tweak func(*swarm.Server)) *fnode {
+	f.t.Helper()
+	return f.addModel(name, layers(f.t, first, last), testCommit, rtt, key, tweak)
+}
+
+// addModel is add for the layers m holds, of the model committed to by c.
+func (f *fleet) addModel(name string, m *model.Model, c [32]byte, rtt time.Duration, key ed25519.PrivateKey, tweak func(*swarm.Server)) *fnode {
 	t := f.t
 	t.Helper()
-	srv := &swarm.Server{Model: layers(t, first, last), ModelCommit: testCommit, Key: key, MaxSessions: 64}
-	n := &fnode{name: name, r: model.Range{First: first, Last: last}, srv: srv, rtt: rtt}
+	srv := &swarm.Server{Model: m, ModelCommit: c, Key: key, MaxSessions: 64}
+	n := &fnode{name: name, r: m.Range, srv: srv, rtt: rtt}
 	inner := srv.Forward
 	srv.Forward = func(s *model.Session, start int, hidden []float32, cnt int, tr *model.Trace) error {
 		n.mu.Lock()

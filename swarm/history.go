@@ -4,32 +4,28 @@ import "sync"
 
 // call is one forward call as a hop received it: positions [start,
 // start+n), sent in messages of perMsg positions (0: as many as the node
-// accepts), with its input at data[off : off+n·dim] of its log.
+// accepts), and its input.
 type call struct {
 	start, n, perMsg int
-	off              int
+	input            []float32
 }
 
 // callLog is what crossed one layer boundary of a chain: every call's
 // hidden states, in order. A hop's input is the log at its first layer,
 // its output the log at its last; replaying the first on a replacement
-// rebuilds the hop's KV cache and must reproduce the second.
+// rebuilds the hop's KV cache and must reproduce the second. Each call
+// keeps its own copy, so recording never moves what was recorded.
 type callLog struct {
 	calls []call
-	data  []float32
 }
 
-// add appends a call's input.
+// add appends a copy of a call's input.
 func (l *callLog) add(start, n, perMsg int, hidden []float32) {
-	l.calls = append(l.calls, call{start: start, n: n, perMsg: perMsg, off: len(l.data)})
-	l.data = append(l.data, hidden...)
+	l.calls = append(l.calls, call{start: start, n: n, perMsg: perMsg, input: append([]float32(nil), hidden...)})
 }
 
 // input returns call k's hidden states.
-func (l *callLog) input(k, dim int) []float32 {
-	c := l.calls[k]
-	return l.data[c.off : c.off+c.n*dim]
-}
+func (l *callLog) input(k, dim int) []float32 { return l.calls[k].input[:l.calls[k].n*dim] }
 
 // latest returns the state a session holds after the first k calls: for
 // each position, the input of the last call that covered it, with every
@@ -37,11 +33,11 @@ func (l *callLog) input(k, dim int) []float32 {
 // rewind does).
 func (l *callLog) latest(k, dim int) []float32 {
 	var out []float32
-	for i, c := range l.calls[:k] {
+	for _, c := range l.calls[:k] {
 		if c.start*dim > len(out) {
 			continue // a call that skipped positions was refused
 		}
-		out = append(out[:c.start*dim], l.input(i, dim)...)
+		out = append(out[:c.start*dim], c.input...)
 	}
 	return out
 }
@@ -86,7 +82,7 @@ func (h *history) snapshot(b int) callLog {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if l := h.logs[b]; l != nil {
-		return callLog{calls: l.calls[:len(l.calls):len(l.calls)], data: l.data[:len(l.data):len(l.data)]}
+		return callLog{calls: l.calls[:len(l.calls):len(l.calls)]}
 	}
 	return callLog{}
 }
