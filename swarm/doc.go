@@ -3,8 +3,8 @@
 //
 // The server side, Server, serves one layer range of a model: each stream
 // it is handed carries one session (OpenSession → (Forward → ForwardResult)*
-// → CloseSession or end of stream) whose KV cache it keeps until the stream
-// ends. It enforces limits on sessions, positions, message size and idle
+// → CloseSession or end of stream), for the whole range or any part of it,
+// whose KV cache it keeps until the stream ends. It enforces limits on sessions, positions, message size and idle
 // time, answering every breach and every malformed or out-of-order message
 // with a wire.Error rather than failing.
 //
@@ -12,6 +12,17 @@
 // of hops that together cover all layers: local hops compute on a model
 // loaded in this process, remote hops send hidden states to nodes and
 // write the answers back in place.
+//
+// # Failover
+//
+// A Chain with ChainConfig.Reroute keeps every call's input at every layer
+// boundary. When a remote hop fails it asks Reroute for nodes covering
+// exactly the hop's layers, replays the recorded inputs on them (call by
+// call when verifying, so receipts stay aligned), checks that they
+// reproduce bit for bit what the failed node had sent on, redoes the
+// failed call and continues; the output is that of an uninterrupted run.
+// Chain.Failovers reports each recovery, Chain.Retired the replaced hops'
+// receipts.
 //
 // # Verification
 //

@@ -312,3 +312,67 @@ func TestFailoverNetworkPartition(t *testing.T) {
 		})
 	}
 }
+
+// TestFiguresAnnouncementTraffic measures what discovery costs an idle
+// swarm: N nodes, each in its own namespace, join through the first one
+// and announce every --announce-interval; after they settle, each node's
+// bytes on the wire (its interface's tx and rx counters, TCP/IP headers
+// included) are read over a window. TESSERA_SWARM_FIGURES=1 to run;
+// TESSERA_SWARM_NODES (default 5), TESSERA_SWARM_INTERVAL (default 30s),
+// TESSERA_SWARM_WINDOW (default 4 intervals).
+func TestFiguresAnnouncementTraffic(t *testing.T) {
+	if os.Getenv("TESSERA_SWARM_FIGURES") == "" {
+		t.Skip("set TESSERA_SWARM_FIGURES=1 to measure")
+	}
+	lab := newNetLab(t)
+	n, interval := 5, 30*time.Second
+	if s := os.Getenv("TESSERA_SWARM_NODES"); s != "" {
+		n, _ = strconv.Atoi(s)
+	}
+	if s := os.Getenv("TESSERA_SWARM_INTERVAL"); s != "" {
+		interval, _ = time.ParseDuration(s)
+	}
+	window := 4 * interval
+	if s := os.Getenv("TESSERA_SWARM_WINDOW"); s != "" {
+		window, _ = time.ParseDuration(s)
+	}
+	var nss, ips []string
+	for range n {
+		ns, ip := lab.endpoint()
+		nss, ips = append(nss, ns), append(ips, ip)
+	}
+	counters := func() []uint64 {
+		out := make([]uint64, n)
+		for i, ns := range nss {
+			for _, dir := range []string{"tx_bytes", "rx_bytes"} {
+				b, err := exec.Command("ip", "netns", "exec", ns, "cat", "/sys/class/net/eth0/statistics/"+dir).Output()
+				if err != nil {
+					t.Fatal(err)
+				}
+				v, _ := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+				out[i] += v
+			}
+		}
+		return out
+	}
+	flags := []string{"--announce-interval", interval.String()}
+	first := startChildNodes(t, []model.Range{{First: 0, Last: 3}}, func(int) string { return "/ip4/" + ips[0] + "/tcp/4200" },
+		func(int) []string { return lab.exec(nss[0]) }, flags...)
+	var ranges []model.Range
+	for i := 1; i < n; i++ {
+		ranges = append(ranges, model.Range{First: (3 * i) % 6, Last: (3*i)%6 + 3})
+	}
+	startChildNodes(t, ranges, func(i int) string { return fmt.Sprintf("/ip4/%s/tcp/4200", ips[i+1]) },
+		func(i int) []string { return lab.exec(nss[i+1]) }, append(flags, "--bootstrap", first[0].addr)...)
+	time.Sleep(interval + 5*time.Second) // joins, snapshots, first announcements
+	before := counters()
+	time.Sleep(window)
+	after := counters()
+	var sum float64
+	for i := range after {
+		rate := float64(after[i]-before[i]) / window.Seconds()
+		sum += rate
+		t.Logf("node %d: %.0f B/s (tx+rx)", i, rate)
+	}
+	t.Logf("%d nodes, announce interval %v, window %v (%s): mean %.0f B/s per node (tx+rx)", n, interval, window, lab.shaped, sum/float64(n))
+}

@@ -223,8 +223,9 @@ func newNodeCmd() *cobra.Command {
 		Use:   "node",
 		Short: "Serve a range of a model's layers to the swarm",
 		Long: `Serve a contiguous range of transformer layers over libp2p (TCP and QUIC,
-Noise-encrypted). Clients send hidden states and get hidden states back; the
-node never sees tokens, text or logits. Once ready, the node prints each of
+Noise-encrypted); a client's session may use the whole range or any part of
+it. Clients send hidden states and get hidden states back; the node never
+sees tokens, text or logits. Once ready, the node prints each of
 its full dialable addresses on a line of its own.
 
 The node also serves its dashboard (its layers, sessions and traffic) at

@@ -132,7 +132,9 @@ func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
 // files written.
 func reportProofs(w io.Writer, chain *swarm.Chain, base string) []string {
 	var files []string
-	for i, p := range chain.Proofs() {
+	// Replaced nodes too: a node distrusted mid-generation was replaced,
+	// and its evidence is what matters most.
+	for i, p := range append(chain.Proofs(), chain.Retired()...) {
 		if p.Local {
 			continue
 		}
@@ -147,6 +149,9 @@ func reportProofs(w io.Writer, chain *swarm.Chain, base string) []string {
 		fmt.Fprintf(w, "  node %-12s layers %-6s %d receipts: %s\n", shortPeer(p.Peer), p.Range, len(p.Receipts), status)
 		if p.Fault != nil {
 			fmt.Fprintf(w, "    FAILED: %v\n", p.Fault)
+		}
+		if p.Retired && p.Fault == nil {
+			fmt.Fprintf(w, "    replaced by failover: %v\n", p.Failure)
 		}
 		for k, f := range p.Frauds {
 			fmt.Fprintf(w, "    fraud: %s\n", f.Finding.Describe())
