@@ -382,6 +382,8 @@ func (c *Chain) openAll(ctx context.Context, start int) (int, error) {
 		switch {
 		case h.proof != nil && h.proof.fault != nil:
 			err = fmt.Errorf("%w: %w", ErrDistrusted, h.proof.fault)
+		case h.retired != nil:
+			err = fmt.Errorf("the node was taken out of the chain: %w", h.retired)
 		case h.st == nil && h.lost != nil && start != 0:
 			if c.cfg.Reroute == nil {
 				continue // forwardRemote reports it
@@ -465,6 +467,10 @@ func (h *hop) forwardLocal(start int, hidden []float32, n int) error {
 func (h *hop) forwardRemote(ctx context.Context, start int, hidden []float32, n int, perMsg int) (err error) {
 	if h.proof != nil && h.proof.fault != nil {
 		return fmt.Errorf("%w: %w", ErrDistrusted, h.proof.fault)
+	}
+	if h.retired != nil {
+		// A failover that gave up left it in place: never reopen it.
+		return fmt.Errorf("the node was taken out of the chain: %w", h.retired)
 	}
 	if h.st == nil {
 		if h.lost != nil && start != 0 {

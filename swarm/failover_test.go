@@ -468,6 +468,20 @@ func TestFailoverGivesUp(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 	t.Log(err)
+	// Once a node serves the layers again, the same chain recovers on the
+	// next sequence, without reopening the dead node.
+	f2.add("S", 3, 6, 0, nil, nil)
+	want := reference(t, prompts[0])
+	got, err := failoverRun(t, ch2, prompts[0], nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if i, j := sameBits(got.outs, want.outs); i >= 0 {
+		t.Fatalf("hidden states differ at forward %d index %d", i, j)
+	}
+	if fos := ch2.Failovers(); len(fos) != 1 || fos[0].Peer != "B" || !slices.Equal(fos[0].Replacement, []string{"S"}) {
+		t.Fatalf("failovers %+v", fos)
+	}
 }
 
 // TestFailoverNotForClientErrors: errors that are the client's own are not
