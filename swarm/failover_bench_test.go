@@ -70,7 +70,9 @@ func synthBench(tb testing.TB) benchModel {
 // then one decode call per position); B's connections are reset (its
 // process died) and the next decode step goes through a spare D, which
 // replays the history first. ns/op is that decode step; ms/recovery is
-// the chain's own measure (from the failure to the replacement's answer).
+// the chain's own measure (from the failure to the replacement's answer);
+// ms/local-prefill, the reference, is the same positions computed as one
+// prefill by a local copy of B's layers (the replay's compute floor).
 //
 //	go test ./swarm -run '^$' -bench Failover -benchtime 5x
 func BenchmarkFailover(b *testing.B) {
@@ -81,9 +83,9 @@ func BenchmarkFailover(b *testing.B) {
 		verify  bool
 	}{
 		{func(testing.TB) benchModel { return kjvBench() }, 64, false},
-		{func(testing.TB) benchModel { return kjvBench() }, 512, false},
+		{func(testing.TB) benchModel { return kjvBench() }, 240, false},
 		{func(testing.TB) benchModel { return kjvBench() }, 64, true},
-		{func(testing.TB) benchModel { return kjvBench() }, 512, true},
+		{func(testing.TB) benchModel { return kjvBench() }, 240, true},
 		{synthBench, 128, false},
 	}
 	for _, bc := range cases {
@@ -97,7 +99,7 @@ func BenchmarkFailover(b *testing.B) {
 			for i := range input {
 				input[i] = float32(rng.NormFloat64())
 			}
-			var recovery time.Duration
+			var recovery, floor time.Duration
 			var replayed int
 			for b.Loop() {
 				b.StopTimer()
@@ -144,11 +146,25 @@ func BenchmarkFailover(b *testing.B) {
 				}
 				recovery += fos[0].Recovery
 				replayed = fos[0].Positions
+				// The compute floor of the replay: the same positions as one
+				// prefill through a local copy of the layers.
+				local := bm.load(b, model.Range{First: a, Last: mid})
+				sess, err := local.NewSession(bc.history)
+				if err != nil {
+					b.Fatal(err)
+				}
+				x := append([]float32(nil), input[:bc.history*dim]...)
+				t0 := time.Now()
+				if err := local.Forward(sess, 0, x, bc.history); err != nil {
+					b.Fatal(err)
+				}
+				floor += time.Since(t0)
 				ch.Close()
 				b.StartTimer()
 			}
 			b.ReportMetric(float64(recovery.Microseconds())/1000/float64(b.N), "ms/recovery")
 			b.ReportMetric(float64(replayed), "positions-replayed")
+			b.ReportMetric(float64(floor.Microseconds())/1000/float64(b.N), "ms/local-prefill")
 		})
 	}
 }
