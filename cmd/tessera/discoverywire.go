@@ -330,6 +330,5 @@ func remoteChainFor(ctx context.Context, h *p2p.Host, svc *discovery.Service, lm
 	if err != nil {
 		return nil, nil, err
 	}
-	return discoveredChain(ctx, h, topic, cfg, local, nil, wait,
-		swarm.ChainConfig{Model: cfg, ModelCommit: c.Model, DType: o.DType, Timeout: o.Timeout, Verify: o.Verify})
+	return discoveredChain(ctx, h, topic, cfg, local, nil, wait, o.chainConfig(cfg, c))
 }

@@ -43,7 +43,7 @@ func demoKey(name string) ed25519.PrivateKey {
 // client gets a faucet grant, each node (named by names, running the
 // matching number of layers) stakes the minimum and registers.
 func openDemoLedger(ctx context.Context, dir string, names []string, layers []uint32) (*demoLedger, error) {
-	l, err := solo.Open(filepath.Join(dir, "ledger.db"), solo.Options{})
+	l, err := openSoloLedger(filepath.Join(dir, "ledger.db"))
 	if err != nil {
 		return nil, fmt.Errorf("demo ledger: %w", err)
 	}

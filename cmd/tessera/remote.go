@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"fmt"
 	"sort"
 	"strings"
@@ -30,6 +31,18 @@ type chainOptions struct {
 	// Verify checks the nodes' signed receipts (and audits them with its
 	// verification keys); nil checks nothing.
 	Verify *swarm.Verification
+	// Payer signs every session request with the client's ledger key,
+	// for nodes that admit only paying clients; MaxPositions is the
+	// session length asked of the nodes (0: the model's context), which
+	// is what such a node checks the balance against.
+	Payer        ed25519.PrivateKey
+	MaxPositions int
+}
+
+// chainConfig is the chain configuration these options give for model c.
+func (o chainOptions) chainConfig(cfg model.Config, c commit.Commitments) swarm.ChainConfig {
+	return swarm.ChainConfig{Model: cfg, ModelCommit: c.Model, DType: o.DType, Timeout: o.Timeout, Verify: o.Verify,
+		Payer: o.Payer, MaxPositions: o.MaxPositions}
 }
 
 // remoteChain connects to the peers, learns the range each serves, and
@@ -104,7 +117,7 @@ func remoteChain(ctx context.Context, h *p2p.Host, lm *localModel, c commit.Comm
 		used = append(used, p)
 		next = p.info.Range.Last
 	}
-	chain, err := swarm.NewChain(swarm.ChainConfig{Model: cfg, ModelCommit: c.Model, DType: o.DType, Timeout: o.Timeout, Verify: o.Verify}, hops)
+	chain, err := swarm.NewChain(o.chainConfig(cfg, c), hops)
 	if err != nil {
 		return nil, nil, err
 	}

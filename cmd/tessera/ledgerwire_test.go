@@ -1,0 +1,312 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tessera-net/tessera/commit"
+	"github.com/tessera-net/tessera/ledger"
+	"github.com/tessera-net/tessera/models"
+	"github.com/tessera-net/tessera/p2p"
+	"github.com/tessera-net/tessera/proof"
+	"github.com/tessera-net/tessera/slice"
+	"github.com/tessera-net/tessera/swarm"
+	"github.com/tessera-net/tessera/wire"
+)
+
+// paidSwarm is three nodes serving the demo ranges that require payment:
+// the first owns an embedded ledger and serves it at /v1/ledger/ on its
+// HTTP address (URL); the others and the clients use that address as
+// their remote ledger. Every node staked and registered at start.
+type paidSwarm struct {
+	client string // the client slice
+	nodes  []*runningNode
+	http   *nodeHTTP // the first node's
+	URL    string    // the ledger, through the first node
+	conn   *ledgerConn
+	peers  []string
+}
+
+func startPaidSwarm(t *testing.T) *paidSwarm {
+	t.Helper()
+	src, err := models.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	written, err := slice.Write(src, demoRanges, dir, slice.Options{Base: "kjv"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	ps := &paidSwarm{}
+	for _, w := range written {
+		if w.Slice.Client {
+			ps.client = w.Path
+			continue
+		}
+		var conn *ledgerConn
+		if ps.URL == "" {
+			conn, err = ledgerFlags{Home: filepath.Join(dir, "ledger")}.open()
+		} else {
+			conn, err = ledgerFlags{URL: ps.URL}.open()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		n, err := startNode(ctx, nodeOptions{ModelPath: w.Path, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Threads: 1, Logger: quietLogger(),
+			Ledger: nodeLedgerOptions{Conn: conn, RequirePayment: true, Stake: 1000}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(n.Close)
+		if ps.URL == "" {
+			if ps.http, err = startNodeHTTP(n, "127.0.0.1:0", quietLogger()); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(ps.http.Close)
+			ps.URL, ps.conn = ps.http.URL, conn
+		}
+		ps.nodes = append(ps.nodes, n)
+		ps.peers = append(ps.peers, n.host.Addrs()[0])
+	}
+	return ps
+}
+
+// fundedKey writes a new ledger key to dir/name and funds it from the
+// faucet with amount credits (none for 0), through the CLI.
+func (ps *paidSwarm) fundedKey(t *testing.T, dir, name string, amount uint64) (string, ed25519.PrivateKey) {
+	t.Helper()
+	path := filepath.Join(dir, name)
+	if _, err := run(t, "ledger", "key", "--new", path); err != nil {
+		t.Fatal(err)
+	}
+	if amount > 0 {
+		out, err := run(t, "ledger", "faucet", "--key", path, "--amount", itoa(int(amount)), "--url", ps.URL)
+		if err != nil || !strings.Contains(out, "balance "+itoa(int(amount))) {
+			t.Fatalf("faucet: %q %v", out, err)
+		}
+	}
+	key, err := readLedgerKey(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path, key
+}
+
+func (ps *paidSwarm) account(t *testing.T, k ledger.PubKey) ledger.Account {
+	t.Helper()
+	v, err := ps.conn.api.Account(context.Background(), k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v.Account
+}
+
+func nodeKey(t *testing.T, n *runningNode) ledger.PubKey {
+	t.Helper()
+	key, err := hostSigningKey(n.host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ledger.KeyOf(key)
+}
+
+// A swarm whose nodes require payment: a client naming no account is
+// refused by the first node, a poor one is stopped before it starts (and
+// refused by a node if it goes ahead), a funded one generates, and its
+// certificate is settled as the certificate says: the client pays
+// layers × positions for each node, each node earns its share, the
+// client (the auditor) earns the fee. Every node serves the ledger's API.
+func TestPaidGenerationSettles(t *testing.T) {
+	ps := startPaidSwarm(t)
+	dir := t.TempDir()
+	ctx := context.Background()
+
+	// Every node is registered with its identity key and the stake.
+	for i, n := range ps.nodes {
+		v, err := ps.conn.api.Account(ctx, nodeKey(t, n))
+		if err != nil || v.Node == nil || v.Stake != 1000 || v.Node.Capacity != 2 {
+			t.Fatalf("node %d on the ledger: %+v %v", i, v, err)
+		}
+	}
+
+	gen := func(args ...string) (string, string, error) {
+		cmd := newRootCmd()
+		var out, errOut strings.Builder
+		cmd.SetOut(&out)
+		cmd.SetErr(&errOut)
+		cmd.SetArgs(append([]string{"generate", "--model", ps.client, "--peers", strings.Join(ps.peers, ","), "--prompt", e2ePrompt,
+			"-n", "8", "--threads", "1"}, args...))
+		err := cmd.Execute()
+		return out.String(), errOut.String(), err
+	}
+
+	// No account: the first node refuses the session.
+	_, _, err := gen()
+	var we *wire.Error
+	if !errors.As(err, &we) || we.Code != wire.CodeRefused || !strings.Contains(err.Error(), "name a ledger account") {
+		t.Fatalf("a client without an account: %v", err)
+	}
+
+	// A poor account is stopped by the client itself …
+	poorFile, poor := ps.fundedKey(t, dir, "poor.key", 10)
+	if _, _, err := gen("--ledger-key", poorFile, "--ledger-url", ps.URL); err == nil || !strings.Contains(err.Error(), "has 10 credits") {
+		t.Fatalf("a poor client: %v", err)
+	}
+	// … and refused by a node if it signs a session anyway.
+	lm, err := loadClientModel(ps.client, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lm.Close()
+	c, err := modelCommitments(lm.file, ps.client, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chain, _, err := remoteChainOn(t, lm, c, chainOptions{Peers: ps.peers, Payer: poor, MaxPositions: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = chain.Forward(ctx, 0, make([]float32, lm.model.Config.Dim), 1)
+	chain.Close()
+	if !errors.As(err, &we) || we.Code != wire.CodeRefused || !strings.Contains(err.Error(), "has 10 credits") {
+		t.Fatalf("a poor payer's session: %v", err)
+	}
+
+	// A funded account generates (audited with a verification key) and
+	// settles.
+	richFile, rich := ps.fundedKey(t, dir, "rich.key", 100_000)
+	vkFile := filepath.Join(dir, "kjv.vk")
+	if _, err := run(t, "vk", "gen", "--out", vkFile); err != nil {
+		t.Fatal(err)
+	}
+	certFile := filepath.Join(dir, "gen.cert")
+	out, log, err := gen("--ledger-key", richFile, "--ledger-url", ps.URL, "--vk", vkFile, "--certificate", certFile)
+	if err != nil {
+		t.Fatalf("a funded client: %v\n%s", err, log)
+	}
+	if !strings.HasPrefix(out, e2ePrompt) || !strings.Contains(log, "settled at height") || !strings.Contains(log, "audit passed") {
+		t.Fatalf("generate printed %q\n%s", out, log)
+	}
+	t.Logf("generate:\n%s%s", out, log)
+	raw, err := os.ReadFile(certFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := proof.UnmarshalCertificate(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cert.Audited || !cert.Passed || !proof.SameKey(cert.Auditor, rich.Public().(ed25519.PublicKey)) {
+		t.Fatalf("certificate: audited %v passed %v auditor %x", cert.Audited, cert.Passed, []byte(cert.Auditor))
+	}
+	rec, err := ps.conn.api.Certificate(ctx, sha256.Sum256(raw))
+	if err != nil {
+		t.Fatalf("the certificate file's hash is not on the ledger: %v", err)
+	}
+	tokens := uint64(cert.PromptTokens + cert.OutputTokens)
+	if rec.Client != ledger.KeyOf(rich) || rec.Auditor != ledger.KeyOf(rich) || !rec.Passed || rec.Tokens != tokens || len(rec.Work) != 3 {
+		t.Fatalf("ledger record %+v", rec)
+	}
+	var units uint64
+	for i, w := range rec.Work {
+		h := cert.Hops[i]
+		var positions uint64
+		for _, r := range h.Receipts {
+			positions = max(positions, uint64(r.Start+r.N))
+		}
+		if w.Node != nodeKey(t, ps.nodes[i]) || w.Layers != 2 || w.Positions != positions || positions == 0 || positions >= tokens {
+			t.Errorf("work %d: %+v, want node %s, 2 layers, %d positions (tokens %d)", i, w, nodeKey(t, ps.nodes[i]), positions, tokens)
+		}
+		units += uint64(w.Layers) * w.Positions
+	}
+	info, _ := ps.conn.info(ctx)
+	p := info.Params
+	wantCharge := units * p.PricePerTokenLayer
+	wantFee := wantCharge * uint64(p.AuditorFeeBps) / 10000
+	if rec.Charged != wantCharge || rec.Fee != wantFee {
+		t.Errorf("charged %d fee %d, want %d and %d", rec.Charged, rec.Fee, wantCharge, wantFee)
+	}
+	// Balances moved as the record says: the client paid the charge and
+	// earned the fee as its own auditor; each node earned its share.
+	if got := ps.account(t, ledger.KeyOf(rich)).Balance; got != 100_000-rec.Charged+rec.Fee {
+		t.Errorf("client balance %d, want %d", got, 100_000-rec.Charged+rec.Fee)
+	}
+	var earned uint64
+	for i, n := range ps.nodes {
+		a := ps.account(t, nodeKey(t, n))
+		if a.Balance != rec.Earned[i] || rec.Earned[i] == 0 {
+			t.Errorf("node %d balance %d, earned %d", i, a.Balance, rec.Earned[i])
+		}
+		earned += rec.Earned[i]
+	}
+	if earned+rec.Fee != rec.Charged {
+		t.Errorf("earnings %d + fee %d != charge %d", earned, rec.Fee, rec.Charged)
+	}
+	if !strings.Contains(log, "client paid "+itoa(int(rec.Charged))+" credits") {
+		t.Errorf("generate did not print the charge %d:\n%s", rec.Charged, log)
+	}
+
+	// The ledger API on each node: the first serves its own store, the
+	// others forward to it.
+	for i, n := range ps.nodes {
+		base := ps.URL
+		if i > 0 {
+			h, err := startNodeHTTP(n, "127.0.0.1:0", quietLogger())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer h.Close()
+			base = h.URL
+		}
+		var got ledger.Info
+		getJSON(t, base+"/v1/ledger/info", &got)
+		if got.AppHash != info.AppHash || got.Height != info.Height {
+			t.Errorf("node %d's /v1/ledger/info %+v, want %+v", i, got, info)
+		}
+		var c ledger.Certificate
+		getJSON(t, base+"/v1/ledger/certificates/"+rec.ID.String(), &c)
+		if c.Charged != rec.Charged {
+			t.Errorf("node %d's certificate %+v", i, c)
+		}
+	}
+}
+
+// remoteChainOn connects a fresh client host to the nodes.
+func remoteChainOn(t *testing.T, lm *localModel, c commit.Commitments, o chainOptions) (*swarm.Chain, []peerInfo, error) {
+	t.Helper()
+	h, err := p2p.New(context.Background(), p2p.Config{Listen: []string{"/ip4/127.0.0.1/tcp/0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	return remoteChain(context.Background(), h, lm, c, o)
+}
+
+func getJSON(t *testing.T, url string, v any) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET %s: %d %s", url, resp.StatusCode, body)
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+}
