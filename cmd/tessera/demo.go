@@ -78,18 +78,12 @@ func runDemo(ctx context.Context, out, log io.Writer, prompts []string, maxToken
 		return err
 	}
 
-	var ledgerNames []string
-	var ledgerLayers []uint32
-	for _, r := range demoRanges {
-		ledgerNames = append(ledgerNames, r.String())
-		ledgerLayers = append(ledgerLayers, uint32(r.Last-r.First))
-	}
-	dl, err := openDemoLedger(ctx, dir, ledgerNames, ledgerLayers)
+	dl, err := openDemoLedger(ctx, dir)
 	if err != nil {
 		return err
 	}
 	defer dl.Close()
-	fmt.Fprintln(out, "  embedded dev ledger: the client is funded from the faucet and each node staked; the client audits the nodes (one cell of every receipt) and settles as the auditor")
+	fmt.Fprintln(out, "  embedded dev ledger: each node stakes and registers its identity key and serves only paying clients; the client, funded from the faucet, audits the nodes (one cell of every receipt) and settles each signed certificate")
 
 	var clientPath string
 	var peers []string
@@ -98,7 +92,7 @@ func runDemo(ctx context.Context, out, log io.Writer, prompts []string, maxToken
 			clientPath = w.Path
 			continue
 		}
-		n, err := startNode(ctx, nodeOptions{ModelPath: w.Path, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Threads: threads})
+		n, err := startNode(ctx, nodeOptions{ModelPath: w.Path, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Threads: threads, Ledger: dl.nodeOptions()})
 		if err != nil {
 			return fmt.Errorf("start node for %s: %w", w.Slice, err)
 		}
@@ -126,7 +120,8 @@ func runDemo(ctx context.Context, out, log io.Writer, prompts []string, maxToken
 	client := generate.Client{Model: lm.model, Tokenizer: lm.tok}
 	for _, p := range prompts {
 		v := &swarm.Verification{Keys: []*proof.VerificationKey{vk}, Audit: proof.AuditConfig{Cells: 1}}
-		chain, _, err := remoteChain(ctx, h, lm, c, chainOptions{Peers: peers, Timeout: 30 * time.Second, Verify: v})
+		positions := min(lm.model.Config.ContextLen, len(client.PromptTokens(p))+maxTokens)
+		chain, _, err := remoteChain(ctx, h, lm, c, chainOptions{Peers: peers, Timeout: 30 * time.Second, Verify: v, Payer: dl.client, MaxPositions: positions})
 		if err != nil {
 			return err
 		}
@@ -149,26 +144,18 @@ func runDemo(ctx context.Context, out, log io.Writer, prompts []string, maxToken
 			len(res.PromptTokens), len(res.Tokens), elapsed.Seconds(), float64(len(res.Tokens))/elapsed.Seconds(), len(stats))
 		printHopStats(out, stats)
 		reportProofs(out, chain, "")
-		key, err := hostSigningKey(h)
-		if err != nil {
-			return err
-		}
-		audit := certify(key, c.Model, p, res, chain, []*proof.VerificationKey{vk})
+		// The client audits as itself: its ledger key signs the
+		// certificate, and settling it pays each node its work.
+		audit := certify(dl.client, c.Model, p, res, chain, []*proof.VerificationKey{vk})
 		if err := proof.VerifyCertificate(audit); err != nil {
 			return err
 		}
 		fmt.Fprintf(out, "  audit certificate (%s): %s\n", humanBytes(uint64(len(audit.Marshal()))), summaryLine(audit))
-		work := map[string]uint64{} // positions each node computed, by range
-		for _, s := range stats {
-			if !s.Local {
-				work[s.Range.String()] += s.Positions
-			}
-		}
-		cert, err := dl.settle(ctx, c.Model, work, audit.Passed && audit.Audited)
+		st, err := settleCertificate(ctx, dl.conn, dl.client, dl.client, audit)
 		if err != nil {
-			return err
+			return fmt.Errorf("demo ledger: %w", err)
 		}
-		dl.report(out, cert)
+		printSettlement(out, st, audit)
 	}
 	return nil
 }
