@@ -146,8 +146,11 @@ type Generation struct {
 	FinishReason     string    `json:"finish_reason,omitempty"`
 	Certificate      string    `json:"certificate"`
 	Audit            Audit     `json:"audit"`
-	Hops             []Hop     `json:"hops"`
-	Error            string    `json:"error,omitempty"`
+	// Paid says how the generation was paid on the ledger ("96 credits",
+	// "pending", "failed: …"); empty without a ledger.
+	Paid  string `json:"paid,omitempty"`
+	Hops  []Hop  `json:"hops"`
+	Error string `json:"error,omitempty"`
 }
 
 // Audit is a generation's verification outcome.
