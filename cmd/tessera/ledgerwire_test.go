@@ -6,13 +6,16 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/tessera-net/tessera/api"
 	"github.com/tessera-net/tessera/commit"
 	"github.com/tessera-net/tessera/ledger"
 	"github.com/tessera-net/tessera/models"
@@ -20,6 +23,7 @@ import (
 	"github.com/tessera-net/tessera/proof"
 	"github.com/tessera-net/tessera/slice"
 	"github.com/tessera-net/tessera/swarm"
+	"github.com/tessera-net/tessera/web/webtest"
 	"github.com/tessera-net/tessera/wire"
 )
 
@@ -308,5 +312,186 @@ func getJSON(t *testing.T, url string, v any) {
 	}
 	if err := json.Unmarshal(body, v); err != nil {
 		t.Fatalf("GET %s: %v", url, err)
+	}
+}
+
+// A gateway whose API keys map to ledger accounts, over nodes that
+// require payment: a funded account's generation is audited, signed and
+// settled (the account pays each node its work units and earns the
+// auditor's fee), a poor account is answered 429 insufficient_quota, the
+// gateway serves the ledger's API, its metrics count the audit and the
+// earnings, and its dashboard (in Chromium) shows the ledger.
+func TestGatewayPaysThroughLedger(t *testing.T) {
+	ps := startPaidSwarm(t)
+	dir := t.TempDir()
+	ctx := context.Background()
+	_, rich := ps.fundedKey(t, dir, "rich.key", 100_000)
+	ps.fundedKey(t, dir, "poor.key", 20)
+	keysFile := filepath.Join(dir, "keys.txt")
+	if err := os.WriteFile(keysFile, []byte("sk-rich-0001 rich rich.key\nsk-poor-0001 poor poor.key\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	vkFile := filepath.Join(dir, "kjv.vk")
+	if _, err := run(t, "vk", "gen", "--out", vkFile); err != nil {
+		t.Fatal(err)
+	}
+	g := startTestGateway(t, gatewayOptions{ModelPath: ps.client, Peers: ps.peers, KeysFile: keysFile,
+		Ledger: ledgerFlags{URL: ps.URL}, Verify: verifyOptions{VKs: []string{vkFile}}})
+	want := generateText(t, e2ePrompt, 12)
+
+	chat := map[string]any{"model": "kjv", "temperature": 0, "max_tokens": 12,
+		"messages": []map[string]string{{"role": "user", "content": e2ePrompt}}}
+	status, hdr, body := apiCall(t, g, "/v1/chat/completions", "sk-rich-0001", chat)
+	if status != 200 {
+		t.Fatalf("rich account: %d %s", status, body)
+	}
+	var cc api.ChatCompletion
+	if err := json.Unmarshal(body, &cc); err != nil || cc.Choices[0].Message.Content != want {
+		t.Fatalf("through the paying gateway %s, want %q", body, want)
+	}
+
+	// The certificate: audited, signed by the account's key, settled.
+	id := hdr.Get("X-Tessera-Certificate")
+	var c api.Certificate
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		getJSONAuth(t, g.URL+"/v1/certificates/"+id, "sk-rich-0001", &c)
+		if c.Settlement != nil && c.Settlement.Status != api.SettlementPending {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not settled: %+v", c.Settlement)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if c.Audit.Status != api.AuditPassed || !c.Audit.Verified {
+		t.Errorf("audit %+v", c.Audit)
+	}
+	var p gatewayProof
+	if err := json.Unmarshal(c.Proof, &p); err != nil {
+		t.Fatal(err)
+	}
+	cert, err := proof.UnmarshalCertificate(p.Certificate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := proof.VerifyCertificate(cert); err != nil || !cert.Audited || !cert.Passed || !proof.SameKey(cert.Auditor, rich.Public().(ed25519.PublicKey)) {
+		t.Fatalf("proof certificate: %v audited %v passed %v", err, cert.Audited, cert.Passed)
+	}
+	if cert.PromptHash != proof.HashText(e2ePrompt) || c.PromptSHA256 != fmt.Sprintf("%x", cert.PromptHash) {
+		t.Errorf("the proof and the gateway's record hash different prompts")
+	}
+	s := c.Settlement
+	if s.Status != api.SettlementSettled || s.ID != fmt.Sprintf("%x", sha256.Sum256(p.Certificate)) || s.ID != p.SHA256 || s.Payer != ledger.KeyOf(rich).String() {
+		t.Fatalf("settlement %+v", s)
+	}
+	rec, err := ps.conn.api.Certificate(ctx, ledger.Hash(sha256.Sum256(p.Certificate)))
+	if err != nil || rec.Charged != s.Charged || rec.Fee != s.Fee || len(rec.Work) != 3 || len(s.Nodes) != 3 {
+		t.Fatalf("ledger record %+v %v, gateway's %+v", rec, err, s)
+	}
+	var earned uint64
+	for i, n := range s.Nodes {
+		if n.Key != nodeKey(t, ps.nodes[i]).String() || n.Peer != ps.nodes[i].host.ID() || n.Layers != demoRanges[i].String() ||
+			n.Earned != rec.Earned[i] || n.WorkUnits != uint64(rec.Work[i].Layers)*rec.Work[i].Positions {
+			t.Errorf("node %d payment %+v, ledger %+v earned %d", i, n, rec.Work[i], rec.Earned[i])
+		}
+		if got := ps.account(t, nodeKey(t, ps.nodes[i])).Balance; got != rec.Earned[i] {
+			t.Errorf("node %d balance %d, earned %d", i, got, rec.Earned[i])
+		}
+		earned += n.Earned
+	}
+	if earned+s.Fee != s.Charged || s.Charged == 0 {
+		t.Errorf("charged %d, fee %d, earned %d", s.Charged, s.Fee, earned)
+	}
+	if got := ps.account(t, ledger.KeyOf(rich)).Balance; got != 100_000-s.Charged+s.Fee {
+		t.Errorf("rich balance %d, want %d", got, 100_000-s.Charged+s.Fee)
+	}
+
+	// A poor account cannot pay for max_tokens: 429 insufficient_quota,
+	// not to be retried, and nothing is generated or charged.
+	status, hdr, body = apiCall(t, g, "/v1/chat/completions", "sk-poor-0001", chat)
+	if status != 429 || hdr.Get("X-Should-Retry") != "false" || hdr.Get("X-Tessera-Certificate") != "" {
+		t.Fatalf("poor account: %d %v %s", status, hdr, body)
+	}
+	var eb struct {
+		Error struct {
+			Message, Type string
+			Code          *string
+			Param         *string
+		}
+	}
+	if err := json.Unmarshal(body, &eb); err != nil || eb.Error.Type != "insufficient_quota" || eb.Error.Code == nil || *eb.Error.Code != "insufficient_quota" ||
+		eb.Error.Param != nil || !strings.Contains(eb.Error.Message, "has 20 credits") {
+		t.Errorf("insufficient quota body %s", body)
+	}
+
+	// The gateway serves the ledger's API.
+	var info ledger.Info
+	getJSON(t, g.URL+"/v1/ledger/info", &info)
+	if info.Height != rec.Height {
+		t.Errorf("gateway /v1/ledger/info %+v, want height %d", info, rec.Height)
+	}
+
+	// Metrics count the audit and the earnings.
+	resp, err := http.Get(g.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, w := range []string{
+		`tessera_gateway_audits_total{result="passed"} 1`,
+		`tessera_gateway_settlements_total{result="settled"} 1`,
+		`tessera_gateway_charged_credits_total{account="rich"} ` + itoa(int(s.Charged)),
+		`tessera_gateway_node_earned_credits_total{node="` + ps.nodes[1].host.ID() + `"} ` + itoa(int(rec.Earned[1])),
+		`tessera_gateway_errors_total{code="insufficient_quota"} 1`,
+	} {
+		if !strings.Contains(string(metrics), w) {
+			t.Errorf("gateway metrics lack %s", w)
+		}
+	}
+
+	// The dashboard's ledger panel: the accounts, the nodes' earnings,
+	// the settlement.
+	st, err := gatewayStatus{g}.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := st.Ledger
+	if l == nil || l.Error != "" || l.Height != rec.Height || l.AppHash != info.AppHash.String() || len(l.Accounts) != 5 {
+		t.Fatalf("ledger panel %+v", l)
+	}
+	if len(l.Transactions) == 0 || l.Transactions[0].Kind != "certificate" || l.Transactions[0].From != "rich" || l.Transactions[0].Amount != commaInt(s.Charged) {
+		t.Errorf("latest transaction %+v", l.Transactions)
+	}
+	webtest.Chromium(t)
+	dom := webtest.DumpDOM(t, g.URL+"/", webtest.Options{})
+	for _, w := range []string{">rich<", ">poor<", ">" + commaInt(100_000-s.Charged+s.Fee) + "<", "height " + commaInt(rec.Height),
+		shortPeer(ps.nodes[2].host.ID()) + " 4:6", ">" + commaInt(rec.Earned[2]) + "<", ">certificate<", "verified", ">" + commaInt(s.Charged) + " credits<"} {
+		if !strings.Contains(dom, w) {
+			t.Errorf("the dashboard lacks %q", w)
+		}
+	}
+	if t.Failed() {
+		t.Logf("DOM:\n%s", dom)
+	}
+	webtest.Screenshot(t, g.URL+"/", "dashboard-gateway-ledger.png", webtest.Options{Width: 1280, Height: 2000})
+}
+
+func getJSONAuth(t *testing.T, url, key string, v any) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("GET %s: %d %s", url, resp.StatusCode, b)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatal(err)
 	}
 }
