@@ -354,6 +354,12 @@ func TestGatewayOptionErrors(t *testing.T) {
 		{gatewayOptions{ChatTemplate: "/nonexistent.jinja"}, "--chat-template"},
 		{gatewayOptions{KeysFile: "/nonexistent-keys"}, "nonexistent-keys"},
 		{gatewayOptions{Listen: "127.0.0.1:99999"}, "listen"},
+		{gatewayOptions{Ledger: ledgerFlags{Home: t.TempDir()}, APIKeys: []string{"sk-a"}}, `account "default" has no ledger key`},
+		{gatewayOptions{Ledger: ledgerFlags{Home: t.TempDir()}, LedgerKey: "/nonexistent.key"}, "nonexistent.key"},
+		{gatewayOptions{Ledger: ledgerFlags{URL: "ftp://x"}}, "--ledger-url"},
+		{gatewayOptions{Ledger: ledgerFlags{URL: "http://127.0.0.1:1", Home: "x"}}, "not both"},
+		{gatewayOptions{LedgerKey: "a.key"}, "--ledger-key needs a ledger"},
+		{gatewayOptions{Verify: verifyOptions{VKs: []string{"a.vk"}}}, "--vk needs --peers"},
 	} {
 		c.o.Logger = quietLogger()
 		if c.o.Listen == "" {

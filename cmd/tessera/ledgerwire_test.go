@@ -263,6 +263,30 @@ func TestPaidGenerationSettles(t *testing.T) {
 		t.Errorf("generate did not print the charge %d:\n%s", rec.Charged, log)
 	}
 
+	// The first node's dashboard and metrics show its ledger account and
+	// its admissions: the client without an account and the poor one
+	// were refused there, the funded one admitted.
+	st, err := (&nodeStatus{n: ps.nodes[0]}).Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := st.Ledger; l == nil || l.Error != "" || len(l.Accounts) != 1 || l.Accounts[0].Role != "this node" ||
+		l.Accounts[0].Earned != commaInt(rec.Earned[0]) || l.Accounts[0].Stake != "1,000" || len(l.Transactions) == 0 || l.Transactions[0].Kind != "certificate" {
+		t.Errorf("node ledger panel %+v", st.Ledger)
+	}
+	resp, err := http.Get(ps.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, w := range []string{`tessera_node_admissions_total{result="refused"} 2`, `tessera_node_admissions_total{result="admitted"} 1`,
+		`tessera_node_ledger_earned_credits ` + itoa(int(rec.Earned[0])), `tessera_node_ledger_stake_credits 1000`} {
+		if !strings.Contains(string(metrics), w) {
+			t.Errorf("node metrics lack %s", w)
+		}
+	}
+
 	// The ledger API on each node: the first serves its own store, the
 	// others forward to it.
 	for i, n := range ps.nodes {
@@ -493,5 +517,68 @@ func getJSONAuth(t *testing.T, url, key string, v any) {
 	}
 	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The node's ledger flags refuse what cannot work, before or as the node
+// starts.
+func TestNodeLedgerFlagErrors(t *testing.T) {
+	dir := t.TempDir()
+	base := []string{"node", "--http", "", "--listen", "/ip4/127.0.0.1/tcp/0", "--data-dir", filepath.Join(dir, "node"), "--threads", "1"}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--require-payment"}, "--require-payment needs a ledger"},
+		{[]string{"--stake", "1000"}, "--stake needs a ledger"},
+		{[]string{"--ledger-url", "http://127.0.0.1:1", "--ledger-home", dir}, "not both"},
+		{[]string{"--ledger-url", "127.0.0.1:7070"}, "want http://HOST:PORT"},
+		{[]string{"--ledger-home", filepath.Join(dir, "l"), "--stake", "10"}, "below the ledger's minimum node stake"},
+		{[]string{"--ledger-url", "http://127.0.0.1:1", "--stake", "1000"}, "ledger http://127.0.0.1:1"},
+	} {
+		_, err := run(t, append(base, c.args...)...)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: %v, want an error mentioning %q", c.args, err, c.want)
+		}
+	}
+}
+
+// A node that requires payment starts while its ledger is down (it only
+// checks its registration) and refuses every session, saying why, until
+// the ledger answers.
+func TestPaymentFailsClosed(t *testing.T) {
+	conn, err := ledgerFlags{URL: "http://127.0.0.1:1"}.open() // nothing listens there
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	n, err := startNode(ctx, nodeOptions{Layers: "0:6", Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Threads: 1, Logger: quietLogger(),
+		Ledger: nodeLedgerOptions{Conn: conn, RequirePayment: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	lm, err := loadClientModel("", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lm.Close()
+	c, err := modelCommitments(lm.file, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chain, _, err := remoteChainOn(t, lm, c, chainOptions{Peers: []string{n.host.Addrs()[0]}, Payer: seededLedgerKey(1), MaxPositions: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer chain.Close()
+	err = chain.Forward(ctx, 0, make([]float32, lm.model.Config.Dim), 1)
+	var we *wire.Error
+	if !errors.As(err, &we) || we.Code != wire.CodeRefused || !strings.Contains(err.Error(), "did not answer") {
+		t.Fatalf("with the ledger down: %v", err)
+	}
+	if n.payment.unavailable.Load() != 1 {
+		t.Errorf("unavailable count %d", n.payment.unavailable.Load())
 	}
 }

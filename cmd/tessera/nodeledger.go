@@ -31,17 +31,28 @@ const registerTimeout = 30 * time.Second
 // and registers with capacity (the layers it serves). On a dev-mode
 // ledger the faucet grants the credits the stake lacks (DESIGN: a new
 // node gets a faucet grant only in dev mode); elsewhere the account must
-// be funded first. With stake 0 it only checks and warns.
+// be funded first. With stake 0 it only checks and warns, even when the
+// ledger does not answer.
 func registerNode(ctx context.Context, conn *ledgerConn, key ed25519.PrivateKey, stake, capacity uint64, log *slog.Logger) error {
 	ctx, cancel := context.WithTimeout(ctx, registerTimeout)
 	defer cancel()
 	acct := conn.account(key)
 	info, err := conn.info(ctx)
+	if err != nil && stake == 0 {
+		// Only a check: the node still serves (and, requiring payment,
+		// refuses sessions until the ledger answers).
+		log.Warn("the ledger does not answer; the node cannot check its registration", "account", acct.pub.String(), "error", err)
+		return nil
+	}
 	if err != nil {
 		return err
 	}
 	p := info.Params
 	v, err := conn.api.Account(ctx, acct.pub)
+	if err != nil && stake == 0 {
+		log.Warn("the ledger does not answer; the node cannot check its registration", "account", acct.pub.String(), "error", err)
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", conn.where(), err)
 	}
