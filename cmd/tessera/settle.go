@@ -132,8 +132,11 @@ func settleCertificate(ctx context.Context, conn *ledgerConn, client, auditor ed
 func printSettlement(w io.Writer, s settlement, c *proof.Certificate) {
 	r := s.Record
 	verdict := "audit passed"
-	if !r.Passed {
+	switch {
+	case !r.Passed:
 		verdict = "FAILED audit: the nodes are not paid"
+	case !c.Audited:
+		verdict = "receipts checked, not audited"
 	}
 	fmt.Fprintf(w, "  ledger: certificate %s… settled at height %d (%s): client paid %d credits (balance %d), auditor fee %d\n",
 		r.ID.String()[:12], r.Height, verdict, r.Charged, s.Balance, r.Fee)
