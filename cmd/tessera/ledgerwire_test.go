@@ -345,7 +345,7 @@ func getJSON(t *testing.T, url string, v any) {
 // auditor's fee), a poor account is answered 429 insufficient_quota, the
 // gateway serves the ledger's API, its metrics count the audit and the
 // earnings, and its dashboard (in Chromium) shows the ledger.
-func TestGatewayPaysThroughLedger(t *testing.T) {
+func TestGatewayPaysNodes(t *testing.T) {
 	ps := startPaidSwarm(t)
 	dir := t.TempDir()
 	ctx := context.Background()
