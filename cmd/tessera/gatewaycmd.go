@@ -90,8 +90,9 @@ account's balance must cover max_tokens (else 429 insufficient_quota);
 after it the signed certificate is settled: the account pays each node for
 its work and, as the auditor, earns the fee.
 
-The same address serves the dashboard at /, Prometheus metrics at /metrics
-and /healthz (and with a ledger its API at /v1/ledger/, without keys). With --api-key or --keys-file every /v1/ request needs
+The same address serves the dashboard at /, Prometheus metrics at /metrics,
+/healthz and, with a ledger, the ledger's API at /v1/ledger/ (these need no
+key). With --api-key or --keys-file every other /v1/ request needs
 "Authorization: Bearer KEY"; the environment variable TESSERA_API_KEY is
 used when --api-key is not given.
 
