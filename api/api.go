@@ -13,8 +13,9 @@
 //
 // Every generation gets a certificate id, sent as the X-Tessera-Certificate
 // header and the certificate_id field of the answer (and of every stream
-// chunk). Until the proofs exist the certificate says plainly that nothing
-// was audited (NoAudit).
+// chunk). The certificate records what ran where, the audit's outcome and
+// the auditor's signed proof certificate (Meta), and how the generation
+// was paid on the ledger (UpdateSettlement).
 package api
 
 import (
@@ -77,8 +78,11 @@ type Meta struct {
 	Hops []Hop
 	// Audit is the verification outcome; nil means NoAudit.
 	Audit *Audit
-	// Proof is the verifier's signed certificate, once proofs exist.
+	// Proof is the auditor's signed proof certificate (any JSON).
 	Proof json.RawMessage
+	// Settlement is how the generation is paid, when it is (typically
+	// SettlementPending, then UpdateSettlement).
+	Settlement *Settlement
 }
 
 // Backend runs generations. Generate is called from many goroutines at
@@ -113,8 +117,10 @@ type Config struct {
 	// requests are answered 429 server_busy.
 	MaxQueued int
 	// Certificates is the number of certificates kept (0:
-	// DefaultCertificates).
-	Certificates int
+	// DefaultCertificates); CertificateBytes bounds the bytes of their
+	// proofs (0: DefaultCertificateBytes).
+	Certificates     int
+	CertificateBytes int64
 	// RecentGenerations is the number of generations Recent reports (0: 50).
 	RecentGenerations int
 	// Now is the clock (nil: time.Now); tests fix it.
@@ -178,6 +184,9 @@ func New(cfg Config) (*Server, error) {
 		slots:   make(chan struct{}, cfg.MaxConcurrent),
 		started: cfg.Now(),
 	}
+	if cfg.CertificateBytes > 0 {
+		s.certs.SetMaxBytes(cfg.CertificateBytes)
+	}
 	s.m = newMetrics(cfg.Registry, s.certs)
 	s.recent = make([]Generation, 0, cfg.RecentGenerations)
 	mux := http.NewServeMux()
@@ -223,6 +232,13 @@ func (s *Server) UpdateAudit(id string, a Audit, proof json.RawMessage) bool {
 		s.m.audits.WithLabelValues(a.Status).Inc()
 	}
 	return ok
+}
+
+// UpdateSettlement records how a generation was paid (a backend returns
+// Meta.Settlement pending, then calls this once the ledger answered). It
+// reports whether the certificate is still held.
+func (s *Server) UpdateSettlement(id string, st Settlement) bool {
+	return s.certs.Update(id, func(c *Certificate) { c.Settlement = &st })
 }
 
 // handler is an endpoint: it writes its answer and returns nil, or

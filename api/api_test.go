@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -473,7 +475,8 @@ func TestBackendErrors(t *testing.T) {
 		{"missing coverage", ErrMissingCoverage("no peer serves layers starting at 2 (uncovered range 2:6)"), 503, CodeMissingCoverage},
 		{"wrapped coverage", fmt.Errorf("chain: %w", ErrMissingCoverage("layers 2:6 uncovered")), 503, CodeMissingCoverage},
 		{"node failed", ErrNodeFailed("hop 1 (peer …x, layers 2:4): connection reset"), 502, CodeNodeFailed},
-		{"credits", ErrInsufficientCredits("account alice has 3 credits, the generation needs 40"), 402, CodeInsufficientCredits},
+		{"credits", ErrInsufficientCredits("account alice has 3 credits, the generation needs 40"), 429, CodeInsufficientQuota},
+		{"ledger down", ErrLedgerUnavailable("the ledger at http://… did not answer"), 503, CodeLedgerUnavailable},
 		{"other", errors.New("disk on fire"), 500, CodeInternal},
 	}
 	for _, c := range cases {
@@ -486,6 +489,10 @@ func TestBackendErrors(t *testing.T) {
 				}
 				if _, code := checkErrorBody(t, body); code != c.code {
 					t.Errorf("stream %v: code %q, want %q", stream, code, c.code)
+				}
+				// The official clients must not retry what cannot succeed.
+				if noRetry := resp.Header.Get("X-Should-Retry") == "false"; noRetry != (c.code == CodeInsufficientQuota) {
+					t.Errorf("stream %v: X-Should-Retry %q", stream, resp.Header.Get("X-Should-Retry"))
 				}
 			}
 			if n := s.Certificates().Len(); n != 0 {
@@ -665,9 +672,41 @@ func TestKeysFile(t *testing.T) {
 	if a, _ := k.Account("sk-json-1"); a != "carol" {
 		t.Errorf("JSON keys file: %q", a)
 	}
-	for _, bad := range []string{"", "sk-x\n", "sk-x alice extra\n", "sk-x alice\nsk-x bob\n", `{"": "x"}`} {
+	for _, bad := range []string{"", "sk-x\n", "sk-x alice a.key extra\n", "sk-x alice\nsk-x bob\n", `{"": "x"}`,
+		"sk-x alice a.key\nsk-y alice b.key\n", `{"sk-x": {"account": "a", "ledger": "typo.key"}}`, `{"sk-x": {"ledger_key": "a.key"}}`, `{"sk-x": 7}`} {
 		if _, err := ParseKeys(strings.NewReader(bad)); err == nil {
 			t.Errorf("keys file %q accepted", bad)
+		}
+	}
+}
+
+// A keys file names each account's ledger key file; relative files are
+// relative to the keys file.
+func TestKeysFileLedgerKeys(t *testing.T) {
+	dir := t.TempDir()
+	for name, text := range map[string]string{
+		"keys.txt":  "sk-aaaa-1 alice alice.key\nsk-aaaa-2 alice alice.key\nsk-bbbb-1 bob /abs/bob.key\nsk-cccc-1 carol\n",
+		"keys.json": `{"sk-aaaa-1": {"account": "alice", "ledger_key": "alice.key"}, "sk-bbbb-1": {"account": "bob", "ledger_key": "/abs/bob.key"}, "sk-cccc-1": "carol"}`,
+	} {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		k, err := LoadKeysFile(path)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if f, ok := k.LedgerKey("alice"); !ok || f != filepath.Join(dir, "alice.key") {
+			t.Errorf("%s: alice's ledger key %q %v", name, f, ok)
+		}
+		if f, _ := k.LedgerKey("bob"); f != "/abs/bob.key" {
+			t.Errorf("%s: bob's ledger key %q", name, f)
+		}
+		if _, ok := k.LedgerKey("carol"); ok {
+			t.Errorf("%s: carol has a ledger key", name)
+		}
+		if a := k.Accounts(); !slices.Equal(a, []string{"alice", "bob", "carol"}) {
+			t.Errorf("%s: accounts %v", name, a)
 		}
 	}
 }
@@ -810,5 +849,34 @@ func TestChatTemplateApplied(t *testing.T) {
 	_, body = get(t, ts, "/v1/models", "")
 	if !strings.Contains(string(body), `"chat_template":"test"`) {
 		t.Errorf("models list: %s", body)
+	}
+}
+
+// The store evicts the least recent certificates when their proofs take
+// more than its byte budget, and keeps the newest one whatever its size.
+func TestCertStoreByteBudget(t *testing.T) {
+	s := NewCertStore(100)
+	s.SetMaxBytes(100)
+	proof := func(n int) json.RawMessage { return json.RawMessage(`"` + strings.Repeat("x", n-2) + `"`) }
+	s.Put(Certificate{ID: "a", Proof: proof(40)})
+	s.Put(Certificate{ID: "b", Proof: proof(40)})
+	s.Put(Certificate{ID: "c"})
+	if s.Len() != 3 {
+		t.Fatalf("%d held", s.Len())
+	}
+	// Growing b's proof to 70 bytes makes 110: a goes.
+	s.Update("b", func(c *Certificate) { c.Proof = proof(70) })
+	if _, ok := s.Peek("a"); ok || s.Len() != 2 {
+		t.Errorf("a kept, %d held", s.Len())
+	}
+	s.Put(Certificate{ID: "d", Proof: proof(500)})
+	if _, ok := s.Peek("d"); !ok || s.Len() != 1 {
+		t.Errorf("an oversized newest certificate: held %v, %d in all", ok, s.Len())
+	}
+	s.Delete("d")
+	s.Put(Certificate{ID: "e", Proof: proof(90)})
+	s.Put(Certificate{ID: "f", Proof: proof(10)})
+	if s.Len() != 2 {
+		t.Errorf("after delete, %d held, want e and f", s.Len())
 	}
 }

@@ -9,15 +9,20 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
+	"sort"
 	"strings"
 )
 
-// Keys maps API keys to account names (the ledger accounts that pay for
-// generations). Keys are held as SHA-256 digests, so the table does not
-// keep them in the clear and a lookup does not compare secrets byte by
-// byte. A nil *Keys accepts every request as the account "anonymous".
+// Keys maps API keys to account names, and accounts to the files of
+// their ledger keys (the ledger accounts that pay for their generations;
+// the gateway holds them). API keys are held as SHA-256 digests, so the
+// table does not keep them in the clear and a lookup does not compare
+// secrets byte by byte. A nil *Keys accepts every request as the account
+// "anonymous".
 type Keys struct {
 	accounts map[[32]byte]string
+	ledger   map[string]string // account → ledger key file
 }
 
 // Anonymous is the account of requests when no keys are configured.
@@ -25,7 +30,7 @@ const Anonymous = "anonymous"
 
 // NewKeys builds a key table from key → account.
 func NewKeys(m map[string]string) (*Keys, error) {
-	k := &Keys{accounts: make(map[[32]byte]string, len(m))}
+	k := &Keys{accounts: make(map[[32]byte]string, len(m)), ledger: map[string]string{}}
 	for key, account := range m {
 		if err := k.add(key, account); err != nil {
 			return nil, err
@@ -54,6 +59,41 @@ func (k *Keys) add(key, account string) error {
 	return nil
 }
 
+// SetLedgerKey records the file of account's ledger key.
+func (k *Keys) SetLedgerKey(account, file string) error {
+	if prev, ok := k.ledger[account]; ok && prev != file {
+		return fmt.Errorf("api: account %q has two ledger keys, %s and %s", account, prev, file)
+	}
+	k.ledger[account] = file
+	return nil
+}
+
+// LedgerKey returns the file of account's ledger key, if the table names one.
+func (k *Keys) LedgerKey(account string) (string, bool) {
+	if k == nil {
+		return "", false
+	}
+	f, ok := k.ledger[account]
+	return f, ok
+}
+
+// Accounts returns the accounts the keys belong to, sorted.
+func (k *Keys) Accounts() []string {
+	if k == nil {
+		return nil
+	}
+	seen := map[string]bool{}
+	for _, a := range k.accounts {
+		seen[a] = true
+	}
+	out := make([]string, 0, len(seen))
+	for a := range seen {
+		out = append(out, a)
+	}
+	sort.Strings(out)
+	return out
+}
+
 // Len returns the number of keys.
 func (k *Keys) Len() int {
 	if k == nil {
@@ -62,34 +102,55 @@ func (k *Keys) Len() int {
 	return len(k.accounts)
 }
 
-// ParseKeys reads a keys file: either a JSON object {"KEY": "account", …}
-// or lines "KEY ACCOUNT" (blank lines and lines starting with # are
-// skipped).
+// ParseKeys reads a keys file: either a JSON object whose values are an
+// account name or {"account": NAME, "ledger_key": FILE},
+//
+//	{"sk-1": "alice", "sk-2": {"account": "bob", "ledger_key": "bob.key"}}
+//
+// or lines "KEY ACCOUNT [LEDGER_KEY_FILE]" (blank lines and lines
+// starting with # are skipped). A ledger key file names the key of the
+// ledger account that pays for the account's generations.
 func ParseKeys(r io.Reader) (*Keys, error) {
 	data, err := io.ReadAll(io.LimitReader(r, 16<<20))
 	if err != nil {
 		return nil, err
 	}
+	k, _ := NewKeys(nil)
 	if t := strings.TrimSpace(string(data)); strings.HasPrefix(t, "{") {
-		var m map[string]string
+		var m map[string]json.RawMessage
 		if err := json.Unmarshal([]byte(t), &m); err != nil {
 			return nil, fmt.Errorf("api: keys file: %w", err)
 		}
-		return NewKeys(m)
-	}
-	k := &Keys{accounts: map[[32]byte]string{}}
-	sc := bufio.NewScanner(strings.NewReader(string(data)))
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
+		for key, raw := range m {
+			var e struct {
+				Account   string `json:"account"`
+				LedgerKey string `json:"ledger_key"`
+			}
+			if err := json.Unmarshal(raw, &e.Account); err != nil {
+				dec := json.NewDecoder(strings.NewReader(string(raw)))
+				dec.DisallowUnknownFields()
+				if err := dec.Decode(&e); err != nil {
+					return nil, fmt.Errorf("api: keys file: key %s: want an account name or {\"account\", \"ledger_key\"}: %w", redact(key), err)
+				}
+			}
+			if err := k.addEntry(key, e.Account, e.LedgerKey); err != nil {
+				return nil, fmt.Errorf("api: keys file: %w", err)
+			}
 		}
-		f := strings.Fields(line)
-		if len(f) != 2 {
-			return nil, fmt.Errorf("api: keys file line %d: want \"KEY ACCOUNT\", got %d fields", n, len(f))
-		}
-		if err := k.add(f[0], f[1]); err != nil {
-			return nil, fmt.Errorf("api: keys file line %d: %w", n, err)
+	} else {
+		sc := bufio.NewScanner(strings.NewReader(string(data)))
+		for n := 1; sc.Scan(); n++ {
+			line := strings.TrimSpace(sc.Text())
+			if line == "" || strings.HasPrefix(line, "#") {
+				continue
+			}
+			f := strings.Fields(line)
+			if len(f) != 2 && len(f) != 3 {
+				return nil, fmt.Errorf("api: keys file line %d: want \"KEY ACCOUNT [LEDGER_KEY_FILE]\", got %d fields", n, len(f))
+			}
+			if err := k.addEntry(f[0], f[1], strings.Join(f[2:], "")); err != nil {
+				return nil, fmt.Errorf("api: keys file line %d: %w", n, err)
+			}
 		}
 	}
 	if k.Len() == 0 {
@@ -98,7 +159,18 @@ func ParseKeys(r io.Reader) (*Keys, error) {
 	return k, nil
 }
 
-// LoadKeysFile reads a keys file (see ParseKeys).
+func (k *Keys) addEntry(key, account, ledgerKey string) error {
+	if err := k.add(key, account); err != nil {
+		return err
+	}
+	if ledgerKey != "" {
+		return k.SetLedgerKey(account, ledgerKey)
+	}
+	return nil
+}
+
+// LoadKeysFile reads a keys file (see ParseKeys); relative ledger key
+// files are relative to the keys file's directory.
 func LoadKeysFile(path string) (*Keys, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -108,6 +180,11 @@ func LoadKeysFile(path string) (*Keys, error) {
 	k, err := ParseKeys(f)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	for a, file := range k.ledger {
+		if !filepath.IsAbs(file) {
+			k.ledger[a] = filepath.Join(filepath.Dir(path), file)
+		}
 	}
 	return k, nil
 }

@@ -14,10 +14,12 @@ type ClientBackend struct {
 	Model  *Model
 	Client generate.Client
 	// Layers returns the layers for one generation and a function, called
-	// once the generation ends, that releases them and reports what each
-	// hop computed. Its errors are answered as they are (return an *Error,
-	// e.g. ErrMissingCoverage, to choose the status).
-	Layers func(ctx context.Context, job Job) (generate.Layers, func() []Hop, error)
+	// once the generation ends with its result and error, that releases
+	// them and reports how the generation ran: what each hop computed, the
+	// audit, the proof, the settlement. Its errors are answered as they
+	// are (return an *Error, e.g. ErrMissingCoverage or
+	// ErrInsufficientCredits, to choose the status).
+	Layers func(ctx context.Context, job Job) (generate.Layers, func(generate.Result, error) Meta, error)
 	// Wrap, if set, turns errors of the generation itself (a failing node)
 	// into answers; nil answers them as 500s.
 	Wrap func(error) error
@@ -36,7 +38,7 @@ func (b *ClientBackend) Generate(ctx context.Context, job Job, emit func(string)
 		return generate.Result{}, Meta{}, err
 	}
 	res, err := b.Client.RunTokens(ctx, layers, job.Prompt, job.Request, emit)
-	meta := Meta{Hops: done()}
+	meta := done(res, err)
 	if err != nil && b.Wrap != nil && ctx.Err() == nil {
 		err = b.Wrap(err)
 	}

@@ -20,20 +20,59 @@ type Audit struct {
 
 // Audit statuses.
 const (
-	AuditNone    = "none"    // nothing was checked
-	AuditPending = "pending" // the generation or its audit is still running
-	AuditPassed  = "passed"
-	AuditFailed  = "failed"
+	AuditNone     = "none"     // nothing was checked
+	AuditReceipts = "receipts" // every node's signed receipts were checked; no audit (no verification key)
+	AuditPending  = "pending"  // the generation or its audit is still running
+	AuditPassed   = "passed"
+	AuditFailed   = "failed"
 )
 
-// NoAudit is the audit of every generation until the proofs land: the
-// certificate records what ran where, and says plainly that nothing was
-// checked.
+// NoAudit is the audit of a generation that a backend did not check.
 var NoAudit = Audit{
 	Status: AuditNone,
-	Detail: "no audit: receipts, Freivalds checks and re-execution are not implemented yet; " +
-		"this certificate records which nodes computed which layers, but nothing was verified or signed",
+	Detail: "no audit: this certificate records which nodes computed which layers, but nothing was verified or signed",
 }
+
+// Settlement is how a generation was paid on the ledger: the signed proof
+// certificate's settlement, which the gateway submits for the account.
+type Settlement struct {
+	// Status is SettlementPending, SettlementSettled, SettlementFailed
+	// or SettlementNone.
+	Status string `json:"status"`
+	Ledger string `json:"ledger,omitempty"` // where: "embedded ledger PATH" or "ledger URL"
+	// ID is the ledger's certificate id: the SHA-256 of the signed
+	// proof certificate (Certificate.Proof).
+	ID      string `json:"id,omitempty"`
+	Payer   string `json:"payer,omitempty"` // the paying account's ledger key (hex)
+	Height  uint64 `json:"height,omitempty"`
+	TxHash  string `json:"tx_hash,omitempty"`
+	Charged uint64 `json:"charged"`
+	Fee     uint64 `json:"auditor_fee"`
+	// Nodes are the nodes paid (or, with Unpaid, left out because the
+	// ledger cannot pay them).
+	Nodes []NodePayment `json:"nodes,omitempty"`
+	// Detail says in words what happened (why it failed, why nothing
+	// was settled).
+	Detail string `json:"detail,omitempty"`
+}
+
+// NodePayment is one node's part of a settlement.
+type NodePayment struct {
+	Key       string `json:"key"` // ledger account (hex), the node's identity key
+	Peer      string `json:"peer,omitempty"`
+	Layers    string `json:"layers,omitempty"`
+	WorkUnits uint64 `json:"work_units"`
+	Earned    uint64 `json:"earned"`
+	Unpaid    string `json:"unpaid,omitempty"` // why the node was left out
+}
+
+// Settlement statuses.
+const (
+	SettlementPending = "pending" // submitted, not committed yet
+	SettlementSettled = "settled"
+	SettlementFailed  = "failed" // the ledger refused it or did not answer
+	SettlementNone    = "none"   // nothing to pay (no node, or none the ledger can pay)
+)
 
 // Hop is what one hop of a chain computed for a generation.
 type Hop struct {
@@ -80,9 +119,12 @@ type Certificate struct {
 	// (Error says why).
 	Complete bool   `json:"complete"`
 	Error    string `json:"error,omitempty"`
-	// Proof is the verifier's signed certificate once proofs exist; it is
-	// absent until then.
+	// Proof is the auditor's signed proof certificate (its encoding and
+	// what it states), when the generation ran on nodes.
 	Proof json.RawMessage `json:"proof,omitempty"`
+	// Settlement is how the generation was paid, when the gateway has a
+	// ledger.
+	Settlement *Settlement `json:"settlement,omitempty"`
 }
 
 // TextSHA256 is the hex SHA-256 of text, the certificate's prompt and
@@ -93,38 +135,64 @@ func TextSHA256(text string) string {
 }
 
 // CertStore keeps the most recent certificates in memory, evicting the
-// least recently stored or read beyond its capacity. It is safe for
-// concurrent use.
+// least recently stored or read beyond its capacity, or beyond its byte
+// budget for proofs (a proof certificate carries every receipt, so a long
+// generation's is large). It is safe for concurrent use.
 type CertStore struct {
-	mu    sync.Mutex
-	cap   int
-	order *list.List // of *Certificate, most recent first
-	byID  map[string]*list.Element
+	mu       sync.Mutex
+	cap      int
+	maxBytes int64
+	bytes    int64      // of the proofs held
+	order    *list.List // of *Certificate, most recent first
+	byID     map[string]*list.Element
 }
 
 // DefaultCertificates is the store's capacity when Config leaves it zero.
 const DefaultCertificates = 10000
 
-// NewCertStore returns a store of at most capacity certificates.
+// DefaultCertificateBytes is the store's budget for proofs when Config
+// leaves it zero.
+const DefaultCertificateBytes = 256 << 20
+
+// NewCertStore returns a store of at most capacity certificates, whose
+// proofs take at most DefaultCertificateBytes.
 func NewCertStore(capacity int) *CertStore {
-	return &CertStore{cap: max(1, capacity), order: list.New(), byID: map[string]*list.Element{}}
+	return &CertStore{cap: max(1, capacity), maxBytes: DefaultCertificateBytes, order: list.New(), byID: map[string]*list.Element{}}
+}
+
+// SetMaxBytes sets the budget for proofs (at least one certificate is
+// always kept).
+func (s *CertStore) SetMaxBytes(n int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.maxBytes = n
+	s.evict()
+}
+
+// evict drops the least recent certificates beyond the limits; s.mu is held.
+func (s *CertStore) evict() {
+	for s.order.Len() > s.cap || (s.bytes > s.maxBytes && s.order.Len() > 1) {
+		old := s.order.Back()
+		s.order.Remove(old)
+		c := old.Value.(*Certificate)
+		s.bytes -= int64(len(c.Proof))
+		delete(s.byID, c.ID)
+	}
 }
 
 // Put stores c (a copy), replacing any certificate with the same id.
 func (s *CertStore) Put(c Certificate) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.bytes += int64(len(c.Proof))
 	if e, ok := s.byID[c.ID]; ok {
+		s.bytes -= int64(len(e.Value.(*Certificate).Proof))
 		e.Value = &c
 		s.order.MoveToFront(e)
-		return
+	} else {
+		s.byID[c.ID] = s.order.PushFront(&c)
 	}
-	s.byID[c.ID] = s.order.PushFront(&c)
-	for s.order.Len() > s.cap {
-		old := s.order.Back()
-		s.order.Remove(old)
-		delete(s.byID, old.Value.(*Certificate).ID)
-	}
+	s.evict()
 }
 
 // Peek returns the certificate with this id without making it recent.
@@ -151,7 +219,8 @@ func (s *CertStore) Get(id string) (Certificate, bool) {
 }
 
 // Update applies f to the stored certificate with this id (for audits
-// that finish after the answer); it reports whether one was found.
+// and settlements that finish after the answer); it reports whether one
+// was found.
 func (s *CertStore) Update(id string, f func(*Certificate)) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -162,7 +231,9 @@ func (s *CertStore) Update(id string, f func(*Certificate)) bool {
 	c := *e.Value.(*Certificate)
 	f(&c)
 	c.ID = id
+	s.bytes += int64(len(c.Proof)) - int64(len(e.Value.(*Certificate).Proof))
 	e.Value = &c
+	s.evict()
 	return true
 }
 
@@ -171,6 +242,7 @@ func (s *CertStore) Delete(id string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if e, ok := s.byID[id]; ok {
+		s.bytes -= int64(len(e.Value.(*Certificate).Proof))
 		s.order.Remove(e)
 		delete(s.byID, id)
 	}

@@ -18,6 +18,9 @@ type Error struct {
 	Code    string // machine-readable: "invalid_api_key", "model_not_found", "missing_coverage", …
 	Param   string // the request field at fault, if any
 	Message string
+	// NoRetry tells the official clients not to retry (header
+	// X-Should-Retry: false), for errors a retry cannot fix.
+	NoRetry bool
 }
 
 func (e *Error) Error() string {
@@ -51,7 +54,8 @@ const (
 	CodeMissingCoverage     = "missing_coverage"
 	CodeNodeFailed          = "node_failed"
 	CodeBusy                = "server_busy"
-	CodeInsufficientCredits = "insufficient_credits"
+	CodeInsufficientQuota   = "insufficient_quota"
+	CodeLedgerUnavailable   = "ledger_unavailable"
 	CodeInternal            = "internal_error"
 )
 
@@ -73,11 +77,19 @@ func ErrNodeFailed(msg string) *Error {
 }
 
 // ErrInsufficientCredits is the error a backend returns when the
-// account cannot pay for a generation: 402, type insufficient_quota.
-// (OpenAI answers 429 for an exhausted quota; 402 keeps the official
-// clients from retrying a request that cannot succeed.)
+// account's ledger balance cannot pay for a generation: 429, type and
+// code insufficient_quota, as OpenAI answers an exhausted quota, with
+// X-Should-Retry: false so the official clients raise it at once instead
+// of retrying a request that cannot succeed.
 func ErrInsufficientCredits(msg string) *Error {
-	return &Error{Status: http.StatusPaymentRequired, Type: TypeInsufficientQuota, Code: CodeInsufficientCredits, Message: msg}
+	return &Error{Status: http.StatusTooManyRequests, Type: TypeInsufficientQuota, Code: CodeInsufficientQuota, Message: msg, NoRetry: true}
+}
+
+// ErrLedgerUnavailable is the error a backend returns when it cannot
+// check an account's balance because the ledger does not answer: 503,
+// code ledger_unavailable (the clients retry it).
+func ErrLedgerUnavailable(msg string) *Error {
+	return &Error{Status: http.StatusServiceUnavailable, Type: TypeServer, Code: CodeLedgerUnavailable, Message: msg}
 }
 
 type errorBody struct {
@@ -109,6 +121,9 @@ func writeError(w http.ResponseWriter, e *Error) {
 	h.Del("Content-Length")
 	if e.Status == http.StatusUnauthorized {
 		h.Set("WWW-Authenticate", `Bearer realm="tessera"`)
+	}
+	if e.NoRetry {
+		h.Set("X-Should-Retry", "false")
 	}
 	w.WriteHeader(e.Status)
 	_ = json.NewEncoder(w).Encode(e.body())

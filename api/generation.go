@@ -450,6 +450,9 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request, j job, promptParam 
 		ri.err = err
 		g.Error = ae.Message
 		g.Audit = NoAudit
+		if !st.started {
+			g.Certificate = "" // dropped below: the dashboard must not link to it
+		}
 		s.record(g)
 		s.m.generations.WithLabelValues(j.model.ID, "error").Inc()
 		if !st.started {
@@ -462,6 +465,11 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request, j job, promptParam 
 		}
 		s.certs.Update(bj.CertificateID, func(c *Certificate) {
 			c.Hops, c.Audit, c.Error = g.Hops, NoAudit, ae.Message
+			if meta.Audit != nil {
+				// What was checked before the failure (a failed audit
+				// may be why the generation stopped).
+				c.Audit, c.Proof = *meta.Audit, meta.Proof
+			}
 			c.CompletionTokens, c.OutputSHA256 = len(res.Tokens), TextSHA256(res.Text)
 		})
 		s.m.errors.WithLabelValues(errCode(ae)).Inc()
@@ -475,6 +483,9 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request, j job, promptParam 
 	g.Audit = audit
 	s.certs.Update(bj.CertificateID, func(c *Certificate) {
 		c.Hops, c.Audit, c.Proof, c.Complete = g.Hops, audit, meta.Proof, true
+		if meta.Settlement != nil && c.Settlement == nil { // a quick settlement may already be recorded
+			c.Settlement = meta.Settlement
+		}
 		c.CompletionTokens, c.OutputSHA256, c.FinishReason = len(res.Tokens), TextSHA256(res.Text), res.FinishReason
 	})
 	s.record(g)

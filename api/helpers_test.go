@@ -75,13 +75,13 @@ func localBackend(t testing.TB) *ClientBackend {
 	m := &Model{ID: testModel, Created: 1700000000, Tokenizer: k.tok, ContextLen: k.model.Config.ContextLen,
 		Commitment: strings.Repeat("ab", 32)}
 	return &ClientBackend{Model: m, Client: k.client,
-		Layers: func(ctx context.Context, job Job) (generate.Layers, func() []Hop, error) {
+		Layers: func(ctx context.Context, job Job) (generate.Layers, func(generate.Result, error) Meta, error) {
 			l, err := generate.NewLocalLayers(k.model, len(job.Prompt)+job.Request.MaxTokens)
 			if err != nil {
 				return nil, nil, err
 			}
-			return l, func() []Hop {
-				return []Hop{{Peer: "local", Layers: "0:6", Local: true, Positions: uint64(l.Session.Len())}}
+			return l, func(generate.Result, error) Meta {
+				return Meta{Hops: []Hop{{Peer: "local", Layers: "0:6", Local: true, Positions: uint64(l.Session.Len())}}}
 			}, nil
 		}}
 }

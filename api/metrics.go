@@ -58,14 +58,14 @@ func newMetrics(reg prometheus.Registerer, certs *CertStore) *metrics {
 			Name: "tessera_gateway_generations_queued", Help: "Requests waiting for a generation slot.",
 		}),
 		audits: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "tessera_gateway_audits_total", Help: "Certificates issued by audit outcome (none until proofs exist).",
+			Name: "tessera_gateway_audits_total", Help: "Certificates issued by audit outcome: passed, failed, receipts (receipts checked, no verification key), none.",
 		}, []string{"result"}),
 		certs: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "tessera_gateway_certificates_stored", Help: "Certificates held in memory.",
 		}, func() float64 { return float64(certs.Len()) }),
 	}
 	reg.MustRegister(m.requests, m.latency, m.ttft, m.tokens, m.generations, m.errors, m.inFlight, m.queued, m.audits, m.certs)
-	for _, r := range []string{AuditNone, AuditPassed, AuditFailed} {
+	for _, r := range []string{AuditNone, AuditReceipts, AuditPassed, AuditFailed} {
 		m.audits.WithLabelValues(r)
 	}
 	return m

@@ -95,7 +95,17 @@ func (e *FailoverError) Error() string {
 	return b.String()
 }
 
-func (e *FailoverError) Unwrap() error { return e.Err }
+// Unwrap gives both why the failover gave up and why the node failed, so
+// errors.Is and errors.As find either (a refused session, say).
+func (e *FailoverError) Unwrap() []error {
+	var errs []error
+	for _, err := range []error{e.Err, e.Cause} {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errs
+}
 
 // errMismatch is wrapped when a replacement's replayed outputs differ from
 // what the failed node had sent for the same inputs.

@@ -146,8 +146,11 @@ type Generation struct {
 	FinishReason     string    `json:"finish_reason,omitempty"`
 	Certificate      string    `json:"certificate"`
 	Audit            Audit     `json:"audit"`
-	Hops             []Hop     `json:"hops"`
-	Error            string    `json:"error,omitempty"`
+	// Paid says how the generation was paid on the ledger ("96 credits",
+	// "pending", "failed: …"); empty without a ledger.
+	Paid  string `json:"paid,omitempty"`
+	Hops  []Hop  `json:"hops"`
+	Error string `json:"error,omitempty"`
 }
 
 // Audit is a generation's verification outcome.
@@ -164,8 +167,20 @@ type Hop struct {
 	Millis float64 `json:"ms"`
 }
 
-// Ledger is the ledger's view for the page.
+// Ledger is the ledger's view for the page: where it is, its height and
+// app hash, the accounts this server cares about (a gateway's paying
+// accounts and the nodes it used; a node's own account) and their recent
+// transactions.
 type Ledger struct {
+	Where   string `json:"where"` // "embedded ledger PATH" or "ledger URL"
+	ChainID string `json:"chain_id,omitempty"`
+	Height  uint64 `json:"height"`
+	AppHash string `json:"app_hash,omitempty"` // hex
+	// Price is credits per layer and token position.
+	Price uint64 `json:"price"`
+	// Error says why the ledger could not be read this time (the rest is
+	// then empty).
+	Error        string        `json:"error,omitempty"`
 	Accounts     []Account     `json:"accounts"`
 	Transactions []Transaction `json:"transactions"`
 }
@@ -173,13 +188,21 @@ type Ledger struct {
 // Account is a ledger account.
 type Account struct {
 	Name    string `json:"name"`
+	Key     string `json:"key,omitempty"`  // hex public key
+	Role    string `json:"role,omitempty"` // "account", "node", "this node"…
 	Balance string `json:"balance"`
 	Stake   string `json:"stake,omitempty"`
+	// Earned and WorkUnits are a node's record; Detail says more (not
+	// registered, excluded…).
+	Earned    string `json:"earned,omitempty"`
+	WorkUnits string `json:"work_units,omitempty"`
+	Detail    string `json:"detail,omitempty"`
 }
 
 // Transaction is a recent ledger transaction.
 type Transaction struct {
 	Time   time.Time `json:"time"`
+	Height uint64    `json:"height,omitempty"`
 	Kind   string    `json:"kind"`
 	From   string    `json:"from,omitempty"`
 	To     string    `json:"to,omitempty"`
@@ -199,6 +222,14 @@ func (s *Status) Normalize() {
 	}
 	if s.Generations == nil {
 		s.Generations = []Generation{}
+	}
+	if l := s.Ledger; l != nil {
+		if l.Accounts == nil {
+			l.Accounts = []Account{}
+		}
+		if l.Transactions == nil {
+			l.Transactions = []Transaction{}
+		}
 	}
 	for i := range s.Generations {
 		if s.Generations[i].Hops == nil {

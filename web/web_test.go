@@ -30,7 +30,7 @@ func sample() Status {
 		},
 		TokensServed: 245311,
 		Throughput:   wave(),
-		Notes:        []string{"Proofs are not implemented yet: certificates record which nodes computed which layers, but nothing is audited."},
+		Notes:        []string{"Every node's signed receipts are checked, but the nodes' computation is not audited."},
 		Models: []ModelCoverage{
 			{Model: "kjv-tiny", Commitment: strings.Repeat("3f", 32), Layers: 6, Detail: "plain chat template, context 256",
 				Nodes: []Node{
@@ -53,8 +53,10 @@ func sample() Status {
 				Audit: Audit{Status: "none"}, Error: "hop 2 went away"},
 		},
 		Ledger: &Ledger{
-			Accounts:     []Account{{Name: "alice", Balance: "1,000.00"}, {Name: "node-7", Balance: "12.50", Stake: "500.00"}},
-			Transactions: []Transaction{{Time: now, Kind: "work", From: "alice", To: "node-7", Amount: "0.24", Memo: "cert_0123"}},
+			Where: "ledger http://127.0.0.1:26658", ChainID: "tessera-testnet", Height: 1234, AppHash: strings.Repeat("c4", 32), Price: 1,
+			Accounts: []Account{{Name: "alice", Role: "account", Balance: "1,000"}, {Name: "node-7", Role: "node", Balance: "12", Stake: "500", Earned: "96", WorkUnits: "101"},
+				{Name: "node-9", Role: "node", Balance: "0", Detail: "not registered: its work is not paid"}},
+			Transactions: []Transaction{{Time: now, Height: 1234, Kind: "certificate", From: "alice", To: "node-7", Amount: "24", Memo: "certificate 0123…, auditor fee 1"}},
 		},
 	}
 }
@@ -195,8 +197,8 @@ func TestDashboardInChromium(t *testing.T) {
 		"fully covered", "uncovered 8:16", "dial timeout", "no free sessions",
 		"no audit", "verified", "failed: hop 2 went away",
 		"…01234567", // the certificate, shortened
-		"node-7", "500.00",
-		"Proofs are not implemented yet",
+		"node-7", ">500<", ">96<", "height 1,234", "app hash c4c4c4c4", "not registered: its work is not paid", "certificate 0123…",
+		"computation is not audited",
 		"1,204", "245,311",
 	} {
 		if !strings.Contains(dom, w) {

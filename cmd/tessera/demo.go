@@ -135,31 +135,23 @@ func runDemo(ctx context.Context, out, log io.Writer, o demoOptions) error {
 			}
 		}
 	}
-	var ledgerNames []string
-	var ledgerLayers []uint32
-	for _, n := range nodes {
-		ledgerNames = append(ledgerNames, n.name)
-		ledgerLayers = append(ledgerLayers, uint32(n.r.Len()))
-	}
-	dl, err := openDemoLedger(ctx, dir, ledgerNames, ledgerLayers)
+	dl, err := openDemoLedger(ctx, dir)
 	if err != nil {
 		return err
 	}
 	defer dl.Close()
-	fmt.Fprintln(out, "  embedded dev ledger: the client is funded from the faucet and each node staked; the client audits the nodes (one cell of every receipt) and settles as the auditor")
+	fmt.Fprintln(out, "  embedded dev ledger: each node stakes and registers its identity key and serves only paying clients; the client, funded from the faucet, audits the nodes (one cell of every receipt) and settles each signed certificate")
 
 	var peers []string
-	names := map[string]string{}         // ledger name by peer id
 	running := map[string]*runningNode{} // by peer id
 	for _, dn := range nodes {
-		n, err := startNode(ctx, nodeOptions{ModelPath: dn.path, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Threads: threads})
+		n, err := startNode(ctx, nodeOptions{ModelPath: dn.path, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Threads: threads, Ledger: dl.nodeOptions()})
 		if err != nil {
 			return fmt.Errorf("start node for layers %s: %w", dn.r, err)
 		}
 		defer n.Close()
 		fmt.Fprintf(out, "  node %s  layers %s  %s  %s\n", shortPeer(n.host.ID()), n.model.Range, humanBytes(uint64(dn.bytes)), n.host.Addrs()[0])
 		peers = append(peers, n.host.Addrs()[0])
-		names[n.host.ID()] = dn.name
 		running[n.host.ID()] = n
 	}
 	if o.KillNode {
@@ -186,7 +178,8 @@ func runDemo(ctx context.Context, out, log io.Writer, o demoOptions) error {
 	for i, p := range prompts {
 		v := &swarm.Verification{Keys: []*proof.VerificationKey{vk}, Audit: proof.AuditConfig{Cells: 1}}
 		var failovers []swarm.Failover
-		opts := chainOptions{Peers: peers, Timeout: 30 * time.Second, Verify: v,
+		positions := min(lm.model.Config.ContextLen, len(client.PromptTokens(p))+maxTokens)
+		opts := chainOptions{Peers: peers, Timeout: 30 * time.Second, Verify: v, Payer: dl.client, MaxPositions: positions,
 			OnFailover: func(f swarm.Failover) { failovers = append(failovers, f) }}
 		chain, _, err := remoteChain(ctx, h, lm, c, opts)
 		if err != nil {
@@ -224,29 +217,18 @@ func runDemo(ctx context.Context, out, log io.Writer, o demoOptions) error {
 			len(res.PromptTokens), len(res.Tokens), elapsed.Seconds(), float64(len(res.Tokens))/elapsed.Seconds(), remoteHops(stats))
 		printHopStats(out, stats)
 		reportProofs(out, chain, "")
-		key, err := hostSigningKey(h)
-		if err != nil {
-			return err
-		}
-		audit := certify(key, c.Model, p, res, chain, []*proof.VerificationKey{vk})
+		// The client audits as itself: its ledger key signs the
+		// certificate, and settling it pays each node its work.
+		audit := certify(dl.client, c.Model, p, res, chain, []*proof.VerificationKey{vk})
 		if err := proof.VerifyCertificate(audit); err != nil {
 			return err
 		}
 		fmt.Fprintf(out, "  audit certificate (%s): %s\n", humanBytes(uint64(len(audit.Marshal()))), summaryLine(audit))
-		// Every node is paid for the positions it computed, a replaced
-		// one for those before it stopped, its replacement for the
-		// history it replayed too.
-		work := map[string]uint64{} // positions each node computed, by ledger name
-		for _, s := range stats {
-			if !s.Local {
-				work[names[s.Peer]] += s.Positions
-			}
-		}
-		cert, err := dl.settle(ctx, c.Model, work, audit.Passed && audit.Audited)
+		st, err := settleCertificate(ctx, dl.conn, dl.client, dl.client, audit)
 		if err != nil {
-			return err
+			return fmt.Errorf("demo ledger: %w", err)
 		}
-		dl.report(out, cert)
+		printSettlement(out, st, audit)
 	}
 	return nil
 }

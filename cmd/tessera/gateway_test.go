@@ -172,7 +172,7 @@ func TestGatewayThroughThreeNodes(t *testing.T) {
 			t.Errorf("hop %d: %+v, want node %s layers %s", i, h, nodes[i].host.ID(), demoRanges[i])
 		}
 	}
-	if c.Audit.Status != api.AuditNone || c.Audit.Verified || c.Account != "default" || c.ModelCommitment != g.model.Commitment {
+	if c.Audit.Status != api.AuditReceipts || c.Audit.Verified || c.Account != "default" || c.ModelCommitment != g.model.Commitment || len(c.Proof) == 0 {
 		t.Errorf("certificate %+v", c)
 	}
 
@@ -195,7 +195,7 @@ func TestGatewayThroughThreeNodes(t *testing.T) {
 	// and its certificate.
 	webtest.Chromium(t)
 	dom := webtest.DumpDOM(t, g.URL+"/", webtest.Options{})
-	checks := []string{`data-loaded="true"`, "fully covered", ">0:2<", ">2:4<", ">4:6<", "no audit", cert[len(cert)-8:], "Tokens generated"}
+	checks := []string{`data-loaded="true"`, "fully covered", ">0:2<", ">2:4<", ">4:6<", "receipts checked", cert[len(cert)-8:], "Tokens generated"}
 	for _, n := range nodes {
 		checks = append(checks, shortPeer(n.host.ID()), n.host.Addrs()[0])
 	}
@@ -354,6 +354,12 @@ func TestGatewayOptionErrors(t *testing.T) {
 		{gatewayOptions{ChatTemplate: "/nonexistent.jinja"}, "--chat-template"},
 		{gatewayOptions{KeysFile: "/nonexistent-keys"}, "nonexistent-keys"},
 		{gatewayOptions{Listen: "127.0.0.1:99999"}, "listen"},
+		{gatewayOptions{Ledger: ledgerFlags{Home: t.TempDir()}, APIKeys: []string{"sk-a"}}, `account "default" has no ledger key`},
+		{gatewayOptions{Ledger: ledgerFlags{Home: t.TempDir()}, LedgerKey: "/nonexistent.key"}, "nonexistent.key"},
+		{gatewayOptions{Ledger: ledgerFlags{URL: "ftp://x"}}, "--ledger-url"},
+		{gatewayOptions{Ledger: ledgerFlags{URL: "http://127.0.0.1:1", Home: "x"}}, "not both"},
+		{gatewayOptions{LedgerKey: "a.key"}, "--ledger-key needs a ledger"},
+		{gatewayOptions{Verify: verifyOptions{VKs: []string{"a.vk"}}}, "--vk needs --peers"},
 	} {
 		c.o.Logger = quietLogger()
 		if c.o.Listen == "" {

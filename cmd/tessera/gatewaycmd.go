@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -26,6 +28,7 @@ import (
 	"github.com/tessera-net/tessera/model"
 	"github.com/tessera-net/tessera/models"
 	"github.com/tessera-net/tessera/p2p"
+	"github.com/tessera-net/tessera/proof"
 	"github.com/tessera-net/tessera/router"
 	"github.com/tessera-net/tessera/swarm"
 	"github.com/tessera-net/tessera/web"
@@ -51,6 +54,11 @@ type gatewayOptions struct {
 	HealthEvery   time.Duration  // how often nodes are asked what they serve (0: 2s)
 	Discovery     discoveryFlags // --bootstrap/--mdns: find the nodes instead of --peers
 	Logger        *slog.Logger
+
+	Progress  io.Writer     // where loading shows a progress bar (nil: none)
+	Verify    verifyOptions // --vk, --audit-budget, --audit-cells: how the nodes are audited
+	Ledger    ledgerFlags   // --ledger-url/--ledger-home: the ledger generations are paid on
+	LedgerKey string        // --ledger-key: the account paying for --api-key and keyless requests
 }
 
 func newGatewayCmd() *cobra.Command {
@@ -71,11 +79,21 @@ head; the nodes see only hidden states.
 
 Every answer carries a certificate id (the certificate_id field and the
 X-Tessera-Certificate header); GET /v1/certificates/{id} returns the
-certificate. Proofs are not implemented yet, so certificates record what ran
-where and say plainly that nothing was audited.
+certificate: what ran where, and the auditor's signed proof certificate.
+Every node's signed receipts are checked; with --vk the gateway also audits
+the nodes' computation (Freivalds checks of sampled cells).
 
-The same address serves the dashboard at /, Prometheus metrics at /metrics
-and /healthz. With --api-key or --keys-file every /v1/ request needs
+Ledger (--ledger-url, or --ledger-home for an embedded one, served at
+/v1/ledger/): each API account pays from a ledger account whose key the
+gateway holds, named in the keys file ("KEY ACCOUNT LEDGER_KEY_FILE") or
+--ledger-key for --api-key and keyless requests. Before a generation the
+account's balance must cover max_tokens (else 429 insufficient_quota);
+after it the signed certificate is settled: the account pays each node for
+its work and, as the auditor, earns the fee.
+
+The same address serves the dashboard at /, Prometheus metrics at /metrics,
+/healthz and, with a ledger, the ledger's API at /v1/ledger/ (these need no
+key). With --api-key or --keys-file every other /v1/ request needs
 "Authorization: Bearer KEY"; the environment variable TESSERA_API_KEY is
 used when --api-key is not given.
 
@@ -95,6 +113,7 @@ newlines). --chat-template chooses plain, chatml or a Jinja file instead.`,
 				return err
 			}
 			o.Logger = logger
+			o.Progress = terminal(cmd.ErrOrStderr())
 			if peers != "" && o.Discovery.enabled() {
 				return errors.New("give --peers (fixed nodes) or --bootstrap/--mdns (nodes found by discovery), not both")
 			}
@@ -143,6 +162,9 @@ newlines). --chat-template chooses plain, chatml or a Jinja file instead.`,
 	f.IntVar(&o.MaxQueued, "max-queued", 64, "requests waiting for a generation; more are answered 429")
 	f.Int64Var(&o.MaxBodyBytes, "max-body-bytes", 1<<20, "largest request body accepted")
 	f.DurationVar(&o.HealthEvery, "health-interval", 2*time.Second, "how often nodes are asked what they serve")
+	addAuditFlags(cmd, &o.Verify)
+	o.Ledger.add(f)
+	f.StringVar(&o.LedgerKey, "ledger-key", "", "with a ledger: key file of the account that pays for --api-key requests (and requests without keys, and keys-file accounts without their own key)")
 	addLogFlags(cmd, &logs)
 	return cmd
 }
@@ -160,6 +182,13 @@ type runningGateway struct {
 	cancel   context.CancelFunc
 	done     chan struct{} // closed when the HTTP server stops
 	serveErr error
+
+	commit  commit.Commitments
+	vks     []*proof.VerificationKey
+	signer  ed25519.PrivateKey // signs certificates of accounts without a ledger key: the gateway's host key
+	ledger  *ledgerConn        // nil without a ledger
+	billing *gatewayBilling    // nil without a ledger
+	panel   panelCache
 }
 
 // startGateway loads the model's client parts, connects to the peers and
@@ -170,6 +199,9 @@ func startGateway(ctx context.Context, o gatewayOptions) (g *runningGateway, err
 	}
 	if o.HealthEvery <= 0 {
 		o.HealthEvery = 2 * time.Second
+	}
+	if o.Verify.Budget == 0 {
+		o.Verify.Budget = proof.DefaultBudget
 	}
 	remote := len(o.Peers) > 0 || o.Discovery.enabled()
 	if o.LocalLayers > 0 && !remote {
@@ -196,10 +228,11 @@ func startGateway(ctx context.Context, o gatewayOptions) (g *runningGateway, err
 			g = nil
 		}
 	}()
-	c, err := commit.Of(lm.file)
+	c, err := modelCommitments(lm.file, o.ModelPath, o.Progress)
 	if err != nil {
 		return g, fmt.Errorf("model commitment: %w", err)
 	}
+	g.commit = c
 	tmpl, err := gatewayTemplate(lm, o.ChatTemplate)
 	if err != nil {
 		return g, err
@@ -214,14 +247,41 @@ func startGateway(ctx context.Context, o gatewayOptions) (g *runningGateway, err
 		Commitment: commit.Hex(c.Model),
 	}
 	reg := api.NewRegistry()
+	if g.ledger, err = o.Ledger.open(); err != nil {
+		return g, err
+	}
+	if g.ledger != nil {
+		if g.billing, err = newGatewayBilling(g.ledger, keys, o.LedgerKey, reg, o.Logger); err != nil {
+			return g, err
+		}
+	} else if o.LedgerKey != "" {
+		return g, errors.New("--ledger-key needs a ledger: --ledger-url URL or --ledger-home DIR")
+	}
 	g.swarm, err = newGatewaySwarm(ctx, o, lm, c, reg)
 	if err != nil {
 		return g, err
 	}
+	if g.swarm.host != nil {
+		// Every node's receipts are checked; the --vk keys audit them.
+		if g.swarm.verify, g.vks, err = o.Verify.verification(c); err != nil {
+			return g, err
+		}
+		if g.signer, err = hostSigningKey(g.swarm.host); err != nil {
+			return g, err
+		}
+		g.swarm.payer = func(account string) ed25519.PrivateKey {
+			if a := g.billing.account(account); a != nil {
+				return a.key
+			}
+			return nil
+		}
+	} else if len(o.Verify.VKs) > 0 {
+		return g, errors.New("--vk needs --peers or --bootstrap (without nodes there is nothing to audit)")
+	}
 	backend := &api.ClientBackend{
 		Model:  g.model,
 		Client: generate.Client{Model: lm.model, Tokenizer: lm.tok},
-		Layers: g.swarm.layers,
+		Layers: g.generation,
 		Wrap:   g.swarm.wrapError,
 	}
 	g.api, err = api.New(api.Config{
@@ -238,6 +298,9 @@ func startGateway(ctx context.Context, o gatewayOptions) (g *runningGateway, err
 	g.URL = "http://" + ln.Addr().String()
 	mux := http.NewServeMux()
 	mux.Handle("/v1/", g.api)
+	if g.ledger != nil {
+		mux.Handle("/v1/ledger/", g.ledger.handler())
+	}
 	mux.Handle("/metrics", g.api)
 	mux.Handle("/healthz", g.api)
 	mux.Handle("/", web.Handler(gatewayStatus{g}))
@@ -258,7 +321,7 @@ func startGateway(ctx context.Context, o gatewayOptions) (g *runningGateway, err
 		}
 	}()
 	o.Logger.Info("gateway ready", "url", g.URL, "model", g.model.ID, "commitment", commit.Short(c.Model),
-		"peers", len(o.Peers), "chat_template", tmpl.Name(), "api_keys", keys.Len())
+		"peers", len(o.Peers), "chat_template", tmpl.Name(), "api_keys", keys.Len(), "verification_keys", len(g.vks), "ledger", g.ledgerName())
 	return g, nil
 }
 
@@ -272,9 +335,13 @@ func (g *runningGateway) Close() {
 		<-g.done
 	}
 	g.cancel()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	g.billing.wait(ctx) // settlements of the last generations
+	cancel()
 	if g.swarm != nil {
 		g.swarm.close()
 	}
+	_ = g.ledger.Close()
 	if g.lm != nil {
 		g.lm.Close()
 	}
@@ -295,6 +362,17 @@ func (g *runningGateway) printBanner(w interface{ Write([]byte) (int, error) }) 
 	fmt.Fprintf(w, "  API        %s/v1\n", g.URL)
 	fmt.Fprintf(w, "  dashboard  %s/\n", g.URL)
 	fmt.Fprintf(w, "  metrics    %s/metrics\n", g.URL)
+	if g.ledger != nil {
+		fmt.Fprintf(w, "  ledger     %s/v1/ledger/info (%s)\n", g.URL, g.ledger.where())
+	}
+}
+
+// ledgerName is where the gateway's ledger is, for logs.
+func (g *runningGateway) ledgerName() string {
+	if g.ledger == nil {
+		return "none"
+	}
+	return g.ledger.where()
 }
 
 // gatewayKeys builds the key table: the keys file's accounts, and the
@@ -362,6 +440,9 @@ type gatewaySwarm struct {
 	log    *slog.Logger
 
 	nodeUp *prometheus.GaugeVec
+
+	verify *swarm.Verification                     // checks every node's receipts (audits with keys)
+	payer  func(account string) ed25519.PrivateKey // the ledger key a job's sessions are signed with
 
 	pollMu sync.Mutex // one poll at a time
 	mu     sync.Mutex
@@ -434,7 +515,7 @@ func newGatewaySwarm(ctx context.Context, o gatewayOptions, lm *localModel, c co
 	}
 	s.host = h
 	rc := router.Config{Host: h, ModelCommit: c.Model, Layers: cfg.Layers, Peers: o.Peers, Wait: o.Discovery.Wait,
-		FailureMemory: failureMemory, Logger: o.Logger}
+		FailureMemory: failureMemory, RequireKeys: true, Logger: o.Logger}
 	if len(o.Peers) == 0 {
 		if s.disc, err = startGatewayDiscovery(ctx, h, o.Discovery, c.Model, o.Logger); err != nil {
 			h.Close()
@@ -457,10 +538,14 @@ func newGatewaySwarm(ctx context.Context, o gatewayOptions, lm *localModel, c co
 
 // chainConfig is the configuration of each generation's chain (the one
 // place where the gateway sets the chain's options).
-func (s *gatewaySwarm) chainConfig(positions int) swarm.ChainConfig {
+func (s *gatewaySwarm) chainConfig(positions int, account string) swarm.ChainConfig {
 	cfg := s.lm.model.Config
-	return swarm.ChainConfig{Model: cfg, ModelCommit: s.commit.Model, DType: s.o.DType, Timeout: s.o.Timeout,
-		MaxPositions: min(positions, cfg.ContextLen), OnFailover: s.failedOver}
+	c := swarm.ChainConfig{Model: cfg, ModelCommit: s.commit.Model, DType: s.o.DType, Timeout: s.o.Timeout,
+		MaxPositions: min(positions, cfg.ContextLen), Verify: s.verify, OnFailover: s.failedOver}
+	if s.payer != nil {
+		c.Payer = s.payer(account)
+	}
+	return c
 }
 
 func (s *gatewaySwarm) close() {
@@ -579,7 +664,7 @@ func (s *gatewaySwarm) layers(ctx context.Context, job api.Job) (generate.Layers
 			s.poll(ctx)
 		}
 	}
-	chain, err := s.router.Chain(ctx, s.chainConfig(positions), s.local)
+	chain, err := s.router.Chain(ctx, s.chainConfig(positions, job.Account), s.local)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, nil, err
@@ -683,9 +768,7 @@ func (gs gatewayStatus) Status(ctx context.Context) (web.Status, error) {
 		Role: "gateway", Name: g.URL, Now: now, Started: g.started,
 		Throughput:   g.api.Throughput(),
 		TokensServed: tot.CompletionTokens,
-		Notes: []string{
-			"Proofs are not implemented yet: each certificate records which nodes computed which layers, but nothing is audited or signed.",
-		},
+		Notes:        g.notes(),
 	}
 	s := g.swarm
 	cfg := g.lm.model.Config
@@ -728,6 +811,7 @@ func (gs gatewayStatus) Status(ctx context.Context) (web.Status, error) {
 		nodes = len(found)
 	}
 	st.Models = []web.ModelCoverage{cov}
+	st.Ledger = g.ledgerPanel(ctx, cov.Nodes)
 	nodesHint := fmt.Sprintf("%d healthy", healthy)
 	if nodes == 0 && s.host == nil {
 		nodesHint = "every layer runs here"
@@ -749,6 +833,7 @@ func (gs gatewayStatus) Status(ctx context.Context) (web.Status, error) {
 		if c, ok := g.api.Certificates().Peek(r.Certificate); ok && r.Error == "" {
 			// An audit may have finished since the answer.
 			wg.Audit = web.Audit{Status: c.Audit.Status, Verified: c.Audit.Verified, Detail: c.Audit.Detail}
+			wg.Paid = paidText(c.Settlement)
 		}
 		for _, h := range r.Hops {
 			wg.Hops = append(wg.Hops, web.Hop{Peer: h.Peer, Layers: h.Layers, Millis: h.Millis})

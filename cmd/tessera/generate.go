@@ -11,12 +11,12 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/tessera-net/tessera/commit"
 	"github.com/tessera-net/tessera/discovery"
 	"github.com/tessera-net/tessera/swarm"
 
 	"github.com/tessera-net/tessera/generate"
 	"github.com/tessera-net/tessera/p2p"
+	"github.com/tessera-net/tessera/proof"
 	"github.com/tessera-net/tessera/sample"
 	"github.com/tessera-net/tessera/wire"
 )
@@ -44,6 +44,7 @@ func newGenerateCmd() *cobra.Command {
 		dtype     string
 		disc      discoveryFlags
 		verify    verifyOptions
+		pay       clientLedger
 	)
 	cmd := &cobra.Command{
 		Use:   "generate",
@@ -64,6 +65,9 @@ func newGenerateCmd() *cobra.Command {
 				if len(verify.VKs) > 0 || verify.Certificate != "" {
 					return fmt.Errorf("--vk and --certificate need --peers or --bootstrap (a local generation has no nodes to audit)")
 				}
+				if pay.enabled() {
+					return fmt.Errorf("--ledger-key needs --peers or --bootstrap (a local generation has no nodes to pay)")
+				}
 				lm, err := loadLocalModel(modelPath, threads)
 				if err != nil {
 					return err
@@ -78,7 +82,11 @@ func newGenerateCmd() *cobra.Command {
 			if chainOpts.DType, err = wire.ParseDType(dtype); err != nil {
 				return err
 			}
-			return runRemote(ctx, cmd.OutOrStdout(), cmd.ErrOrStderr(), modelPath, threads, chainOpts, disc, verify, req)
+			if err := pay.open(); err != nil {
+				return err
+			}
+			defer pay.Close()
+			return runRemote(ctx, cmd.OutOrStdout(), cmd.ErrOrStderr(), modelPath, threads, chainOpts, disc, verify, &pay, req)
 		},
 	}
 	cmd.Flags().StringVarP(&modelPath, "model", "m", "", "GGUF model or client slice (default: the embedded kjv-tiny model)")
@@ -93,6 +101,7 @@ func newGenerateCmd() *cobra.Command {
 	cmd.Flags().StringArrayVar(&stops, "stop", nil, "stop before this text (repeatable)")
 	samplingFlags(cmd, &params)
 	addVerifyFlags(cmd, &verify)
+	pay.addFlags(cmd)
 	_ = cmd.MarkFlagRequired("prompt")
 	return cmd
 }
@@ -125,16 +134,27 @@ func runLocal(ctx context.Context, out, log io.Writer, lm *localModel, req gener
 
 // runRemote generates with the layers computed by the nodes at
 // o.Peers (and the first o.LocalLayers here): tokens, text and logits stay
-// in this process.
-func runRemote(ctx context.Context, out, log io.Writer, modelPath string, threads int, o chainOptions, disc discoveryFlags, verify verifyOptions, req generate.Request) error {
+// in this process. With pay enabled the sessions name the client's ledger
+// account and the certificate is settled on the ledger.
+func runRemote(ctx context.Context, out, log io.Writer, modelPath string, threads int, o chainOptions, disc discoveryFlags, verify verifyOptions, pay *clientLedger, req generate.Request) error {
 	lm, err := loadClientModel(modelPath, threads)
 	if err != nil {
 		return err
 	}
 	defer lm.Close()
-	c, err := commit.Of(lm.file)
+	c, err := modelCommitments(lm.file, modelPath, terminal(log))
 	if err != nil {
 		return fmt.Errorf("model commitment: %w", err)
+	}
+	if pay.enabled() {
+		// Nodes that require payment check the balance against the
+		// session length asked, so ask for what this generation needs.
+		cfg := lm.model.Config
+		o.MaxPositions = min(cfg.ContextLen, len(generate.Client{Model: lm.model, Tokenizer: lm.tok}.PromptTokens(req.Prompt))+req.MaxTokens)
+		if err := pay.canPay(ctx, cfg.Layers-o.LocalLayers, o.MaxPositions); err != nil {
+			return err
+		}
+		o.Payer = pay.key
 	}
 	v, vks, err := verify.verification(c)
 	if err != nil {
@@ -173,12 +193,20 @@ func runRemote(ctx context.Context, out, log io.Writer, modelPath string, thread
 	// Receipts, audits and the certificate are reported even when a node
 	// failed its checks (that is when they matter most).
 	reportProofs(log, chain, verify.Certificate)
-	if verify.Certificate != "" {
-		key, kerr := hostSigningKey(h)
-		if kerr != nil {
-			return kerr
+	var cert *proof.Certificate
+	if verify.Certificate != "" || pay.enabled() {
+		// A paying client audits as itself: the certificate is signed
+		// with its ledger key, which earns the auditor's fee.
+		key := pay.key
+		if key == nil {
+			var kerr error
+			if key, kerr = hostSigningKey(h); kerr != nil {
+				return kerr
+			}
 		}
-		cert := certify(key, c.Model, req.Prompt, res, chain, vks)
+		cert = certify(key, c.Model, req.Prompt, res, chain, vks)
+	}
+	if verify.Certificate != "" {
 		if werr := writeFileAtomic(verify.Certificate, cert.Marshal(), 0o644); werr != nil {
 			return fmt.Errorf("writing the certificate: %w", werr)
 		}
@@ -186,6 +214,13 @@ func runRemote(ctx context.Context, out, log io.Writer, modelPath string, thread
 	}
 	if err != nil {
 		return err
+	}
+	if pay.enabled() {
+		st, serr := settleCertificate(ctx, pay.conn, pay.key, pay.key, cert)
+		if serr != nil {
+			return fmt.Errorf("settling the certificate on the %s: %w", pay.conn.where(), serr)
+		}
+		printSettlement(log, st, cert)
 	}
 	elapsed := time.Since(start)
 	stats := chain.Stats()

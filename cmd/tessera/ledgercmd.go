@@ -24,14 +24,25 @@ import (
 	"github.com/tessera-net/tessera/ledger/abci"
 	"github.com/tessera-net/tessera/ledger/blocklog"
 	"github.com/tessera-net/tessera/ledger/query"
+	"github.com/tessera-net/tessera/ledger/solo"
 )
 
-// ledgerEvidence checks fraud evidence in every ledger the CLI opens; nil
-// until the proof package's checker is wired in (a chain holding accepted
-// evidence then fails to replay with a message saying so).
+// ledgerEvidence checks fraud evidence in every ledger this binary runs:
+// the embedded stores of nodes, gateways and the demo (openSoloLedger),
+// CometBFT validators (tessera ledger node) and the read-only opens of
+// balance, history and verify. It is the one place to plug the proof
+// package's checker in; while it is nil every evidence transaction is
+// refused with "disabled" (and a chain holding evidence accepted under a
+// checker fails to replay, saying so).
 var ledgerEvidence ledger.EvidenceChecker
 
 func ledgerMachine() ledger.Machine { return ledger.Machine{Evidence: ledgerEvidence} }
+
+// openSoloLedger opens (or creates, in dev mode) the embedded ledger at
+// path with the binary's evidence checker.
+func openSoloLedger(path string) (*solo.Ledger, error) {
+	return solo.Open(path, solo.Options{Evidence: ledgerEvidence})
+}
 
 // defaultLedgerHome is where the embedded (solo) ledger lives by default.
 func defaultLedgerHome() string {
@@ -59,9 +70,12 @@ slashing (docs/DESIGN.md section 6). It is embedded (a bbolt file, the
 default) or shared by CometBFT validators (init, node).
 
 Queries read a home directory (stop the process that owns it first) or a
-running node's HTTP API (--url).`,
+running node's HTTP API (--url: a validator's, or a Tessera node's or
+gateway's that serves /v1/ledger/). Accounts are Ed25519 keys (ledger key);
+faucet, transfer and register send signed transactions.`,
 	}
-	cmd.AddCommand(newLedgerBalanceCmd(), newLedgerHistoryCmd(), newLedgerVerifyCmd(),
+	cmd.AddCommand(newLedgerBalanceCmd(), newLedgerHistoryCmd(), newLedgerInfoCmd(), newLedgerVerifyCmd(),
+		newLedgerKeyCmd(), newLedgerFaucetCmd(), newLedgerTransferCmd(), newLedgerRegisterCmd(),
 		newLedgerInitCmd(), newLedgerNodeCmd())
 	return cmd
 }
@@ -92,44 +106,58 @@ func openLedgerReadOnly(home string) (*blocklog.Chain, error) {
 	return c, nil
 }
 
-func newLedgerBalanceCmd() *cobra.Command {
+// query opens what the flags name for reading: the running node's API
+// (--url) or the home's store, read-only. done releases it.
+func (s *ledgerSource) query() (api query.API, done func(), err error) {
+	if s.url != "" {
+		return &query.Client{URL: s.url}, func() {}, nil
+	}
+	c, err := openLedgerReadOnly(s.home)
+	if err != nil {
+		return nil, nil, err
+	}
+	return query.Local{Src: c}, func() { c.Close() }, nil
+}
+
+// ledgerQueryCmd is a command that reads the ledger and shows v as JSON
+// (--json) or for people.
+func ledgerQueryCmd(use, short string, args cobra.PositionalArgs, read func(cmd *cobra.Command, args []string, api query.API) (v any, show func(io.Writer), err error)) *cobra.Command {
 	var src ledgerSource
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "balance KEY",
-		Short: "Show an account: balance, stake, unbonding, nonce, node record",
-		Args:  cobra.ExactArgs(1),
+		Use: use, Short: short, Args: args,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			k, err := ledger.ParsePubKey(args[0])
+			api, done, err := src.query()
 			if err != nil {
 				return err
 			}
-			var v query.AccountView
-			if src.url != "" {
-				if v, err = (&query.Client{URL: src.url}).Account(cmd.Context(), k); err != nil {
-					return err
-				}
-			} else {
-				c, err := openLedgerReadOnly(src.home)
-				if err != nil {
-					return err
-				}
-				defer c.Close()
-				v = query.AccountView{Key: k, Account: c.Account(k)}
-				if n, ok := c.Node(k); ok {
-					v.Node = &n
-				}
+			defer done()
+			v, show, err := read(cmd, args, api)
+			if err != nil {
+				return err
 			}
 			if asJSON {
 				return writeIndentedJSON(cmd.OutOrStdout(), v)
 			}
-			printAccount(cmd.OutOrStdout(), v)
+			show(cmd.OutOrStdout())
 			return nil
 		},
 	}
 	src.flags(cmd)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
+}
+
+func newLedgerBalanceCmd() *cobra.Command {
+	return ledgerQueryCmd("balance KEY", "Show an account: balance, stake, unbonding, nonce, node record", cobra.ExactArgs(1),
+		func(cmd *cobra.Command, args []string, api query.API) (any, func(io.Writer), error) {
+			k, err := ledger.ParsePubKey(args[0])
+			if err != nil {
+				return nil, nil, err
+			}
+			v, err := api.Account(cmd.Context(), k)
+			return v, func(w io.Writer) { printAccount(w, v) }, err
+		})
 }
 
 func writeIndentedJSON(w io.Writer, v any) error {
@@ -157,44 +185,19 @@ func printAccount(w io.Writer, v query.AccountView) {
 }
 
 func newLedgerHistoryCmd() *cobra.Command {
-	var src ledgerSource
 	var limit int
 	var before uint64
-	var asJSON bool
-	cmd := &cobra.Command{
-		Use:   "history KEY",
-		Short: "List the transactions that concern an account, newest first",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+	cmd := ledgerQueryCmd("history KEY", "List the transactions that concern an account, newest first", cobra.ExactArgs(1),
+		func(cmd *cobra.Command, args []string, api query.API) (any, func(io.Writer), error) {
 			k, err := ledger.ParsePubKey(args[0])
 			if err != nil {
-				return err
+				return nil, nil, err
 			}
-			var hist []ledger.HistoryEntry
-			if src.url != "" {
-				hist, err = (&query.Client{URL: src.url}).History(cmd.Context(), k, before, limit)
-			} else {
-				c, oerr := openLedgerReadOnly(src.home)
-				if oerr != nil {
-					return oerr
-				}
-				defer c.Close()
-				hist, err = c.History(k, before, limit)
-			}
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return writeIndentedJSON(cmd.OutOrStdout(), hist)
-			}
-			printHistory(cmd.OutOrStdout(), hist)
-			return nil
-		},
-	}
-	src.flags(cmd)
+			hist, err := api.History(cmd.Context(), k, before, limit)
+			return hist, func(w io.Writer) { printHistory(w, hist) }, err
+		})
 	cmd.Flags().IntVarP(&limit, "limit", "n", 20, "entries to show (whole blocks)")
 	cmd.Flags().Uint64Var(&before, "before", 0, "only blocks below this height (for paging)")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }
 

@@ -2,7 +2,11 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
 
+	"github.com/tessera-net/tessera/commit"
 	"github.com/tessera-net/tessera/gguf"
 	"github.com/tessera-net/tessera/kernels"
 	"github.com/tessera-net/tessera/model"
@@ -76,4 +80,40 @@ func loadModel(path string, threads int, allLayers bool) (*localModel, error) {
 func (l *localModel) Close() {
 	l.pool.Close()
 	l.file.Close()
+}
+
+// modelCommitments computes f's commitments, or checks them for a slice
+// file: it hashes every tensor the file holds, which reads the whole file
+// and is most of a big model's load time. With progress set it shows a
+// progress bar there (the slice command's).
+func modelCommitments(f *gguf.File, path string, progress io.Writer) (commit.Commitments, error) {
+	if progress == nil {
+		return commit.Of(f)
+	}
+	var total int64
+	for _, t := range f.Tensors {
+		total += int64(t.Size)
+	}
+	name := models.DefaultName + " (embedded)"
+	if path != "" {
+		name = filepath.Base(path)
+	}
+	bar := newSliceBar(progress, total, "loading "+name)
+	c, err := commit.Of(f, commit.WithProgress(func(done, _ int64) { _ = bar.Set64(done) }))
+	_ = bar.Finish()
+	return c, err
+}
+
+// terminal returns w if it is a terminal, else nil: progress bars redraw
+// their line, which only a terminal shows as intended (a log file would
+// keep every redraw).
+func terminal(w io.Writer) io.Writer {
+	f, ok := w.(*os.File)
+	if !ok {
+		return nil
+	}
+	if fi, err := f.Stat(); err != nil || fi.Mode()&os.ModeCharDevice == 0 {
+		return nil
+	}
+	return w
 }

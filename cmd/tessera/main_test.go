@@ -55,7 +55,7 @@ func TestDemoRunsThreeNodes(t *testing.T) {
 	}
 	for _, want := range []string{"layers 0:2", "layers 2:4", "layers 4:6", "through 3 nodes",
 		"And Jesus said unto them, What do ye?", "The LORD is my shepherd, and my strength",
-		"ledger: certificate", "node 2:4 earned"} {
+		"ledger: certificate", "(layers 2:4) earned", "audit passed"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
 		}

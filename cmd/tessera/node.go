@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -41,6 +42,9 @@ type nodeOptions struct {
 	Operator    string         // announced operator ("" : the node itself)
 	Rebalance   time.Duration  // --layers auto: how often to re-check the node's place (0: never)
 	Logger      *slog.Logger   // nil: discarded
+
+	Ledger   nodeLedgerOptions // the ledger it is paid on, and whether clients must pay
+	Progress io.Writer         // where loading shows a progress bar (nil: none)
 }
 
 // runningNode is a node serving its layers until Close.
@@ -51,6 +55,9 @@ type runningNode struct {
 	file   *gguf.File
 	pool   *kernels.Pool
 	commit commit.Commitments
+
+	ledger  nodeLedgerOptions
+	payment *paymentPolicy // nil unless clients must pay
 
 	cur       atomic.Pointer[swarm.Server] // the server new streams go to (moves with rebalancing)
 	disc      *discovery.Service
@@ -85,7 +92,10 @@ func startNode(ctx context.Context, o nodeOptions) (*runningNode, error) {
 			return fail(err)
 		}
 	}
-	c, err := commit.Of(f)
+	if o.Ledger.RequirePayment && o.Ledger.Conn == nil {
+		return fail(errPaymentNeedsLedger)
+	}
+	c, err := modelCommitments(f, o.ModelPath, o.Progress)
 	if err != nil {
 		return fail(fmt.Errorf("model commitment: %w", err))
 	}
@@ -109,7 +119,12 @@ func startNode(ctx context.Context, o nodeOptions) (*runningNode, error) {
 		return fail(err)
 	}
 	runCtx, stop := context.WithCancel(ctx)
-	n := &runningNode{host: h, file: f, pool: pool, commit: c, stop: stop}
+	n := &runningNode{host: h, file: f, pool: pool, commit: c, stop: stop, ledger: o.Ledger}
+	var admit func(context.Context, swarm.Admission) error
+	if o.Ledger.RequirePayment {
+		n.payment = newPaymentPolicy(o.Ledger.Conn)
+		admit = n.payment.Admit
+	}
 	failNode := func(err error) (*runningNode, error) {
 		n.Close()
 		return nil, err
@@ -144,13 +159,20 @@ func startNode(ctx context.Context, o nodeOptions) (*runningNode, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &swarm.Server{Model: m, ModelCommit: c.Model, MaxSessions: o.MaxSessions, Key: key}, nil
+		return &swarm.Server{Model: m, ModelCommit: c.Model, MaxSessions: o.MaxSessions, Key: key, Admit: admit}, nil
 	}
 	srv, err := newServer(r)
 	if err != nil {
 		return failNode(err)
 	}
 	n.server, n.model = srv, srv.Model
+	if o.Ledger.Conn != nil {
+		// The node's ledger account is its identity key, the key that
+		// signs its receipts: the certificates name it by that key.
+		if err := registerNode(ctx, o.Ledger.Conn, key, o.Ledger.Stake, uint64(r.Len()), log); err != nil {
+			return failNode(fmt.Errorf("ledger: %w", err))
+		}
+	}
 	n.cur.Store(srv)
 	h.Handle(wire.ProtocolID, func(s network.Stream) { _ = n.current().ServeStream(ctx, s) })
 	h.Handle(swarm.InfoProtocolID, func(s network.Stream) { _ = n.current().ServeInfo(s) })
@@ -218,6 +240,7 @@ func newNodeCmd() *cobra.Command {
 		maxMemory string
 		httpAddr  string
 		logs      logOptions
+		ledgerF   ledgerFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "node",
@@ -230,10 +253,19 @@ its full dialable addresses on a line of its own.
 
 The node also serves its dashboard (its layers, sessions and traffic) at
 --http, with Prometheus metrics at /metrics; when the default address is
-taken the node runs without one.`,
+taken the node runs without one.
+
+Ledger: with --ledger-url (a ledger's query API) or --ledger-home (an
+embedded ledger this node owns, also served to others at /v1/ledger/ on
+--http) the node is paid for its work: its ledger account is its identity
+key (the key that signs its receipts), registered with --stake N.
+--require-payment admits only clients whose ledger balance can pay for
+the session; a client that names no account, or cannot pay, is refused
+with the reason, and so is every client while the ledger does not answer.`,
 		Example: `  tessera node --model kjv.layers-0-2.gguf
   tessera node --model llama-3.2-1b-q4_k_m.gguf --layers 0:8 --listen /ip4/127.0.0.1/tcp/4001
-  tessera node --model llama-3.2-1b-q4_k_m.gguf --layers auto --max-memory 2GiB --bootstrap /ip4/10.0.0.2/tcp/4001/p2p/12D3KooW…`,
+  tessera node --model llama-3.2-1b-q4_k_m.gguf --layers auto --max-memory 2GiB --bootstrap /ip4/10.0.0.2/tcp/4001/p2p/12D3KooW…
+  tessera node --model kjv.layers-0-2.gguf --ledger-url http://10.0.0.5:26658 --stake 1000 --require-payment`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -247,6 +279,14 @@ taken the node runs without one.`,
 				}
 			}
 			o.Logger = logger
+			o.Progress = terminal(cmd.ErrOrStderr())
+			if o.Ledger.Conn, err = ledgerF.open(); err != nil {
+				return err
+			}
+			defer o.Ledger.Conn.Close()
+			if o.Ledger.Stake > 0 && o.Ledger.Conn == nil {
+				return errors.New("--stake needs a ledger: --ledger-url URL or --ledger-home DIR")
+			}
 			n, err := startNode(ctx, o)
 			if err != nil {
 				return err
@@ -280,7 +320,10 @@ taken the node runs without one.`,
 	f.IntVar(&o.KVPositions, "kv-positions", 4096, "with --layers auto: KV-cache positions reserved per layer within --max-memory")
 	f.StringVar(&o.Operator, "operator", "", "operator name announced, so clients spread sessions over operators (default: the node's peer id)")
 	f.DurationVar(&o.Rebalance, "rebalance-interval", 5*time.Minute, "with --layers auto: how often to re-check whether to move to a worse-served range (0: never)")
-	f.StringVar(&httpAddr, "http", DefaultNodeHTTP, `host:port of the dashboard and /metrics ("" turns them off)`)
+	f.StringVar(&httpAddr, "http", DefaultNodeHTTP, `host:port of the dashboard, /metrics and, with a ledger, /v1/ledger/ ("" turns them off)`)
+	ledgerF.add(f)
+	f.BoolVar(&o.Ledger.RequirePayment, "require-payment", false, "admit only clients whose ledger balance can pay for the session (needs a ledger)")
+	f.Uint64Var(&o.Ledger.Stake, "stake", 0, "stake this much on the ledger and register the node, so certificates pay it (on a dev ledger the faucet funds it)")
 	addLogFlags(cmd, &logs)
 	return cmd
 }

@@ -55,6 +55,7 @@ func startNodeHTTP(n *runningNode, addr string, logger *slog.Logger) (*nodeHTTP,
 	}
 	reg := api.NewRegistry()
 	registerNodeMetrics(reg, n)
+	registerNodeLedgerMetrics(reg, n)
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("node dashboard: listen on %s: %w", addr, err)
@@ -65,7 +66,10 @@ func startNodeHTTP(n *runningNode, addr string, logger *slog.Logger) (*nodeHTTP,
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
 	})
-	mux.Handle("/", web.Handler(nodeStatus{n: n, started: time.Now()}))
+	if n.ledger.Conn != nil {
+		mux.Handle("/v1/ledger/", n.ledger.Conn.handler())
+	}
+	mux.Handle("/", web.Handler(&nodeStatus{n: n, started: time.Now()}))
 	h := &nodeHTTP{
 		srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 			ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)},
@@ -124,10 +128,11 @@ func registerNodeMetrics(reg *prometheus.Registry, n *runningNode) {
 type nodeStatus struct {
 	n       *runningNode
 	started time.Time
+	ledger  panelCache
 }
 
 // Status implements web.Source.
-func (ns nodeStatus) Status(ctx context.Context) (web.Status, error) {
+func (ns *nodeStatus) Status(ctx context.Context) (web.Status, error) {
 	n := ns.n
 	srv := n.current() // the node may have moved to another range
 	st := srv.Stats()
@@ -173,6 +178,26 @@ func (ns nodeStatus) Status(ctx context.Context) (web.Status, error) {
 			Partial: true,
 			Detail:  fmt.Sprintf("%s, dim %d; this page shows this node only — a gateway's dashboard shows the whole chain", cfg.Arch, cfg.Dim),
 		}},
-		Notes: []string{"Receipts and audits are not implemented yet: this node's work is not yet signed, checked or paid."},
+		Notes:  ns.notes(),
+		Ledger: ns.ledgerPanel(ctx),
 	}, nil
+}
+
+// notes say how the node's work is checked and paid.
+func (ns *nodeStatus) notes() []string {
+	notes := []string{"This node signs a receipt for every forward call with its identity key; clients check them and audit cells of its traces."}
+	switch l := ns.n.ledger; {
+	case l.Conn == nil:
+		notes = append(notes, "No ledger: this node's work is not paid (start it with --ledger-url or --ledger-home, and --stake).")
+	case l.RequirePayment:
+		notes = append(notes, "Sessions are admitted only for clients whose ledger balance can pay for them.")
+	}
+	return notes
+}
+
+func (ns *nodeStatus) ledgerPanel(ctx context.Context) *web.Ledger {
+	if ns.n.ledger.Conn == nil {
+		return nil
+	}
+	return ns.ledger.get(ctx, func(ctx context.Context) *web.Ledger { return nodeLedgerPanel(ctx, ns.n) })
 }

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -92,6 +94,10 @@ const describe = (e) => ({ name: e.constructor.name, status: e.status, code: e.c
   catch (e) { errors.model = describe(e); }
   try { await client.chat.completions.create({ model, messages, n: 2 }); }
   catch (e) { errors.n = describe(e); }
+  // An account whose ledger balance cannot pay, with the client's default
+  // retries: the gateway says not to retry.
+  try { await new OpenAI({ baseURL, apiKey: process.env.POOR_KEY }).chat.completions.create({ model, messages, max_tokens: 16 }); }
+  catch (e) { errors.quota = describe(e); }
   out.errors = errors;
   console.log(JSON.stringify(out));
 })().catch((e) => { console.error(e); process.exit(1); });
@@ -99,12 +105,28 @@ const describe = (e) => ({ name: e.constructor.name, status: e.status, code: e.c
 
 // The official openai npm client, against a gateway over a local
 // three-node swarm, gets the text of ` + "`tessera generate`" + `, streamed and
-// not, and raises the documented error classes.
+// not, and raises the documented error classes, insufficient_quota (an
+// account of the gateway's embedded ledger with no credits) included,
+// without retrying it.
 func TestOpenAINodeClient(t *testing.T) {
 	mod := openAIModule(t)
 	client, addrs := startSliceNodes(t, demoRanges)
-	const key = "sk-npm-test"
-	g := startTestGateway(t, gatewayOptions{ModelPath: client, Peers: addrs, APIKeys: []string{key}})
+	const key, poorKey = "sk-npm-test", "sk-npm-poor"
+	dir := t.TempDir()
+	home := filepath.Join(dir, "ledger")
+	for _, name := range []string{"rich.key", "poor.key"} {
+		if _, err := run(t, "ledger", "key", "--new", filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := run(t, "ledger", "faucet", "--key", filepath.Join(dir, "rich.key"), "--amount", "100000", "--home", home); err != nil {
+		t.Fatal(err)
+	}
+	keysFile := filepath.Join(dir, "keys")
+	if err := os.WriteFile(keysFile, []byte(key+" rich rich.key\n"+poorKey+" poor poor.key\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	g := startTestGateway(t, gatewayOptions{ModelPath: client, Peers: addrs, KeysFile: keysFile, Ledger: ledgerFlags{Home: home}})
 	want := generateText(t, e2ePrompt, 16)
 
 	script := filepath.Join(t.TempDir(), "client.cjs")
@@ -114,7 +136,7 @@ func TestOpenAINodeClient(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "node", script)
-	cmd.Env = append(os.Environ(), "OPENAI_MODULE="+mod, "BASE_URL="+g.URL+"/v1", "API_KEY="+key, "MODEL=kjv", "PROMPT="+e2ePrompt)
+	cmd.Env = append(os.Environ(), "OPENAI_MODULE="+mod, "BASE_URL="+g.URL+"/v1", "API_KEY="+key, "POOR_KEY="+poorKey, "MODEL=kjv", "PROMPT="+e2ePrompt)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -165,10 +187,24 @@ func TestOpenAINodeClient(t *testing.T) {
 		"auth":  {"AuthenticationError", 401, "invalid_api_key"},
 		"model": {"NotFoundError", 404, "model_not_found"},
 		"n":     {"BadRequestError", 400, "unsupported_parameter"},
+		"quota": {"RateLimitError", 429, "insufficient_quota"},
 	} {
 		e := got.Errors[name]
-		if e.Name != want.class || e.Status != want.status || e.Code != want.code || e.Type != "invalid_request_error" {
+		typ := "invalid_request_error"
+		if name == "quota" {
+			typ = "insufficient_quota"
+		}
+		if e.Name != want.class || e.Status != want.status || e.Code != want.code || e.Type != typ {
 			t.Errorf("%s error: %+v, want %s %d %s", name, e, want.class, want.status, want.code)
 		}
+	}
+	resp, err := http.Get(g.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if w := `tessera_gateway_requests_total{code="429",endpoint="chat_completions"} 1`; !strings.Contains(string(metrics), w) {
+		t.Errorf("the client retried insufficient_quota (metrics lack %s)", w)
 	}
 }

@@ -31,9 +31,14 @@ type verifyOptions struct {
 
 // addVerifyFlags registers the proof flags of generate.
 func addVerifyFlags(cmd *cobra.Command, o *verifyOptions) {
+	addAuditFlags(cmd, o)
+	cmd.Flags().StringVar(&o.Certificate, "certificate", "", "with --peers: write the signed certificate of the generation to this file")
+}
+
+// addAuditFlags registers the audit flags (generate, gateway).
+func addAuditFlags(cmd *cobra.Command, o *verifyOptions) {
 	f := cmd.Flags()
 	f.StringArrayVar(&o.VKs, "vk", nil, "with --peers: audit the nodes with this verification key (repeatable; see tessera vk gen)")
-	f.StringVar(&o.Certificate, "certificate", "", "with --peers: write the signed certificate of the generation to this file")
 	f.Float64Var(&o.Budget, "audit-budget", proof.DefaultBudget, "audit rate: target verifier CPU as a fraction of the nodes' CPU")
 	f.IntVar(&o.Cells, "audit-cells", 0, "audit exactly this many cells of every receipt instead of following --audit-budget")
 }
@@ -80,8 +85,15 @@ func hostSigningKey(h *p2p.Host) (ed25519.PrivateKey, error) {
 	return ed25519.PrivateKey(raw), nil
 }
 
+// provenChain is what certify reads of a chain: *swarm.Chain, or a
+// chain wrapped by another (e.g. one that fails over).
+type provenChain interface {
+	Audited() bool
+	Proofs() []swarm.HopProof
+}
+
 // certify builds and signs the certificate of a generation through chain.
-func certify(key ed25519.PrivateKey, model proof.Hash, prompt string, res generate.Result, chain *swarm.Chain, vks []*proof.VerificationKey) *proof.Certificate {
+func certify(key ed25519.PrivateKey, model proof.Hash, prompt string, res generate.Result, chain provenChain, vks []*proof.VerificationKey) *proof.Certificate {
 	c := &proof.Certificate{Model: model, PromptHash: proof.HashText(prompt), OutputHash: proof.HashText(res.Text),
 		PromptTokens: len(res.PromptTokens), OutputTokens: len(res.Tokens), Audited: chain.Audited()}
 	if c.Audited && len(vks) == 1 {

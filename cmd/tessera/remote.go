@@ -29,8 +29,9 @@ type chainOptions struct {
 	// Verify checks the nodes' signed receipts (and audits them with its
 	// verification keys); nil checks nothing.
 	Verify *swarm.Verification
-	// Payer signs session requests with this ledger account's key (nil:
-	// none).
+	// Payer signs every session request with the client's ledger key,
+	// for nodes that admit only paying clients (nil: none); such a node
+	// checks the balance against MaxPositions.
 	Payer ed25519.PrivateKey
 	// OnFailover is told of each node replaced mid-generation.
 	OnFailover func(swarm.Failover)

@@ -23,7 +23,7 @@ package query
 
 import (
 	"context"
-	"encoding/hex"
+	hexenc "encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -142,11 +142,7 @@ func (h *handler) account(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusBadRequest, err)
 		return
 	}
-	v := AccountView{Key: k, Account: h.src.Account(k)}
-	if n, ok := h.src.Node(k); ok {
-		v.Node = &n
-	}
-	writeJSON(w, http.StatusOK, v)
+	writeJSON(w, http.StatusOK, accountView(h.src, k))
 }
 
 func (h *handler) history(w http.ResponseWriter, r *http.Request) {
@@ -234,16 +230,10 @@ func (h *handler) block(w http.ResponseWriter, r *http.Request) {
 		fail(w, statusOf(err), err)
 		return
 	}
-	v := BlockView{Height: rec.Height, Time: rec.Time, AppHash: rec.AppHash, Begin: rec.Begin, Txs: []TxView{}}
-	for i, raw := range rec.Txs {
-		tv := TxView{Hash: ledger.TxHash(raw), Raw: hex.EncodeToString(raw), Result: rec.Results[i]}
-		if tx, err := ledger.DecodeTx(raw); err == nil {
-			tv.Kind, tv.Sender, tv.Nonce = tx.Body.Kind().String(), &tx.Sender, tx.Nonce
-		}
-		v.Txs = append(v.Txs, tv)
-	}
-	writeJSON(w, http.StatusOK, v)
+	writeJSON(w, http.StatusOK, blockView(rec))
 }
+
+func hex(b []byte) string { return hexenc.EncodeToString(b) }
 
 func statusOf(err error) int {
 	if errors.Is(err, ledger.ErrNotFound) {
@@ -281,7 +271,7 @@ func (h *handler) submit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if strings.HasPrefix(r.Header.Get("Content-Type"), "text/") {
-		if body, err = hex.DecodeString(strings.TrimSpace(string(body))); err != nil {
+		if body, err = hexenc.DecodeString(strings.TrimSpace(string(body))); err != nil {
 			fail(w, http.StatusBadRequest, errors.New("body: want hex: "+err.Error()))
 			return
 		}

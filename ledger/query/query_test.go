@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -135,5 +136,52 @@ func TestReadOnlyHandler(t *testing.T) {
 	var se *query.StatusError
 	if !errors.As(err, &se) || se.Status != http.StatusNotImplemented {
 		t.Fatalf("submit to a read-only endpoint: %v", err)
+	}
+}
+
+// Local (a ledger in this process) answers as the HTTP client does, so a
+// program can use either without knowing where the ledger lives.
+func TestLocalMatchesClient(t *testing.T) {
+	g := ledgertest.Genesis()
+	l, err := solo.Open(filepath.Join(t.TempDir(), "ledger.db"), solo.Options{Genesis: &g})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	srv := httptest.NewServer(query.Handler(l, nil))
+	defer srv.Close()
+	ctx := context.Background()
+	apis := map[string]query.API{"client": &query.Client{URL: srv.URL}, "local": query.Local{Src: l}}
+	// Each API submits one transfer; the other sees it.
+	for _, name := range []string{"client", "local"} {
+		raw := ledgertest.Sign(ledgertest.ChainID, "alice", l.Account(ledgertest.Pub("alice")).Nonce, &ledger.Transfer{To: ledgertest.Pub("bob"), Amount: 7})
+		if _, err := apis[name].Submit(ctx, raw); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	var views []string
+	for _, name := range []string{"client", "local"} {
+		a := apis[name]
+		info, err1 := a.Info(ctx)
+		acct, err2 := a.Account(ctx, ledgertest.Pub("bob"))
+		hist, err3 := a.History(ctx, ledgertest.Pub("bob"), 0, 10)
+		blk, err4 := a.Block(ctx, 2)
+		rc, err5 := a.Tx(ctx, blk.Txs[0].Hash)
+		if err := errors.Join(err1, err2, err3, err4, err5); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if _, err := a.Certificate(ctx, ledger.Hash{9}); !errors.Is(err, ledger.ErrNotFound) {
+			t.Errorf("%s: unknown certificate: %v", name, err)
+		}
+		if _, err := a.Block(ctx, 99); !errors.Is(err, ledger.ErrNotFound) {
+			t.Errorf("%s: unknown block: %v", name, err)
+		}
+		views = append(views, fmt.Sprintf("%+v|%+v|%d|%+v|%+v", info, acct, len(hist), blk, rc))
+	}
+	if views[0] != views[1] {
+		t.Errorf("client and local disagree:\n%s\n%s", views[0], views[1])
+	}
+	if _, err := (query.Local{Src: struct{ query.Source }{l}}).Submit(ctx, []byte{1}); err == nil {
+		t.Error("a read-only local ledger accepted a transaction")
 	}
 }

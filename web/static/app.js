@@ -220,9 +220,14 @@
   function auditPill(g) {
     const a = g.audit || {};
     let status = a.status || "none";
-    let text = { none: "no audit", pending: "pending", passed: "verified", failed: "failed" }[status] || status;
-    if (g.error) { status = "error"; text = "failed: " + g.error; }
-    return el("span", { class: "pill audit-" + status, title: a.detail || "", text: text });
+    let text = { none: "no audit", receipts: "receipts checked", pending: "pending", passed: "verified", failed: "failed" }[status] || status;
+    let title = a.detail || "";
+    if (g.error) {
+      status = "error";
+      title = "failed: " + g.error;
+      text = title.length > 48 ? title.slice(0, 47) + "…" : title;
+    }
+    return el("span", { class: "pill audit-" + status, title: title, text: text });
   }
 
   function renderGenerations(st) {
@@ -230,7 +235,7 @@
     const gens = st.generations || [];
     const body = $("gens-body");
     if (!gens.length) {
-      body.replaceChildren(el("tr", null, el("td", { colspan: 9, class: "empty", text: "No generations yet." })));
+      body.replaceChildren(el("tr", null, el("td", { colspan: 10, class: "empty", text: "No generations yet." })));
       return;
     }
     body.replaceChildren(...gens.map((g) => el("tr", null,
@@ -245,7 +250,8 @@
       el("td", null, g.certificate
         ? el("button", { class: "cert", type: "button", title: g.certificate, text: short(g.certificate), onclick: () => openCert(g.certificate) })
         : "–"),
-      el("td", null, auditPill(g)))));
+      el("td", null, auditPill(g)),
+      el("td", { class: "num", title: g.paid || "", text: g.paid ? (g.paid.length > 24 ? g.paid.slice(0, 23) + "…" : g.paid) : "–" }))));
   }
 
   function renderLedger(st) {
@@ -254,20 +260,37 @@
     if (!l) {
       root.replaceChildren(el("div", { class: "ledger-empty" },
         el("div", null,
-          el("strong", { text: "No ledger connected yet." }),
-          el("div", { text: "Account balances, node earnings and recent transactions will appear here once the ledger is running. Until then nobody is charged or paid." }))));
+          el("strong", { text: "No ledger connected." }),
+          el("div", { text: "Generations are not paid and nodes earn nothing. Start with --ledger-url URL (a ledger's API) or --ledger-home DIR (an embedded ledger) to see balances, earnings and transactions here." }))));
+      return;
+    }
+    const head = el("div", { class: "ledger-head" },
+      el("span", { class: "mono", text: l.where }),
+      l.chain_id ? el("span", { class: "muted", text: "chain " + l.chain_id }) : null,
+      el("span", { class: "ledger-height", text: "height " + fmtInt(l.height) }),
+      l.app_hash ? el("span", { class: "mono muted", title: l.app_hash, text: "app hash " + l.app_hash.slice(0, 16) + "…" }) : null,
+      l.price ? el("span", { class: "muted", text: l.price + " credit(s) per layer and token" }) : null);
+    if (l.error) {
+      root.replaceChildren(head, el("p", { class: "ledger-error", text: "The ledger did not answer: " + l.error }));
       return;
     }
     const accounts = el("table", null,
-      el("thead", null, el("tr", null, el("th", { text: "Account" }), el("th", { class: "num", text: "Balance" }), el("th", { class: "num", text: "Stake" }))),
-      el("tbody", null, ...(l.accounts || []).map((a) => el("tr", null,
-        el("td", { class: "mono", text: a.name }), el("td", { class: "num", text: a.balance }), el("td", { class: "num", text: a.stake || "–" })))));
+      el("thead", null, el("tr", null, ...["Account", "Role", "Balance", "Stake", "Earned", "Work units"]
+        .map((h, i) => el("th", { class: i >= 2 ? "num" : null, text: h })))),
+      el("tbody", null, ...(l.accounts || []).map((a) => el("tr", { title: (a.key || "") + (a.detail ? "\n" + a.detail : "") },
+        el("td", { class: "mono", text: a.name }),
+        el("td", { class: "wrap" }, a.role || "", a.detail ? el("div", { class: "detail muted", text: a.detail }) : null),
+        el("td", { class: "num", text: a.balance }), el("td", { class: "num", text: a.stake || "–" }),
+        el("td", { class: "num", text: a.earned || "–" }), el("td", { class: "num", text: a.work_units || "–" })))));
     const txs = el("table", null,
-      el("thead", null, el("tr", null, ...["Time", "Kind", "From", "To", "Amount", "Memo"].map((h) => el("th", { class: h === "Amount" ? "num" : null, text: h })))),
-      el("tbody", null, ...(l.transactions || []).map((t) => el("tr", null,
+      el("thead", null, el("tr", null, ...["Height", "Time", "Kind", "From", "To", "Amount", "Memo"]
+        .map((h) => el("th", { class: h === "Amount" || h === "Height" ? "num" : null, text: h })))),
+      el("tbody", null, ...((l.transactions || []).length ? l.transactions.map((t) => el("tr", null,
+        el("td", { class: "num", text: t.height ? fmtInt(t.height) : "–" }),
         el("td", { class: "muted", text: fmtTime(t.time) }), el("td", { text: t.kind }), el("td", { class: "mono", text: t.from || "–" }),
-        el("td", { class: "mono", text: t.to || "–" }), el("td", { class: "num", text: t.amount }), el("td", { class: "muted", text: t.memo || "" })))));
-    root.replaceChildren(el("div", { class: "ledger-grid" }, el("div", { class: "table-wrap" }, accounts), el("div", { class: "table-wrap" }, txs)));
+        el("td", { class: "mono", text: t.to || "–" }), el("td", { class: "num", text: t.amount || "–" }), el("td", { class: "muted wrap", text: t.memo || "" })))
+        : [el("tr", null, el("td", { colspan: 7, class: "empty", text: "No transactions yet." }))])));
+    root.replaceChildren(head, el("div", { class: "ledger-grid" }, el("div", { class: "table-wrap" }, accounts), el("div", { class: "table-wrap" }, txs)));
   }
 
   async function openCert(id) {
