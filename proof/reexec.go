@@ -60,8 +60,8 @@ func Reexecute(m *model.Model, steps []ReexecStep) (*ReexecResult, *Evidence, er
 		if o := steps[i].Output; o != nil && len(o) == len(out) {
 			var d, n float64
 			for k := range out {
-				d += sq(float64(o[k]) - float64(out[k]))
-				n += sq(float64(out[k]))
+				d += float64(sq(float64(o[k]) - float64(out[k])))
+				n += float64(sq(float64(out[k])))
 			}
 			res.RelDev = math.Sqrt(d / max(n, math.SmallestNonzeroFloat64))
 		}
