@@ -34,6 +34,10 @@ type CertHop struct {
 	Last     int
 	Receipts []*Receipt // in step order
 	Audit    HopAudit
+	// Verdict is a validator's signed verdict on re-executing the hop's
+	// receipts (nil when none was delegated). Audit.ReexecSteps and
+	// ReexecFailed then state what it says.
+	Verdict *Verdict
 }
 
 // Certificate is the auditor's signed statement about one generation
@@ -69,12 +73,28 @@ func ReceiptsRoot(hops []CertHop) Hash {
 	return merkle.Root(leaves)
 }
 
+// A certificate is encoded as version 1 unless a hop carries a validator's
+// verdict, which only version 2 can hold; each certificate has one
+// encoding.
 const (
-	certMagic  = "tessera-certificate\x00\x00\x00\x00\x01"
-	certDomain = "tessera/certificate/v1\n"
+	certMagic    = "tessera-certificate\x00\x00\x00\x00\x01"
+	certMagicV2  = "tessera-certificate\x00\x00\x00\x00\x02"
+	certDomain   = "tessera/certificate/v1\n"
+	certDomainV2 = "tessera/certificate/v2\n"
 )
 
+// version is the encoding the certificate needs.
+func (c *Certificate) version() int {
+	for _, h := range c.Hops {
+		if h.Verdict != nil {
+			return 2
+		}
+	}
+	return 1
+}
+
 func (c *Certificate) appendBody(w *enc) {
+	v2 := c.version() == 2
 	w.hash(c.Model)
 	w.hash(c.PromptHash)
 	w.hash(c.OutputHash)
@@ -97,16 +117,27 @@ func (c *Certificate) appendBody(w *enc) {
 		for _, r := range h.Receipts {
 			w.raw(r.Marshal())
 		}
+		if v2 {
+			w.bool(h.Verdict != nil)
+			if h.Verdict != nil {
+				w.bytes(h.Verdict.Marshal())
+			}
+		}
 	}
 	w.hash(c.ReceiptsRoot)
 	w.bool(c.Passed)
 	w.bytes(c.Auditor)
 }
 
-// SignedMessage is what the auditor signs: "tessera/certificate/v1\n" and
-// the encoding without the signature.
+// SignedMessage is what the auditor signs: "tessera/certificate/v1\n"
+// (v2 when a hop carries a verdict) and the encoding without the
+// signature.
 func (c *Certificate) SignedMessage() []byte {
-	w := enc{b: []byte(certDomain)}
+	domain := certDomain
+	if c.version() == 2 {
+		domain = certDomainV2
+	}
+	w := enc{b: []byte(domain)}
 	c.appendBody(&w)
 	return w.b
 }
@@ -140,7 +171,11 @@ func (c *Certificate) outcome() error {
 // Marshal encodes the certificate as a file.
 func (c *Certificate) Marshal() []byte {
 	w := enc{}
-	w.raw([]byte(certMagic))
+	if c.version() == 2 {
+		w.raw([]byte(certMagicV2))
+	} else {
+		w.raw([]byte(certMagic))
+	}
 	c.appendBody(&w)
 	w.bytes(c.Sig)
 	return w.b
@@ -150,7 +185,12 @@ func (c *Certificate) Marshal() []byte {
 // not the signatures (see VerifyCertificate).
 func UnmarshalCertificate(b []byte) (*Certificate, error) {
 	d := dec{b: b, what: "certificate"}
-	d.magic(certMagic)
+	v2 := len(b) >= len(certMagicV2) && string(b[:len(certMagicV2)]) == certMagicV2
+	if v2 {
+		d.magic(certMagicV2)
+	} else {
+		d.magic(certMagic)
+	}
 	c := &Certificate{Model: d.hash(), PromptHash: d.hash(), OutputHash: d.hash()}
 	c.PromptTokens, c.OutputTokens = int(d.u32()), int(d.u32())
 	c.Audited = d.bool()
@@ -177,6 +217,17 @@ func UnmarshalCertificate(b []byte) (*Certificate, error) {
 			}
 			h.Receipts = append(h.Receipts, r)
 		}
+		if v2 && d.bool() {
+			vb := d.bytes(MaxString)
+			if d.err == nil {
+				vd, err := UnmarshalVerdict(vb)
+				if err != nil {
+					d.err = err
+					break
+				}
+				h.Verdict = vd
+			}
+		}
 		c.Hops = append(c.Hops, h)
 	}
 	c.ReceiptsRoot = d.hash()
@@ -188,6 +239,9 @@ func UnmarshalCertificate(b []byte) (*Certificate, error) {
 	d.done()
 	if d.err != nil {
 		return nil, d.err
+	}
+	if v2 && c.version() != 2 {
+		return nil, fmt.Errorf("%w: certificate: version 2 encoding without any verdict", ErrMalformed)
 	}
 	return c, nil
 }
@@ -223,8 +277,8 @@ func VerifyCertificate(c *Certificate) error {
 		}
 		next = h.Last
 		if h.Local {
-			if len(h.Receipts) != 0 || h.Key != nil {
-				return bad("local hop %d carries receipts or a key", i)
+			if len(h.Receipts) != 0 || h.Key != nil || h.Verdict != nil {
+				return bad("local hop %d carries receipts, a key or a verdict", i)
 			}
 			continue
 		}
@@ -237,6 +291,22 @@ func VerifyCertificate(c *Certificate) error {
 		for _, r := range h.Receipts {
 			if r.Model != c.Model || r.First != h.First || r.Last != h.Last {
 				return bad("hop %d: %s names another model or layers", i, r)
+			}
+		}
+		if v := h.Verdict; v != nil {
+			if err := v.Verify(); err != nil {
+				return bad("hop %d: %v", i, err)
+			}
+			if err := v.About(h.Key, h.Receipts); err != nil {
+				return bad("hop %d: %v", i, err)
+			}
+			failed := 0
+			if !v.Matched() {
+				failed = 1
+			}
+			if h.Audit.ReexecSteps != v.Steps || h.Audit.ReexecFailed != failed {
+				return bad("hop %d: %d steps re-executed and %d failed, the validator's verdict says %d and %d",
+					i, h.Audit.ReexecSteps, h.Audit.ReexecFailed, v.Steps, failed)
 			}
 		}
 		if i > 0 && !c.Hops[i-1].Local {
