@@ -61,8 +61,8 @@ func newGenerateCmd() *cobra.Command {
 				if chainOpts.LocalLayers > 0 {
 					return fmt.Errorf("--local-layers needs --peers or --bootstrap")
 				}
-				if len(verify.VKs) > 0 || verify.Certificate != "" {
-					return fmt.Errorf("--vk and --certificate need --peers or --bootstrap (a local generation has no nodes to audit)")
+				if len(verify.VKs) > 0 || verify.Certificate != "" || verify.Validator != "" {
+					return fmt.Errorf("--vk, --certificate and --validator need --peers or --bootstrap (a local generation has no nodes to audit)")
 				}
 				lm, err := loadLocalModel(modelPath, threads)
 				if err != nil {
@@ -168,6 +168,7 @@ func runRemote(ctx context.Context, out, log io.Writer, modelPath string, thread
 	fmt.Fprintln(out)
 	// Receipts, audits and the certificate are reported even when a node
 	// failed its checks (that is when they matter most).
+	delegateReexec(ctx, log, h, chain, verify)
 	reportProofs(log, chain, verify.Certificate)
 	if verify.Certificate != "" {
 		key, kerr := hostSigningKey(h)
