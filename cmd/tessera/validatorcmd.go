@@ -51,9 +51,6 @@ type validatorOptions struct {
 	MaxJobBytes int           // largest job accepted
 	JobTimeout  time.Duration // bound on receiving, re-executing and answering one job
 	Logger      *slog.Logger
-	// Report, when set, is called with the evidence of every difference
-	// found (the ledger submission); its error is logged.
-	Report func(ctx context.Context, node ed25519.PublicKey, evidence []byte) error
 }
 
 // validatorModel is one model file a validator holds.
@@ -279,11 +276,6 @@ func (v *runningValidator) handle(ctx context.Context, r io.Reader) (*wire.Valid
 		v.stats.differed.Add(1)
 		path := v.keepEvidence(evb)
 		v.log.Warn("job re-executed: DIFFERENCE", append(attrs, "verdict", vd.Describe(), "evidence", path)...)
-		if v.o.Report != nil {
-			if err := v.o.Report(ctx, first.Key, evb); err != nil {
-				v.log.Warn("reporting the evidence", "err", err)
-			}
-		}
 	}
 	return &wire.ValidateVerdict{Verdict: vd.Marshal(), Evidence: evb}, nil
 }
