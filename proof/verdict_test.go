@@ -34,21 +34,29 @@ func reexecJob(t *testing.T, fx *fixture, node *simNode) *proof.ReexecJob {
 	return job
 }
 
+// validatorWeights are kjv-tiny's weights and its layers r loaded from
+// them, as a validator holds them.
+func validatorWeights(t *testing.T, fx *fixture, r model.Range) (*proof.Weights, *model.Model) {
+	t.Helper()
+	w, err := proof.NewWeights(fx.file, fx.commit, testPool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Close)
+	m, err := w.Model(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w, m
+}
+
 // TestVerdict: a validator's verdict on an honest and a dishonest node
 // survives encoding, verifies, speaks of exactly the job's receipts, and
 // carries the evidence it names; certificates hold it and check it.
 func TestVerdict(t *testing.T) {
 	fx := kjv(t, "kjv-tiny-q8_0.gguf")
 	r := model.Range{First: 0, Last: 2}
-	w, err := proof.NewWeights(fx.file, fx.commit, testPool)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	m, err := w.Model(r)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w, m := validatorWeights(t, fx, r)
 	validator := ed25519.NewKeyFromSeed(sha256.New().Sum(nil))
 	run := func(node *simNode) (*proof.ReexecJob, *proof.Verdict, []byte) {
 		job := reexecJob(t, fx, node)
@@ -170,12 +178,7 @@ func TestVerdict(t *testing.T) {
 func TestReexecuteRefusesForeignOutputs(t *testing.T) {
 	fx := kjv(t, "kjv-tiny-q8_0.gguf")
 	r := model.Range{First: 0, Last: 2}
-	w, err := proof.NewWeights(fx.file, fx.commit, testPool)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	m, _ := w.Model(r)
+	w, m := validatorWeights(t, fx, r)
 	job := reexecJob(t, fx, newSimNode(t, fx, r, 8))
 	job.Steps[1].Output[0] += 1
 	if _, _, err := proof.Reexecute(m, job.Steps); err == nil || !strings.Contains(err.Error(), "H(out)") {
