@@ -412,11 +412,20 @@ func reexecuteOn(ctx context.Context, h *p2p.Host, id string, key ed25519.Public
 		_ = s.SetDeadline(dl)
 	}
 	b := job.Marshal()
+	r := bufio.NewReader(s)
 	if err := wire.WriteMessage(s, &wire.ValidateJob{Job: b}); err != nil {
+		// A validator that refuses a job (too large, busy) answers before
+		// it has read it all, and closes the stream.
+		_ = s.SetReadDeadline(time.Now().Add(2 * time.Second))
+		if msg, rerr := wire.ReadValidateMessage(r, wire.MaxVerdict); rerr == nil {
+			if we, ok := msg.(*wire.Error); ok {
+				return nil, nil, fmt.Errorf("the validator refused the job (%s): %w", humanBytes(uint64(len(b))), we)
+			}
+		}
 		return nil, nil, fmt.Errorf("sending the job (%s): %w", humanBytes(uint64(len(b))), err)
 	}
 	// The answer holds at most the verdict and evidence as large as the job.
-	msg, err := wire.ReadValidateMessage(bufio.NewReader(s), 2*len(b)+wire.MaxVerdict+(1<<20))
+	msg, err := wire.ReadValidateMessage(r, 2*len(b)+wire.MaxVerdict+(1<<20))
 	if err != nil {
 		return nil, nil, fmt.Errorf("reading the verdict: %w", err)
 	}
