@@ -106,7 +106,7 @@ func (a *activation) compute(x []float32, f actFormat) {
 			}
 			if f == actQ8_1 {
 				s := float64(f16Round(d * float32(sum)))
-				a.corr = append(a.corr, s-dh*float64(sum))
+				a.corr = append(a.corr, s-float64(dh*float64(sum)))
 			}
 		}
 	case actQ8_K:

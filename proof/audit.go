@@ -163,14 +163,14 @@ func (a *Auditor) cellCost(r *Receipt, layer, pos, newKV int) float64 {
 	if layer != r.Last-1 {
 		opened += size(MaskOut)
 	}
-	return costByte*float64(opened) + a.checkCost(layer, pos)
+	return float64(costByte*float64(opened)) + a.checkCost(layer, pos)
 }
 
 // checkCost is the part of a cell's checks that does not scale with the
 // bytes opened: the attention over positions 0..pos.
 func (a *Auditor) checkCost(layer, pos int) float64 {
 	c := a.vk.Config
-	return costAttention * float64(2*(pos+1)*c.Heads*c.HeadDim)
+	return float64(costAttention * float64(2*(pos+1)*c.Heads*c.HeadDim))
 }
 
 // Observe records an accepted receipt (after the client's L0 checks) and
@@ -204,7 +204,7 @@ func (a *Auditor) Observe(r *Receipt, in, out []float32) []CellRef {
 	for i := r.First; i < r.Last; i++ {
 		work += a.layerWork(i)
 	}
-	work *= float64(r.N)
+	work = float64(work * float64(r.N))
 	a.stats.Work += work
 
 	cells := r.Cells()
@@ -324,7 +324,7 @@ func (a *Auditor) Check(ops []*CellOpening) error {
 		}
 		a.stats.Bytes += int64(o.Size())
 		a.stats.Openings++
-		cost += costByte * float64(o.Size()+200)
+		cost += float64(costByte * float64(o.Size()+200))
 		key := o.Ref()
 		key.Mask = 0
 		got[key] = o
@@ -333,7 +333,7 @@ func (a *Auditor) Check(ops []*CellOpening) error {
 	at := func(layer, pos int) *CellOpening { return got[CellRef{Step: r.Step, Layer: layer, Pos: pos}] }
 	dim := c.Dim
 	row := func(h []float32, pos int) []float32 { return h[(pos-r.Start)*dim : (pos-r.Start+1)*dim] }
-	cc := cellChecker{cfg: c, freqs: a.vk.RopeFreqs, tol: a.cfg.Tolerances,
+	cc := cellChecker{cfg: c, freqs: a.vk.RopeFreqs, tol: a.cfg.Tolerances, ops: nodeOps,
 		mats: &vkMats{vk: a.vk, tol: a.cfg.Tolerances.Freivalds},
 		layer: func(i int) (layerParams, error) {
 			l := a.vk.Layer(i)

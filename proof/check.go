@@ -115,6 +115,7 @@ type cellChecker struct {
 	cfg   model.Config
 	freqs []float32
 	tol   Tolerances
+	ops   elementwise
 	mats  matChecker
 	layer func(i int) (layerParams, error)
 }
@@ -164,10 +165,11 @@ func (cc *cellChecker) checkCell(d *CellData) (res Residuals, fail *Finding, err
 	}
 	dim := cfg.Dim
 	x := make([]float32, max(dim, cfg.FF))
-	rmsNorm(x[:dim], v[VecH], lp.attnNorm, cfg.NormEps)
+	ops := &cc.ops
+	ops.rmsNorm(x[:dim], v[VecH], lp.attnNorm, cfg.NormEps)
 	check(EqX1, relDev(v[VecX1], x[:dim]), cc.tol.Norm, "")
 
-	cos, sin := ropeTable(cfg, cc.freqs, d.Pos)
+	cos, sin := ops.rope(cfg, cc.freqs, d.Pos)
 	y := make([]float64, max(cfg.Heads*cfg.HeadDim, cfg.FF, dim))
 	mat := func(m int, in []float32, out []float64) error {
 		r, err := cc.mats.residual(d.Layer, m, in, out)
@@ -195,7 +197,7 @@ func (cc *cellChecker) checkCell(d *CellData) (res Residuals, fail *Finding, err
 			return res, nil, fmt.Errorf("proof: attention of position %d needs %d keys and values", d.Pos, t)
 		}
 		att := make([]float32, qd)
-		attention(att, v[VecQ], d.K, d.V, t, cfg)
+		ops.attention(att, v[VecQ], d.K, d.V, t, cfg)
 		check(EqAttention, relDev(v[VecAtt], att), cc.tol.Attention, "")
 	}
 	if err := mat(MatO, v[VecAtt], toF64(y[:0], v[VecO])); err != nil {
@@ -205,7 +207,7 @@ func (cc *cellChecker) checkCell(d *CellData) (res Residuals, fail *Finding, err
 	for i := range ho {
 		ho[i] = v[VecH][i] + v[VecO][i]
 	}
-	rmsNorm(x[:dim], ho, lp.ffnNorm, cfg.NormEps)
+	ops.rmsNorm(x[:dim], ho, lp.ffnNorm, cfg.NormEps)
 	check(EqX2, relDev(v[VecX2], x[:dim]), cc.tol.Norm, "")
 	if err := mat(MatGate, v[VecX2], toF64(y[:0], v[VecGate])); err != nil {
 		return res, nil, err
@@ -214,7 +216,7 @@ func (cc *cellChecker) checkCell(d *CellData) (res Residuals, fail *Finding, err
 		return res, nil, err
 	}
 	act := make([]float32, cfg.FF)
-	swiglu(act, v[VecGate], v[VecUp])
+	ops.swiglu(act, v[VecGate], v[VecUp])
 	if err := mat(MatDown, act, toF64(y[:0], v[VecDown])); err != nil {
 		return res, nil, err
 	}
@@ -273,7 +275,7 @@ func (v *vkMats) residual(layer, m int, x []float32, y []float64) (float64, erro
 // data cannot be checked (shapes, layers outside the key).
 func CheckCell(vk *VerificationKey, tol Tolerances, d *CellData) (Residuals, *Finding, error) {
 	cc := cellChecker{
-		cfg: vk.Config, freqs: vk.RopeFreqs, tol: tol,
+		cfg: vk.Config, freqs: vk.RopeFreqs, tol: tol, ops: nodeOps,
 		mats: &vkMats{vk: vk, tol: tol.Freivalds},
 		layer: func(i int) (layerParams, error) {
 			l := vk.Layer(i)

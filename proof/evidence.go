@@ -241,25 +241,16 @@ func CheckEvidence(e *Evidence, w *Weights, tol Tolerances) (*Finding, error) {
 	if e.Model != w.Commit.Model {
 		return nil, fmt.Errorf("proof: the evidence is about model %x, the weights are of model %x", e.Model[:6], w.Commit.Model[:6])
 	}
+	if err := e.Validate(); err != nil {
+		return nil, err
+	}
 	rs := e.Receipts
-	if len(rs) == 0 {
-		return nil, errors.New("proof: evidence holds no receipt")
-	}
-	if err := CheckSequence(rs[0].Key, rs); err != nil {
-		return nil, fmt.Errorf("proof: evidence receipts: %w", err)
-	}
 	r := rs[len(rs)-1]
-	if r.Model != e.Model {
-		return nil, errors.New("proof: the receipts name another model")
-	}
 	cfg := w.Config
 	if e.Kind == EvidenceReexec {
 		return w.checkReexec(e, rs)
 	}
 	f := e.Finding
-	if f.Step != r.Step || f.Layer < r.First || f.Layer >= r.Last || f.Pos < r.Start || f.Pos >= r.Start+r.N {
-		return nil, fmt.Errorf("proof: the finding (step %d, layer %d, position %d) is outside the last receipt", f.Step, f.Layer, f.Pos)
-	}
 	// Which step last computed each position before r.
 	posStep := make([]uint64, r.Start+r.N)
 	for _, x := range rs {
@@ -364,6 +355,37 @@ func CheckEvidence(e *Evidence, w *Weights, tol Tolerances) (*Finding, error) {
 		return nil, fmt.Errorf("%w: equation %s holds; %s fails instead (resubmit evidence for it)", ErrNotProven, EqName(f.Equation), EqName(g.Equation))
 	}
 	return notProven()
+}
+
+// Validate checks what needs no weights: the receipts are authentic,
+// chained from step 0 and name the evidence's model; cell evidence's
+// finding lies inside the last receipt (step, layers, positions);
+// re-execution evidence has an input for every receipt. CheckEvidence
+// starts with it; a judge can call it first to refuse malformed evidence
+// without looking for weights.
+func (e *Evidence) Validate() error {
+	rs := e.Receipts
+	if len(rs) == 0 {
+		return errors.New("proof: evidence holds no receipt")
+	}
+	if err := CheckSequence(rs[0].Key, rs); err != nil {
+		return fmt.Errorf("proof: evidence receipts: %w", err)
+	}
+	r := rs[len(rs)-1]
+	if r.Model != e.Model {
+		return errors.New("proof: the receipts name another model")
+	}
+	if e.Kind == EvidenceReexec {
+		if len(e.Inputs) != len(rs) {
+			return fmt.Errorf("proof: re-execution evidence holds %d inputs for %d receipts", len(e.Inputs), len(rs))
+		}
+		return nil
+	}
+	f := e.Finding
+	if f.Equation >= NumEqs || f.Step != r.Step || f.Layer < r.First || f.Layer >= r.Last || f.Pos < r.Start || f.Pos >= r.Start+r.N {
+		return fmt.Errorf("proof: the finding (%s, step %d, layer %d, position %d) is outside the last receipt", EqName(f.Equation), f.Step, f.Layer, f.Pos)
+	}
+	return nil
 }
 
 func limitOf(eq int, tol Tolerances, mat float64) float64 {

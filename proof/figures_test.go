@@ -295,3 +295,81 @@ func TestFiguresDetectionBig(t *testing.T) {
 		t.Logf("1B-shape layers, default budget, dishonest=%v: caught in %d/%d sessions; %d of %d receipts audited", dishonest, caught, sessions, audited, receipts)
 	}
 }
+
+// TestFiguresReexec measures spot re-execution (level L2): the validator's
+// CPU time to re-run a session — decoding the job, replaying every call
+// with its trace, hashing and comparing — against the node's CPU time to
+// compute it (forward pass, trace, hashes, receipt), both single-threaded,
+// over sessions of an 8-token prompt and 56 decoded positions through
+// layers 0:3. At a re-execution rate p the validator spends p times the
+// ratio of the nodes' CPU.
+func TestFiguresReexec(t *testing.T) {
+	figures(t)
+	runtime.GOMAXPROCS(1)
+	defer runtime.GOMAXPROCS(runtime.NumCPU())
+	pool := kernels.NewPool(1)
+	defer pool.Close()
+	r := model.Range{First: 0, Last: 3}
+	for _, name := range []string{"kjv-tiny-q8_0.gguf", "big"} {
+		var fx *fixture
+		sessions := 10
+		if name == "big" {
+			fx, sessions = bigFixture(t), 2
+		} else {
+			fx = kjv(t, name)
+		}
+		w, err := proof.NewWeights(fx.file, fx.commit, pool)
+		if err != nil {
+			t.Fatal(err)
+		}
+		validator, err := w.Model(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var work, verify time.Duration
+		var bytes, steps int
+		for s := 0; s < sessions; s++ {
+			node := newSimNode(t, fx, r, byte(s))
+			m, err := model.Load(fx.file, model.Options{Layers: r, Pool: pool})
+			if err != nil {
+				t.Fatal(err)
+			}
+			node.m = m
+			node.s, _ = m.NewSession(256)
+			job := &proof.ReexecJob{}
+			prompt := []int{1, 450, 32, 9, 77, 1000 % fx.cfg.Vocab, 5, 6}
+			call := func(start int, toks []int) {
+				h := make([]float32, len(toks)*fx.cfg.Dim)
+				if err := fx.all.Embed(h, toks); err != nil {
+					t.Fatal(err)
+				}
+				in := append([]float32(nil), h...)
+				t0 := cpuNow()
+				rc := node.forward(start, h, len(toks))
+				work += cpuNow() - t0
+				job.Steps = append(job.Steps, proof.ReexecStep{Receipt: rc, Input: in, Output: h})
+			}
+			call(0, prompt)
+			for i := 0; i < 56; i++ {
+				call(len(prompt)+i, []int{(s*31 + i*17 + 3) % fx.cfg.Vocab})
+			}
+			b := job.Marshal()
+			bytes += len(b)
+			steps += len(job.Steps)
+			t0 := cpuNow()
+			back, err := proof.UnmarshalReexecJob(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, _, err := proof.Reexecute(validator, back.Steps)
+			verify += cpuNow() - t0
+			if err != nil || !res.OK() {
+				t.Fatal(err, res)
+			}
+			m.Close()
+		}
+		t.Logf("%s layers %s: node %v, validator %v, validator ÷ node %.3f; job %d bytes per session (%.0f per step)",
+			name, r, work, verify, float64(verify)/float64(work), bytes/sessions, float64(bytes)/float64(steps))
+		w.Close()
+	}
+}

@@ -124,6 +124,17 @@ func FuzzCertificate(f *testing.F) {
 	for _, b := range damaged(sampleCertificate().Marshal()) {
 		f.Add(b)
 	}
+	// Version 2: a hop with a validator's verdict.
+	c := sampleCertificate()
+	c.Hops[1].Verdict = sampleVerdict()
+	c.Sign(ed25519.NewKeyFromSeed(make([]byte, 32)))
+	for _, b := range damaged(c.Marshal()) {
+		f.Add(b)
+	}
+	// Version 3: a hop retired by failover.
+	for _, b := range damaged(failedOver().Marshal()) {
+		f.Add(b)
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		c, err := proof.UnmarshalCertificate(b)
 		checkMalformed(t, err)
@@ -188,6 +199,53 @@ func FuzzVK(f *testing.F) {
 		checkMalformed(t, err)
 		if err == nil && !bytes.Equal(vk.Marshal(), in) {
 			t.Fatal("key does not re-encode to its bytes")
+		}
+	})
+}
+
+func sampleVerdict() *proof.Verdict {
+	r := sampleReceipt(0)
+	v := &proof.Verdict{Node: r.Key, Model: r.Model, Session: r.Session, First: r.First, Last: r.Last, Calls: 2,
+		Receipts: sha256.Sum256([]byte("r")), Steps: 1, Outcome: proof.VerdictOutput, Step: 0, RelDev: 0.01,
+		EvidenceHash: sha256.Sum256([]byte("e")), Platform: "amd64/avx2"}
+	v.Sign(ed25519.NewKeyFromSeed(make([]byte, 32)))
+	return v
+}
+
+func FuzzVerdict(f *testing.F) {
+	for _, b := range damaged(sampleVerdict().Marshal()) {
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		v, err := proof.UnmarshalVerdict(b)
+		checkMalformed(t, err)
+		if err != nil {
+			return
+		}
+		if !bytes.Equal(v.Marshal(), b) {
+			t.Fatal("verdict does not re-encode to its bytes")
+		}
+		_ = v.Verify()
+		_ = v.Describe()
+	})
+}
+
+func FuzzReexecJob(f *testing.F) {
+	job := &proof.ReexecJob{Steps: []proof.ReexecStep{
+		{Receipt: sampleReceipt(0), Input: []float32{1, 2}, Output: []float32{3, 4}},
+		{Receipt: sampleReceipt(1), Input: []float32{5, 6}},
+	}}
+	for _, b := range damaged(job.Marshal()) {
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		j, err := proof.UnmarshalReexecJob(b)
+		checkMalformed(t, err)
+		if err != nil {
+			return
+		}
+		if !bytes.Equal(j.Marshal(), b) {
+			t.Fatal("job does not re-encode to its bytes")
 		}
 	})
 }

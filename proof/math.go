@@ -6,21 +6,49 @@ import (
 	"github.com/tessera-net/tessera/model"
 )
 
-// The functions below recompute the elementwise parts of a llama block
-// exactly as package model does (same float32 operations in the same
-// order), so that on the node's architecture an honest cell recomputes to
-// the same bits; tolerances absorb what another architecture's fused
-// multiply-adds may change.
+// elementwise are the steps of a block besides the matrix products, as the
+// checks recompute them.
+type elementwise struct {
+	rmsNorm   func(dst, x, w []float32, eps float32)
+	attention func(out, q, kCache, vCache []float32, t int, c model.Config)
+	swiglu    func(dst, gate, up []float32)
+	rope      func(c model.Config, freqs []float32, pos int) (cos, sin []float32)
+}
 
-// rmsNorm, attention and swiglu are model's own steps (see model/ops.go).
-func rmsNorm(dst, x, w []float32, eps float32) { model.RMSNorm(dst, x, w, eps) }
+// nodeOps are package model's own steps (model/ops.go): on the node's
+// architecture an honest cell recomputes to the same bits. Audits use
+// them; tolerances absorb what other architectures' fused multiply-adds
+// and math libraries change.
+var nodeOps = elementwise{
+	rmsNorm: model.RMSNorm,
+	attention: func(out, q, kCache, vCache []float32, t int, c model.Config) {
+		model.Attention(out, q, kCache, vCache, t, c, make([]float32, t))
+	},
+	swiglu: model.SwiGLU,
+	rope: func(c model.Config, freqs []float32, pos int) (cos, sin []float32) {
+		return ropeTable(c, freqs, pos, math.Pow, math.Sincos)
+	},
+}
+
+// canonOps compute the same float32 steps in the same order as package
+// model, canonically (see detmath.go): the same bits on every machine.
+// Evidence checks use them, so that every ledger reaches the same verdict.
+// On amd64 without FMA they equal nodeOps bit for bit (TestCanonicalOps).
+var canonOps = elementwise{
+	rmsNorm:   canonRMSNorm,
+	attention: canonAttention,
+	swiglu:    canonSwiGLU,
+	rope: func(c model.Config, freqs []float32, pos int) (cos, sin []float32) {
+		return ropeTable(c, freqs, pos, canonPow, canonSincos)
+	},
+}
 
 // ropeTable returns the cos and sin of every rotated pair at position pos,
-// as model's ropeTables computes them.
-func ropeTable(c model.Config, freqs []float32, pos int) (cos, sin []float32) {
+// as model's ropeTables computes them, with the given pow and sincos.
+func ropeTable(c model.Config, freqs []float32, pos int, pow func(x, y float64) float64, sincos func(float64) (float64, float64)) (cos, sin []float32) {
 	half := c.RopeDim / 2
 	cos, sin = make([]float32, half), make([]float32, half)
-	thetaScale := float32(math.Pow(c.RopeBase, -2.0/float64(c.RopeDim)))
+	thetaScale := float32(pow(c.RopeBase, -2.0/float64(c.RopeDim)))
 	theta := float32(pos)
 	for i := 0; i < half; i++ {
 		t := theta
@@ -28,11 +56,73 @@ func ropeTable(c model.Config, freqs []float32, pos int) (cos, sin []float32) {
 			t /= freqs[i]
 		}
 		t *= float32(c.RopeScale)
-		s, co := math.Sincos(float64(t))
+		s, co := sincos(float64(t))
 		cos[i], sin[i] = float32(co), float32(s)
 		theta *= thetaScale
 	}
 	return cos, sin
+}
+
+// canonRMSNorm is model.RMSNorm, canonically: x / sqrt(mean(x²) + eps) · w.
+func canonRMSNorm(dst, x, w []float32, eps float32) {
+	var ss float64
+	for _, v := range x {
+		ss += float64(float64(v) * float64(v))
+	}
+	scale := float32(1 / math.Sqrt(float64(float32(ss/float64(len(x)))+eps)))
+	for i, v := range x {
+		dst[i] = v * scale * w[i]
+	}
+}
+
+// canonAttention is model.Attention, canonically: causal multi-head
+// attention of q over the first t positions of kCache and vCache.
+func canonAttention(out, q, kCache, vCache []float32, t int, c model.Config) {
+	hd := c.HeadDim
+	kvDim := c.KVDim()
+	group := c.Heads / c.KVHeads
+	scale := float32(1 / math.Sqrt(float64(hd)))
+	scores := make([]float32, t)
+	for h := 0; h < c.Heads; h++ {
+		qh := q[h*hd : (h+1)*hd]
+		kvOff := (h / group) * hd
+		maxScore := float32(math.Inf(-1))
+		for j := 0; j < t; j++ {
+			kj := kCache[j*kvDim+kvOff : j*kvDim+kvOff+hd]
+			var dot float32
+			for d, qv := range qh {
+				dot += float32(qv * kj[d])
+			}
+			s := dot * scale
+			scores[j] = s
+			if s > maxScore {
+				maxScore = s
+			}
+		}
+		var sum float64
+		for j := range scores {
+			e := float32(canonExp(float64(scores[j] - maxScore)))
+			scores[j] = e
+			sum += float64(e)
+		}
+		inv := float32(1 / sum)
+		oh := out[h*hd : (h+1)*hd]
+		clear(oh)
+		for j := 0; j < t; j++ {
+			w := scores[j] * inv
+			vj := vCache[j*kvDim+kvOff : j*kvDim+kvOff+hd]
+			for d := range oh {
+				oh[d] += float32(w * vj[d])
+			}
+		}
+	}
+}
+
+// canonSwiGLU is model.SwiGLU, canonically: silu(gate) ⊙ up.
+func canonSwiGLU(dst, gate, up []float32) {
+	for i, g := range gate {
+		dst[i] = g / (1 + float32(canonExp(float64(-g)))) * up[i]
+	}
 }
 
 // unrope inverts the rotation of v (heads × HeadDim) in float64: the
@@ -51,17 +141,11 @@ func unrope(dst []float64, v []float32, c model.Config, heads int, cos, sin []fl
 			}
 			co, s := float64(cos[i]), float64(sin[i])
 			y0, y1 := x[a], x[b]
-			x[a] = y0*co + y1*s
-			x[b] = -y0*s + y1*co
+			x[a] = float64(y0*co) + float64(y1*s)
+			x[b] = float64(-y0*s) + float64(y1*co)
 		}
 	}
 }
-
-func attention(out, q, kCache, vCache []float32, t int, c model.Config) {
-	model.Attention(out, q, kCache, vCache, t, c, make([]float32, t))
-}
-
-func swiglu(dst, gate, up []float32) { model.SwiGLU(dst, gate, up) }
 
 // relDev is max|got − want| / max|want|: the elementwise deviation of a
 // recorded vector from its recomputation, relative to the recomputation's
@@ -88,20 +172,20 @@ func freivalds(mk *MatKey, k int, a *activation, y []float64) float64 {
 	r := mk.r[k]
 	var lhs, scale float64
 	for i, v := range y {
-		p := float64(r[i]) * v
+		p := float64(float64(r[i]) * v)
 		lhs += p
 		scale += math.Abs(p)
 	}
 	rhs := mk.RB[k]
 	for j, s := range mk.S[k] {
-		p := float64(s) * a.x[j]
+		p := float64(float64(s) * a.x[j])
 		rhs += p
 		scale += math.Abs(p)
 	}
 	if mk.T != nil {
 		for b, t := range mk.T[k] {
 			if b < len(a.corr) {
-				rhs += float64(t) * a.corr[b]
+				rhs += float64(float64(t) * a.corr[b])
 			}
 		}
 	}

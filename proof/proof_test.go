@@ -321,20 +321,7 @@ func TestReexecute(t *testing.T) {
 				}
 			}
 		}
-		var steps []proof.ReexecStep
-		dim := fx.cfg.Dim
-		toks := []int{1, 5, 9, 13, 17}
-		for i, start := range []int{0, 3, 4} {
-			n := 3
-			if i > 0 {
-				n = 1
-			}
-			h := make([]float32, n*dim)
-			_ = fx.all.Embed(h, toks[start:start+n])
-			in := append([]float32(nil), h...)
-			rc := node.forward(start, h, n)
-			steps = append(steps, proof.ReexecStep{Receipt: rc, Input: in, Output: h})
-		}
+		steps := reexecJob(t, fx, node).Steps
 		m, err := w.Model(r)
 		if err != nil {
 			t.Fatal(err)

@@ -1,6 +1,7 @@
 package proof
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -39,9 +40,16 @@ func (r *ReexecResult) OK() bool { return r.Mismatch < 0 && r.TraceMismatch < 0 
 // and compares every output and trace root with the receipts, bit for bit:
 // the kernels are deterministic for any thread count, so an honest node on
 // the same instruction set gives the same bits. The receipts must form a
-// chain (CheckSequence) and the inputs must hash to their H(in); a
-// mismatch returns evidence that anyone holding the weights can re-check.
+// chain (CheckSequence), the inputs must hash to their H(in) and the
+// outputs given to their H(out); a mismatch returns evidence that anyone
+// holding the weights can re-check.
 func Reexecute(m *model.Model, steps []ReexecStep) (*ReexecResult, *Evidence, error) {
+	return ReexecuteContext(context.Background(), m, steps)
+}
+
+// ReexecuteContext is Reexecute, stopping between steps with ctx's error
+// once ctx is done.
+func ReexecuteContext(ctx context.Context, m *model.Model, steps []ReexecStep) (*ReexecResult, *Evidence, error) {
 	if len(steps) == 0 {
 		return nil, nil, errors.New("proof: nothing to re-execute")
 	}
@@ -55,13 +63,20 @@ func Reexecute(m *model.Model, steps []ReexecStep) (*ReexecResult, *Evidence, er
 	if layerRange(rs[0]) != m.Range {
 		return nil, nil, fmt.Errorf("proof: the receipts cover layers %d:%d, the model holds %s", rs[0].First, rs[0].Last, m.Range)
 	}
+	dim := m.Config.Dim
+	for i, s := range steps {
+		r := s.Receipt
+		if s.Output != nil && (len(s.Output) != r.N*dim || HiddenRoot(s.Output, r.N, dim) != r.HOut) {
+			return nil, nil, fmt.Errorf("proof: step %d: the output given does not hash to the receipt's H(out)", i)
+		}
+	}
 	res := &ReexecResult{Mismatch: -1, TraceMismatch: -1}
-	f, err := replay(m, rs, func(i int) []float32 { return steps[i].Input }, func(i int, out []float32) {
+	f, err := replay(ctx, m, rs, func(i int) []float32 { return steps[i].Input }, func(i int, out []float32) {
 		if o := steps[i].Output; o != nil && len(o) == len(out) {
 			var d, n float64
 			for k := range out {
-				d += sq(float64(o[k]) - float64(out[k]))
-				n += sq(float64(out[k]))
+				d += float64(sq(float64(o[k]) - float64(out[k])))
+				n += float64(sq(float64(out[k])))
 			}
 			res.RelDev = math.Sqrt(d / max(n, math.SmallestNonzeroFloat64))
 		}
@@ -82,7 +97,7 @@ func Reexecute(m *model.Model, steps []ReexecStep) (*ReexecResult, *Evidence, er
 func sq(x float64) float64 { return x * x }
 
 // replay runs the receipts' calls and returns the first mismatch.
-func replay(m *model.Model, rs []*Receipt, input func(int) []float32, onMismatch func(int, []float32), res *ReexecResult) (*Finding, error) {
+func replay(ctx context.Context, m *model.Model, rs []*Receipt, input func(int) []float32, onMismatch func(int, []float32), res *ReexecResult) (*Finding, error) {
 	dim := m.Config.Dim
 	maxLen := 1
 	for _, r := range rs {
@@ -94,6 +109,9 @@ func replay(m *model.Model, rs []*Receipt, input func(int) []float32, onMismatch
 	}
 	var tr model.Trace
 	for i, r := range rs {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("proof: re-execution stopped before step %d: %w", i, err)
+		}
 		in := input(i)
 		if len(in) != r.N*dim {
 			return nil, fmt.Errorf("proof: step %d: input of %d values, want %d", i, len(in), r.N*dim)
@@ -146,7 +164,7 @@ func (w *Weights) checkReexec(e *Evidence, rs []*Receipt) (*Finding, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := replay(m, rs, func(i int) []float32 { return e.Inputs[i] }, nil, nil)
+	f, err := replay(context.Background(), m, rs, func(i int) []float32 { return e.Inputs[i] }, nil, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -124,7 +124,7 @@ func deriveR(seed [32]byte, layer, mat, rep, rows int) []float32 {
 	r := make([]float32, rows)
 	for i := range r {
 		u := rng.Uint64()
-		v := 1 + float32(u>>40)/(1<<24) // [1, 2), exact in float32
+		v := 1 + float32(float32(u>>40)/(1<<24)) // [1, 2), exact in float32
 		if u&1 == 1 {
 			v = -v
 		}
@@ -301,13 +301,13 @@ func (vk *VerificationKey) fillMat(f *gguf.File, li, m int) (int64, error) {
 			ri := float64(mk.r[k][i])
 			a := acc[k]
 			for j, w := range row {
-				a[j] += ri * float64(w)
+				a[j] += float64(ri * float64(w))
 			}
 			if withT {
 				// Q4_1 and Q5_1 blocks start with the f16 scale and the
 				// f16 min.
 				for b := range accT[k] {
-					accT[k][b] += ri * float64(quant.FP16ToFP32(binary.LittleEndian.Uint16(src[b*bb+2:])))
+					accT[k][b] += float64(ri * float64(quant.FP16ToFP32(binary.LittleEndian.Uint16(src[b*bb+2:]))))
 				}
 			}
 		}
@@ -331,7 +331,7 @@ func (vk *VerificationKey) fillMat(f *gguf.File, li, m int) (int64, error) {
 		for k := range mk.RB {
 			var s float64
 			for i, b := range bias {
-				s += float64(mk.r[k][i]) * float64(b)
+				s += float64(float64(mk.r[k][i]) * float64(b))
 			}
 			mk.RB[k] = s
 		}

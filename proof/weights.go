@@ -36,6 +36,25 @@ type layerWeights struct {
 	deq    [NumMats][]float32 // dequantized rows, cached for small matrices
 }
 
+// ErrNoWeights is wrapped by the errors of checks that need layers the
+// Weights do not hold (a slice of other layers): the evidence is neither
+// proven nor refuted here, and whoever holds those layers can judge it.
+var ErrNoWeights = errors.New("proof: the weights needed are not held")
+
+// Holds reports whether the file holds every layer of r (a slice file
+// holds its own range; commit.Of checked that it holds all of it).
+func (w *Weights) Holds(r model.Range) bool {
+	if r.First < 0 || r.Last > w.Config.Layers || r.First >= r.Last {
+		return false
+	}
+	for i := r.First; i < r.Last; i++ {
+		if _, ok := w.File.Tensor(fmt.Sprintf("blk.%d.attn_norm.weight", i)); !ok {
+			return false
+		}
+	}
+	return true
+}
+
 // deqCacheLimit bounds the values of a matrix kept dequantized.
 const deqCacheLimit = 1 << 22
 
@@ -77,6 +96,9 @@ func (w *Weights) layer(i int) (*layerWeights, error) {
 	cfg := w.Config
 	if i < 0 || i >= cfg.Layers {
 		return nil, fmt.Errorf("proof: layer %d outside the model's %d layers", i, cfg.Layers)
+	}
+	if !w.Holds(model.Range{First: i, Last: i + 1}) {
+		return nil, fmt.Errorf("%w: layer %d", ErrNoWeights, i)
 	}
 	l := &layerWeights{}
 	var err error
@@ -120,6 +142,9 @@ func (w *Weights) Model(r model.Range) (*model.Model, error) {
 	if m, ok := w.models[r]; ok {
 		return m, nil
 	}
+	if !w.Holds(r) {
+		return nil, fmt.Errorf("%w: layers %s", ErrNoWeights, r)
+	}
 	m, err := model.Load(w.File, model.Options{Layers: r, Pool: w.Pool})
 	if err != nil {
 		return nil, err
@@ -129,7 +154,7 @@ func (w *Weights) Model(r model.Range) (*model.Model, error) {
 }
 
 func (w *Weights) checker(tol Tolerances) *cellChecker {
-	return &cellChecker{cfg: w.Config, freqs: w.freqs, tol: tol,
+	return &cellChecker{cfg: w.Config, freqs: w.freqs, tol: tol, ops: canonOps,
 		mats: &weightMats{w: w},
 		layer: func(i int) (layerParams, error) {
 			l, err := w.layer(i)
@@ -143,7 +168,9 @@ func (w *Weights) checker(tol Tolerances) *cellChecker {
 // weightMats checks y = W·x̂ (+ b) with the full product, computed in
 // float64 from the dequantized weights and the activation converted
 // exactly as the kernels convert it (for q4_1/q5_1 with the kernels'
-// f16-rounded block sums), so the verdict does not depend on the machine.
+// f16-rounded block sums), so the verdict does not depend on the machine:
+// every product that meets an addition is rounded explicitly (float64(x*y))
+// so that no compiler fuses it (see detmath.go).
 //
 // Its verdict is sound whatever the node's kernels: it compares each
 // output's deviation with a worst-case bound on the float32 rounding of
@@ -215,23 +242,23 @@ func (m *weightMats) residual(layer, mat int, x []float32, y []float64) (float64
 		for b := 0; b < nb; b++ {
 			var wmax float64
 			for j := b * bs; j < (b+1)*bs; j++ {
-				want += float64(row[j]) * m.a.x[j]
+				want += float64(float64(row[j]) * m.a.x[j])
 				wmax = max(wmax, math.Abs(float64(row[j])))
 			}
-			t += wmax * absX[b]
+			t += float64(wmax * absX[b])
 		}
 		for b, c := range m.a.corr {
 			mn := float64(quant.FP16ToFP32(binary.LittleEndian.Uint16(src[b*bb+2:])))
-			want += mn * c
-			t += math.Abs(mn) * absX[b]
+			want += float64(mn * c)
+			t += float64(math.Abs(mn) * absX[b])
 		}
-		bi := 4*float64(nb+8)*eps32*t + 4*eps32*math.Abs(y[i]) + 1e-35
+		bi := float64(4*float64(nb+8)*eps32*t) + float64(4*eps32*math.Abs(y[i])) + 1e-35
 		if bias := l.bias[mat]; bias != nil {
 			want += float64(bias[i])
-			bi += 4 * eps32 * math.Abs(float64(bias[i]))
+			bi += float64(4 * eps32 * math.Abs(float64(bias[i])))
 		}
 		if rope {
-			bi += 16 * eps32 * (math.Abs(y[i]) + ymax)
+			bi += float64(16 * eps32 * (math.Abs(y[i]) + ymax))
 		}
 		d := math.Abs(y[i] - want)
 		worst = max(worst, d/bi)

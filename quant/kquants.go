@@ -61,7 +61,7 @@ func dequantQ4_K(y []float32, b []byte) {
 	qs := b[16:144]
 	for j := 0; j < 8; j++ {
 		sc, m := UnpackScaleMinK4(j, scales)
-		ds, dm := d*float32(sc), dmin*float32(m)
+		ds, dm := float32(d*float32(sc)), float32(dmin*float32(m)) // rounded: no fused multiply-add, the same bits everywhere
 		q := qs[32*(j/2) : 32*(j/2)+32]
 		shift := 4 * uint(j%2)
 		for l := 0; l < 32; l++ {
@@ -77,7 +77,7 @@ func dequantQ5_K(y []float32, b []byte) {
 	qs := b[48:176]
 	for j := 0; j < 8; j++ {
 		sc, m := UnpackScaleMinK4(j, scales)
-		ds, dm := d*float32(sc), dmin*float32(m)
+		ds, dm := float32(d*float32(sc)), float32(dmin*float32(m)) // rounded: no fused multiply-add, the same bits everywhere
 		q := qs[32*(j/2) : 32*(j/2)+32]
 		shift := 4 * uint(j%2)
 		for l := 0; l < 32; l++ {

@@ -57,6 +57,7 @@ type hopProof struct {
 	outputs  [][]float32
 	reexec   int
 	reexecKO int
+	verdict  *proof.Verdict // a validator's, on the current session
 }
 
 func (v *Verification) read(b []byte) error {
@@ -96,6 +97,7 @@ func (p *hopProof) begin(cfg *ChainConfig, r model.Range) ([]byte, error) {
 		First: r.First, Last: r.Last, DType: uint8(cfg.DType)}
 	p.auditor = nil
 	p.inputs, p.outputs = nil, nil
+	p.verdict = nil
 	if p.vk != nil {
 		var seed [32]byte
 		if err := p.v.read(seed[:]); err != nil {
@@ -237,6 +239,8 @@ type HopProof struct {
 	// Retired is set for a hop that failover replaced; Failure is why.
 	Retired bool
 	Failure error
+	// Verdict is a validator's verdict on the session (RecordVerdict).
+	Verdict *proof.Verdict
 }
 
 // CertHop summarises the hop for a certificate.
@@ -245,7 +249,7 @@ func (p HopProof) CertHop() proof.CertHop {
 	if p.Local {
 		return h
 	}
-	h.Peer, h.Key, h.Receipts = p.Peer, p.Key, p.Receipts
+	h.Peer, h.Key, h.Receipts, h.Verdict = p.Peer, p.Key, p.Receipts, p.Verdict
 	h.Audit = proof.HopAudit{
 		Receipts: len(p.Receipts), Audited: p.Audit.Audited, Cells: p.Audit.Cells, KVOpenings: p.Audit.KVOpenings,
 		Failed: p.Audit.Failed, Refused: p.Audit.Refused, ReexecSteps: p.ReexecSteps, ReexecFailed: p.ReexecFailed,
@@ -297,6 +301,7 @@ func (h *hop) proofs() HopProof {
 		hp.Frauds = p.frauds
 		hp.Audit = p.prior
 		hp.ReexecSteps, hp.ReexecFailed = p.reexec, p.reexecKO
+		hp.Verdict = p.verdict
 		if p.checker != nil {
 			hp.Receipts = p.checker.Receipts()
 		}
@@ -329,20 +334,13 @@ func (c *Chain) Audited() bool {
 // Verification.KeepInputs. A mismatch distrusts the node and returns
 // evidence anyone holding the weights can re-check.
 func (c *Chain) Reexecute(i int, m *model.Model) (*proof.ReexecResult, *proof.Evidence, error) {
-	if i < 0 || i >= len(c.hops) || c.hops[i].proof == nil {
-		return nil, nil, fmt.Errorf("swarm: hop %d is not a verified remote hop", i)
+	job, err := c.ReexecJob(i)
+	if err != nil {
+		return nil, nil, err
 	}
 	h := c.hops[i]
 	p := h.proof
-	if !p.v.KeepInputs {
-		return nil, nil, errors.New("swarm: re-execution needs Verification.KeepInputs")
-	}
-	rs := p.checker.Receipts()
-	steps := make([]proof.ReexecStep, len(rs))
-	for k, r := range rs {
-		steps[k] = proof.ReexecStep{Receipt: r, Input: p.inputs[k], Output: p.outputs[k]}
-	}
-	res, ev, err := proof.Reexecute(m, steps)
+	res, ev, err := proof.Reexecute(m, job.Steps)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -354,4 +352,49 @@ func (c *Chain) Reexecute(i int, m *model.Model) (*proof.ReexecResult, *proof.Ev
 		h.closeStream()
 	}
 	return res, ev, nil
+}
+
+// ReexecJob returns hop i's current session as a re-execution job (the
+// receipts with the inputs sent and outputs received), for a validator to
+// re-run. It needs Verification.KeepInputs.
+func (c *Chain) ReexecJob(i int) (*proof.ReexecJob, error) {
+	if i < 0 || i >= len(c.hops) || c.hops[i].proof == nil {
+		return nil, fmt.Errorf("swarm: hop %d is not a verified remote hop", i)
+	}
+	p := c.hops[i].proof
+	if !p.v.KeepInputs {
+		return nil, errors.New("swarm: re-execution needs Verification.KeepInputs")
+	}
+	if p.checker == nil || len(p.checker.Receipts()) == 0 {
+		return nil, fmt.Errorf("swarm: hop %d has no receipts to re-execute", i)
+	}
+	rs := p.checker.Receipts()
+	job := &proof.ReexecJob{Steps: make([]proof.ReexecStep, len(rs))}
+	for k, r := range rs {
+		job.Steps[k] = proof.ReexecStep{Receipt: r, Input: p.inputs[k], Output: p.outputs[k]}
+	}
+	return job, nil
+}
+
+// RecordVerdict records a validator's verdict on hop i's current session
+// (the caller checked it: proof.Verdict.Verify, About and, on a
+// difference, OpenEvidence); a difference distrusts the node with the
+// evidence.
+func (c *Chain) RecordVerdict(i int, v *proof.Verdict, ev *proof.Evidence) error {
+	if i < 0 || i >= len(c.hops) || c.hops[i].proof == nil {
+		return fmt.Errorf("swarm: hop %d is not a verified remote hop", i)
+	}
+	if !v.Matched() && ev == nil {
+		return errors.New("swarm: a verdict stating a difference needs its evidence")
+	}
+	h := c.hops[i]
+	p := h.proof
+	p.verdict = v
+	p.reexec += v.Steps
+	if !v.Matched() {
+		p.reexecKO++
+		_ = p.distrust(&proof.Fraud{Finding: ev.Finding, Evidence: ev})
+		h.closeStream()
+	}
+	return nil
 }

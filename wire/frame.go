@@ -127,27 +127,37 @@ func Unmarshal(b []byte, maxSize int) (Message, error) {
 // io.ByteReader (wrap a raw stream in a bufio.Reader), and never reads past
 // the frame.
 func ReadMessage(r io.Reader, maxSize int) (Message, error) {
+	t, body, err := readFrame(r, maxSize)
+	if err != nil {
+		return nil, err
+	}
+	return DecodeMessage(t, body)
+}
+
+// readFrame reads one frame as ReadMessage does and returns its type and
+// body.
+func readFrame(r io.Reader, maxSize int) (MsgType, []byte, error) {
 	if maxSize <= 0 {
 		maxSize = DefaultMaxMessageBytes
 	}
 	size, err := readUvarint(r)
 	if err != nil {
-		return nil, err
+		return 0, nil, err
 	}
 	if size == 0 {
-		return nil, fmt.Errorf("%w: empty frame", ErrMalformed)
+		return 0, nil, fmt.Errorf("%w: empty frame", ErrMalformed)
 	}
 	if size > uint64(maxSize) {
-		return nil, fmt.Errorf("%w: frame of %d bytes, limit %d", ErrTooLarge, size, maxSize)
+		return 0, nil, fmt.Errorf("%w: frame of %d bytes, limit %d", ErrTooLarge, size, maxSize)
 	}
 	buf := make([]byte, size)
 	if _, err := io.ReadFull(r, buf); err != nil {
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
 		}
-		return nil, fmt.Errorf("wire: reading a frame of %d bytes: %w", size, err)
+		return 0, nil, fmt.Errorf("wire: reading a frame of %d bytes: %w", size, err)
 	}
-	return DecodeMessage(MsgType(buf[0]), buf[1:])
+	return MsgType(buf[0]), buf[1:], nil
 }
 
 // readUvarint reads a frame length: io.EOF before its first byte,

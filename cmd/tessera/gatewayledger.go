@@ -208,7 +208,7 @@ func (b *gatewayBilling) record(a *gatewayAccount, cert *proof.Certificate, st s
 
 func (b *gatewayBilling) nodePayment(cert *proof.Certificate, k ledger.PubKey, units, earned uint64, unpaid string) api.NodePayment {
 	p := api.NodePayment{Key: k.String(), WorkUnits: units, Earned: earned, Unpaid: unpaid}
-	for _, h := range cert.Hops {
+	for _, h := range cert.AllHops() {
 		if proof.SameKey(h.Key, k[:]) {
 			p.Peer, p.Layers = h.Peer, fmt.Sprintf("%d:%d", h.First, h.Last)
 		}
@@ -255,7 +255,7 @@ type gatewayProof struct {
 // auditOf says what a signed certificate states, for the gateway's record.
 func auditOf(c *proof.Certificate) (api.Audit, json.RawMessage) {
 	receipts := 0
-	for _, h := range c.Hops {
+	for _, h := range c.AllHops() {
 		receipts += len(h.Receipts)
 	}
 	p := gatewayProof{Certificate: c.Marshal(), SHA256: ledgerCertificateID(c).String(), Auditor: fmt.Sprintf("%x", []byte(c.Auditor)),

@@ -62,8 +62,8 @@ func newGenerateCmd() *cobra.Command {
 				if chainOpts.LocalLayers > 0 {
 					return fmt.Errorf("--local-layers needs --peers or --bootstrap")
 				}
-				if len(verify.VKs) > 0 || verify.Certificate != "" {
-					return fmt.Errorf("--vk and --certificate need --peers or --bootstrap (a local generation has no nodes to audit)")
+				if len(verify.VKs) > 0 || verify.Certificate != "" || verify.Validator != "" {
+					return fmt.Errorf("--vk, --certificate and --validator need --peers or --bootstrap (a local generation has no nodes to audit)")
 				}
 				if pay.enabled() {
 					return fmt.Errorf("--ledger-key needs --peers or --bootstrap (a local generation has no nodes to pay)")
@@ -192,6 +192,7 @@ func runRemote(ctx context.Context, out, log io.Writer, modelPath string, thread
 	fmt.Fprintln(out)
 	// Receipts, audits and the certificate are reported even when a node
 	// failed its checks (that is when they matter most).
+	delegateReexec(ctx, log, h, chain, verify)
 	reportProofs(log, chain, verify.Certificate)
 	var cert *proof.Certificate
 	if verify.Certificate != "" || pay.enabled() {

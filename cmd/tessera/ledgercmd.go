@@ -23,25 +23,72 @@ import (
 	"github.com/tessera-net/tessera/ledger"
 	"github.com/tessera-net/tessera/ledger/abci"
 	"github.com/tessera-net/tessera/ledger/blocklog"
+	"github.com/tessera-net/tessera/ledger/proofcheck"
 	"github.com/tessera-net/tessera/ledger/query"
 	"github.com/tessera-net/tessera/ledger/solo"
+	"github.com/tessera-net/tessera/models"
 )
 
-// ledgerEvidence checks fraud evidence in every ledger this binary runs:
-// the embedded stores of nodes, gateways and the demo (openSoloLedger),
-// CometBFT validators (tessera ledger node) and the read-only opens of
-// balance, history and verify. It is the one place to plug the proof
-// package's checker in; while it is nil every evidence transaction is
-// refused with "disabled" (and a chain holding evidence accepted under a
-// checker fails to replay, saying so).
-var ledgerEvidence ledger.EvidenceChecker
+// openEvidenceChecker returns the ledger's fraud-evidence checker: the
+// weights of the embedded demo model and of the models and slices at paths
+// (files, or directories whose *.gguf files are all used), each checked
+// against its commitments. Evidence about other models or layers cannot be
+// judged (not a verdict). The files are read when the first evidence is
+// judged (opening a ledger replays its blocks since the last snapshot) or
+// at Load. Close it after the ledger that uses it.
+func openEvidenceChecker(paths []string) (*proofcheck.Checker, error) {
+	c, err := proofcheck.Open(paths...)
+	if err != nil {
+		return nil, fmt.Errorf("--evidence-models: %w", err)
+	}
+	f, err := models.Default()
+	if err == nil {
+		err = c.Add(f, models.DefaultName+" (embedded)")
+	}
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
 
-func ledgerMachine() ledger.Machine { return ledger.Machine{Evidence: ledgerEvidence} }
+// addEvidenceFlag registers --evidence-models.
+func addEvidenceFlag(cmd *cobra.Command, paths *[]string) {
+	cmd.Flags().StringArrayVar(paths, "evidence-models", nil,
+		"GGUF models or slices, or directories of them, whose weights judge fraud evidence (repeatable; the embedded model is always included)")
+}
+
+// soloLedger is an embedded ledger with the checker that judges its fraud
+// evidence; Close closes both.
+type soloLedger struct {
+	*solo.Ledger
+	evidence *proofcheck.Checker
+}
+
+// Close closes the ledger, then its evidence checker.
+func (l *soloLedger) Close() error {
+	err := l.Ledger.Close()
+	if cerr := l.evidence.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
 
 // openSoloLedger opens (or creates, in dev mode) the embedded ledger at
-// path with the binary's evidence checker.
-func openSoloLedger(path string) (*solo.Ledger, error) {
-	return solo.Open(path, solo.Options{Evidence: ledgerEvidence})
+// path. Its fraud evidence is judged with the weights of the embedded model
+// and of the models at evidence (openEvidenceChecker): every embedded store
+// of a node, gateway, the demo or the ledger commands opens through here.
+func openSoloLedger(path string, evidence []string) (*soloLedger, error) {
+	ck, err := openEvidenceChecker(evidence)
+	if err != nil {
+		return nil, err
+	}
+	l, err := solo.Open(path, solo.Options{Evidence: ck})
+	if err != nil {
+		ck.Close()
+		return nil, err
+	}
+	return &soloLedger{Ledger: l, evidence: ck}, nil
 }
 
 // defaultLedgerHome is where the embedded (solo) ledger lives by default.
@@ -84,26 +131,36 @@ faucet, transfer and register send signed transactions.`,
 // --home (read-only). close releases it.
 type ledgerSource struct {
 	home, url string
+	evidence  []string
 }
 
 func (s *ledgerSource) flags(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&s.home, "home", defaultLedgerHome(), "ledger home (solo store, or a validator home from `ledger init`)")
 	cmd.Flags().StringVar(&s.url, "url", "", "query a running node's ledger API instead, e.g. http://127.0.0.1:26658")
+	addEvidenceFlag(cmd, &s.evidence)
 }
 
-func openLedgerReadOnly(home string) (*blocklog.Chain, error) {
-	path := ledgerDBPath(home)
-	c, err := blocklog.Open(path, nil, blocklog.Options{Machine: ledgerMachine(), ReadOnly: true, LockTimeout: time.Second})
+// openLedgerReadOnly opens home's block log read-only. Opening replays
+// the blocks since the last snapshot, fraud evidence included, so it
+// takes the evidence checker's models; close releases both.
+func openLedgerReadOnly(home string, evidence []string) (c *blocklog.Chain, done func(), err error) {
+	ck, err := openEvidenceChecker(evidence)
 	if err != nil {
+		return nil, nil, err
+	}
+	path := ledgerDBPath(home)
+	c, err = blocklog.Open(path, nil, blocklog.Options{Machine: ledger.Machine{Evidence: ck}, ReadOnly: true, LockTimeout: time.Second})
+	if err != nil {
+		ck.Close()
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("no ledger at %s (set --home, or --url for a running node)", path)
+			return nil, nil, fmt.Errorf("no ledger at %s (set --home, or --url for a running node)", path)
 		}
 		if strings.Contains(err.Error(), "locked") {
-			return nil, fmt.Errorf("%w; query the running node with --url instead", err)
+			return nil, nil, fmt.Errorf("%w; query the running node with --url instead", err)
 		}
-		return nil, err
+		return nil, nil, err
 	}
-	return c, nil
+	return c, func() { c.Close(); ck.Close() }, nil
 }
 
 // query opens what the flags name for reading: the running node's API
@@ -112,11 +169,11 @@ func (s *ledgerSource) query() (api query.API, done func(), err error) {
 	if s.url != "" {
 		return &query.Client{URL: s.url}, func() {}, nil
 	}
-	c, err := openLedgerReadOnly(s.home)
+	c, done, err := openLedgerReadOnly(s.home, s.evidence)
 	if err != nil {
 		return nil, nil, err
 	}
-	return query.Local{Src: c}, func() { c.Close() }, nil
+	return query.Local{Src: c}, done, nil
 }
 
 // ledgerQueryCmd is a command that reads the ledger and shows v as JSON
@@ -232,21 +289,26 @@ func printHistory(w io.Writer, hist []ledger.HistoryEntry) {
 }
 
 func newLedgerVerifyCmd() *cobra.Command {
-	var home string
+	var (
+		home     string
+		evidence []string
+	)
 	cmd := &cobra.Command{
 		Use:   "verify",
 		Short: "Replay the block log from genesis, checking every signature, result and app hash",
 		Long: `Replay the whole block log from genesis through the state machine: every
 transaction is decoded and re-applied (so every sender's and auditor's
 signature is checked again), and every stored result and app hash must be
-reproduced. The store is opened read-only; stop the node that owns it first.`,
+reproduced (fraud evidence is judged again with the weights of
+--evidence-models). The store is opened read-only; stop the node that owns
+it first.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := openLedgerReadOnly(home)
+			c, closeLedger, err := openLedgerReadOnly(home, evidence)
 			if err != nil {
 				return err
 			}
-			defer c.Close()
+			defer closeLedger()
 			start := time.Now()
 			rep, err := c.Verify(nil)
 			if err != nil {
@@ -258,6 +320,7 @@ reproduced. The store is opened read-only; stop the node that owns it first.`,
 		},
 	}
 	cmd.Flags().StringVar(&home, "home", defaultLedgerHome(), "ledger home (solo store, or a validator home)")
+	addEvidenceFlag(cmd, &evidence)
 	return cmd
 }
 
@@ -338,21 +401,27 @@ one may be down.`,
 }
 
 func newLedgerNodeCmd() *cobra.Command {
-	var home, httpAddr, logLevel string
+	var (
+		home, httpAddr, logLevel string
+		evidence                 []string
+	)
 	cmd := &cobra.Command{
 		Use:   "node",
 		Short: "Run a CometBFT validator of a shared ledger, with the ledger API",
 		Long: `Run the validator whose home ` + "`tessera ledger init`" + ` wrote, and serve the
 ledger API (balances, history, certificates, app hash; transaction
-submission) over HTTP. Stops on Ctrl-C.`,
+submission) over HTTP. Fraud evidence is judged with the weights of
+--evidence-models (every validator must be able to judge what the chain
+accepts: give all of them the same models). Stops on Ctrl-C.`,
 		Example: `  tessera ledger node --home tessera-testnet/node0`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return runLedgerNode(ctx, cmd.OutOrStdout(), cmd.ErrOrStderr(), home, httpAddr, logLevel)
+			return runLedgerNode(ctx, cmd.OutOrStdout(), cmd.ErrOrStderr(), home, httpAddr, logLevel, evidence)
 		},
 	}
+	addEvidenceFlag(cmd, &evidence)
 	cmd.Flags().StringVar(&home, "home", "tessera-testnet/node0", "validator home written by `tessera ledger init`")
 	cmd.Flags().StringVar(&httpAddr, "http", "", "ledger API address (default: the home's setting)")
 	cmd.Flags().StringVar(&logLevel, "log-level", "error", "CometBFT log level: error, info, debug or none")
@@ -370,12 +439,22 @@ func cometLogger(w io.Writer, level string) (cmtlog.Logger, error) {
 	return cmtlog.NewFilter(cmtlog.NewTMLogger(cmtlog.NewSyncWriter(w)), opt), nil
 }
 
-func runLedgerNode(ctx context.Context, stdout, stderr io.Writer, home, httpAddr, logLevel string) error {
+func runLedgerNode(ctx context.Context, stdout, stderr io.Writer, home, httpAddr, logLevel string, evidence []string) error {
 	logger, err := cometLogger(stderr, logLevel)
 	if err != nil {
 		return err
 	}
-	n, err := abci.StartNode(home, abci.NodeOptions{Evidence: ledgerEvidence, Logger: logger})
+	ck, err := openEvidenceChecker(evidence)
+	if err != nil {
+		return err
+	}
+	defer ck.Close()
+	// Read every model now: a validator that cannot judge would stop at
+	// the first evidence transaction.
+	if err := ck.Load(); err != nil {
+		return fmt.Errorf("--evidence-models: %w", err)
+	}
+	n, err := abci.StartNode(home, abci.NodeOptions{Evidence: ck, Logger: logger})
 	if err != nil {
 		return err
 	}
@@ -397,6 +476,9 @@ func runLedgerNode(ctx context.Context, stdout, stderr io.Writer, home, httpAddr
 	info := n.Chain().Info()
 	fmt.Fprintf(stdout, "tessera ledger validator %s: chain %s at height %d, app hash %s\n", n.Config.Moniker, info.ChainID, info.Height, info.AppHash)
 	fmt.Fprintf(stdout, "ledger API %s\n", apiURL)
+	for _, m := range ck.Models() {
+		fmt.Fprintf(stdout, "judges fraud evidence about %s\n", m)
+	}
 	<-ctx.Done()
 	if srv != nil {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -3,6 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -108,7 +111,7 @@ func TestLedgerInitAndNode(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var stdout, stderr syncBuffer
 	done := make(chan error, 1)
-	go func() { done <- runLedgerNode(ctx, &stdout, &stderr, home, "", "none") }()
+	go func() { done <- runLedgerNode(ctx, &stdout, &stderr, home, "", "none", nil) }()
 	defer func() {
 		cancel()
 		<-done
@@ -138,6 +141,34 @@ func TestLedgerInitAndNode(t *testing.T) {
 	out, err = runLedger(t, "balance", carol, "--url", url)
 	if err != nil || !strings.Contains(out, "balance    321") {
 		t.Fatalf("balance over the API: %v\n%s", err, out)
+	}
+
+	// Fraud evidence is judged with the weights of the embedded model: the
+	// node it accuses (a key of the evidence corpus) stakes and registers,
+	// carol reports it, the node is slashed and excluded.
+	ev, err := os.ReadFile("../../ledger/proofcheck/testdata/down-1e-2.evidence")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed := sha256.Sum256([]byte("proofcheck corpus node 1"))
+	nodePriv := ed25519.NewKeyFromSeed(seed[:])
+	node := ledger.KeyOf(nodePriv)
+	for i, body := range []ledger.Body{&ledger.Faucet{Amount: 1000}, &ledger.Stake{Amount: 1000}, &ledger.RegisterNode{Capacity: 3}} {
+		tx := &ledger.Tx{ChainID: "cli-test", Nonce: uint64(i), Body: body}
+		tx.Sign(nodePriv)
+		if _, err := c.Submit(ctx, tx.Encode()); err != nil {
+			t.Fatalf("%s: %v", body.Kind(), err)
+		}
+	}
+	if _, err := c.Submit(ctx, ledgertest.Sign("cli-test", "carol", 1, &ledger.SubmitEvidence{Node: node, Evidence: ev})); err != nil {
+		t.Fatalf("evidence: %v", err)
+	}
+	out, err = runLedger(t, "balance", node.String(), "--url", url)
+	if err != nil || !strings.Contains(out, "EXCLUDED for fraud") || !strings.Contains(out, "stake      500") {
+		t.Fatalf("the accused node after the evidence: %v\n%s", err, out)
+	}
+	if !strings.Contains(stdout.String(), "judges fraud evidence about model") {
+		t.Errorf("the node does not say which weights judge evidence:\n%s", stdout.String())
 	}
 	cancel()
 	if err := <-done; err != nil {

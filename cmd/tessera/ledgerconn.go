@@ -22,7 +22,6 @@ import (
 
 	"github.com/tessera-net/tessera/ledger"
 	"github.com/tessera-net/tessera/ledger/query"
-	"github.com/tessera-net/tessera/ledger/solo"
 	"github.com/tessera-net/tessera/p2p"
 )
 
@@ -32,12 +31,17 @@ import (
 type ledgerFlags struct {
 	URL  string
 	Home string
+	// Evidence names the models whose weights judge fraud evidence in
+	// the embedded store (besides the embedded demo model).
+	Evidence []string
 }
 
 // add registers --ledger-url and --ledger-home.
 func (f *ledgerFlags) add(fs *pflag.FlagSet) {
 	fs.StringVar(&f.URL, "ledger-url", "", "the ledger's query API: a validator's (tessera ledger node), or a node's or gateway's HTTP address serving /v1/ledger/")
 	fs.StringVar(&f.Home, "ledger-home", "", "own an embedded (solo) ledger in this directory (DIR/ledger.db; created in dev mode if new) and serve it at /v1/ledger/")
+	fs.StringArrayVar(&f.Evidence, "evidence-models", nil,
+		"with --ledger-home: GGUF models or slices, or directories of them, whose weights judge fraud evidence (repeatable; the embedded model is always included)")
 }
 
 func (f ledgerFlags) enabled() bool { return f.URL != "" || f.Home != "" }
@@ -53,7 +57,7 @@ func (f ledgerFlags) open() (*ledgerConn, error) {
 		if err := os.MkdirAll(f.Home, 0o700); err != nil {
 			return nil, fmt.Errorf("--ledger-home: %w", err)
 		}
-		l, err := openSoloLedger(filepath.Join(f.Home, "ledger.db"))
+		l, err := openSoloLedger(filepath.Join(f.Home, "ledger.db"), f.Evidence)
 		if err != nil {
 			return nil, fmt.Errorf("--ledger-home: %w", err)
 		}
@@ -67,7 +71,7 @@ func (f ledgerFlags) open() (*ledgerConn, error) {
 // serves the store, or forwards to the remote API.
 type ledgerConn struct {
 	api   query.API
-	solo  *solo.Ledger // the embedded store (closed by Close); nil when remote
+	solo  *soloLedger  // the embedded store (closed by Close); nil when remote
 	url   string       // the remote API's base URL; "" when embedded
 	serve http.Handler // /v1/ledger/…
 
@@ -77,7 +81,7 @@ type ledgerConn struct {
 }
 
 // localLedger uses (and on Close closes) an embedded store.
-func localLedger(l *solo.Ledger) *ledgerConn {
+func localLedger(l *soloLedger) *ledgerConn {
 	return &ledgerConn{api: query.Local{Src: l}, solo: l, serve: query.Handler(l, nil), accounts: map[ledger.PubKey]*ledgerAccount{}}
 }
 

@@ -25,7 +25,7 @@ const demoClientGrant = 1_000_000
 
 // openDemoLedger creates the ledger in dir and funds a new client account.
 func openDemoLedger(ctx context.Context, dir string) (*demoLedger, error) {
-	l, err := openSoloLedger(filepath.Join(dir, "ledger.db"))
+	l, err := openSoloLedger(filepath.Join(dir, "ledger.db"), nil)
 	if err != nil {
 		return nil, fmt.Errorf("demo ledger: %w", err)
 	}

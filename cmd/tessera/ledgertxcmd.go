@@ -33,7 +33,7 @@ func (s *ledgerSource) openConn() (*ledgerConn, error) {
 	if err := os.MkdirAll(s.home, 0o700); err != nil {
 		return nil, err
 	}
-	l, err := openSoloLedger(filepath.Join(s.home, "ledger.db"))
+	l, err := openSoloLedger(filepath.Join(s.home, "ledger.db"), s.evidence)
 	if err != nil {
 		return nil, fmt.Errorf("%w (if a node or gateway owns this ledger, send through it with --url)", err)
 	}

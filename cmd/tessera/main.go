@@ -24,6 +24,6 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newGenerateCmd(), newNodeCmd(), newGatewayCmd(), newModelCmd(), newBenchCmd(), newDemoCmd(), newSwarmCmd(), newLedgerCmd(),
-		newVKCmd(), newVerifyCmd())
+		newVKCmd(), newVerifyCmd(), newValidatorCmd())
 	return root
 }

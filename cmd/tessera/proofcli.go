@@ -1,14 +1,19 @@
 package main
 
 import (
+	"bufio"
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -18,7 +23,9 @@ import (
 	"github.com/tessera-net/tessera/model"
 	"github.com/tessera-net/tessera/p2p"
 	"github.com/tessera-net/tessera/proof"
+	"github.com/tessera-net/tessera/router"
 	"github.com/tessera-net/tessera/swarm"
+	"github.com/tessera-net/tessera/wire"
 )
 
 // verifyOptions are the proof flags of a client generation.
@@ -27,6 +34,8 @@ type verifyOptions struct {
 	Certificate string   // where to write the certificate (--certificate)
 	Budget      float64  // audit budget, verifier CPU / worker CPU (--audit-budget)
 	Cells       int      // cells per receipt instead of the budget (--audit-cells)
+	Validator   string   // multiaddr of a validator to delegate re-execution to (--validator)
+	ReexecRate  float64  // probability that a node's session is re-executed (--reexec-rate)
 }
 
 // addVerifyFlags registers the proof flags of generate.
@@ -41,6 +50,8 @@ func addAuditFlags(cmd *cobra.Command, o *verifyOptions) {
 	f.StringArrayVar(&o.VKs, "vk", nil, "with --peers: audit the nodes with this verification key (repeatable; see tessera vk gen)")
 	f.Float64Var(&o.Budget, "audit-budget", proof.DefaultBudget, "audit rate: target verifier CPU as a fraction of the nodes' CPU")
 	f.IntVar(&o.Cells, "audit-cells", 0, "audit exactly this many cells of every receipt instead of following --audit-budget")
+	f.StringVar(&o.Validator, "validator", "", "with --peers: have this validator (full multiaddr, see tessera validator) re-execute sampled nodes' sessions")
+	f.Float64Var(&o.ReexecRate, "reexec-rate", 0.1, "with --validator: probability that each node's session is re-executed")
 }
 
 // verification loads the keys and returns the chain's checks: receipts
@@ -60,7 +71,16 @@ func (o *verifyOptions) verification(c commit.Commitments) (*swarm.Verification,
 	if o.Budget <= 0 || o.Budget > 1 {
 		return nil, nil, fmt.Errorf("--audit-budget %v must be in (0, 1]", o.Budget)
 	}
-	return &swarm.Verification{Keys: vks, Audit: proof.AuditConfig{Budget: o.Budget, Cells: o.Cells}}, vks, nil
+	if o.ReexecRate < 0 || o.ReexecRate > 1 {
+		return nil, nil, fmt.Errorf("--reexec-rate %v must be in [0, 1]", o.ReexecRate)
+	}
+	if o.Validator != "" {
+		if _, err := p2p.ParsePeerAddrs(o.Validator); err != nil {
+			return nil, nil, fmt.Errorf("--validator: %w", err)
+		}
+	}
+	// Re-execution needs every call's input and output, kept per hop.
+	return &swarm.Verification{Keys: vks, Audit: proof.AuditConfig{Budget: o.Budget, Cells: o.Cells}, KeepInputs: o.Validator != ""}, vks, nil
 }
 
 func readVK(path string) (*proof.VerificationKey, error) {
@@ -90,6 +110,7 @@ func hostSigningKey(h *p2p.Host) (ed25519.PrivateKey, error) {
 type provenChain interface {
 	Audited() bool
 	Proofs() []swarm.HopProof
+	Retired() []swarm.HopProof
 }
 
 // certify builds and signs the certificate of a generation through chain.
@@ -109,6 +130,11 @@ func certify(key ed25519.PrivateKey, model proof.Hash, prompt string, res genera
 	}
 	for _, p := range chain.Proofs() {
 		c.Hops = append(c.Hops, p.CertHop())
+	}
+	for _, p := range chain.Retired() {
+		if len(p.Receipts) > 0 {
+			c.Retired = append(c.Retired, p.CertHop())
+		}
 	}
 	c.Sign(key)
 	return c
@@ -167,14 +193,16 @@ func reportProofs(w io.Writer, chain *swarm.Chain, base string) []string {
 		}
 		for k, f := range p.Frauds {
 			fmt.Fprintf(w, "    fraud: %s\n", f.Finding.Describe())
-			if base == "" {
-				continue
+			b := f.Evidence.Marshal()
+			// Next to the certificate, or in the working directory.
+			name := fmt.Sprintf("tessera-%x.evidence", sha256.Sum256(b))
+			if base != "" {
+				name = fmt.Sprintf("%s.evidence-%d", base, i)
+				if k > 0 {
+					name += fmt.Sprintf("-%d", k)
+				}
 			}
-			name := fmt.Sprintf("%s.evidence-%d", base, i)
-			if k > 0 {
-				name += fmt.Sprintf("-%d", k)
-			}
-			if err := writeFileAtomic(name, f.Evidence.Marshal(), 0o644); err != nil {
+			if err := writeFileAtomic(name, b, 0o644); err != nil {
 				fmt.Fprintf(w, "    writing evidence: %v\n", err)
 				continue
 			}
@@ -198,18 +226,48 @@ func describeCertificate(w io.Writer, c *proof.Certificate) {
 		fmt.Fprintln(w, "audit       NONE: no verification key was used; only signatures and the receipt chain were checked")
 	}
 	for i, h := range c.Hops {
+		describeHop(w, fmt.Sprintf("hop %d", i), h)
+	}
+	for i, h := range c.Retired {
+		describeHop(w, fmt.Sprintf("retired %d", i), h)
+	}
+	if len(c.Retired) > 0 {
+		fmt.Fprintln(w, "            (retired: replaced by failover; its receipts cover the session's first calls, which its replacement replayed)")
+	}
+}
+
+// describeHop prints one hop of a certificate, named name.
+func describeHop(w io.Writer, name string, h proof.CertHop) {
+	if h.Local {
+		fmt.Fprintf(w, "%-11s layers %d:%d computed by the client itself\n", name, h.First, h.Last)
+		return
+	}
+	a := h.Audit
+	fmt.Fprintf(w, "%-11s layers %d:%d node %s key %x: %d receipts, %d audited, %d cells, %d failed, %d refused",
+		name, h.First, h.Last, shortPeer(h.Peer), []byte(h.Key)[:8], len(h.Receipts), a.Audited, a.Cells, a.Failed, a.Refused)
+	if a.ReexecSteps > 0 {
+		fmt.Fprintf(w, ", %d steps re-executed (%d differed)", a.ReexecSteps, a.ReexecFailed)
+	}
+	fmt.Fprintln(w)
+	if v := h.Verdict; v != nil {
+		fmt.Fprintf(w, "            re-executed by validator %x: %s\n", []byte(v.Validator)[:8], v.Describe())
+	}
+}
+
+// reexecutedAll reports whether every remote hop carries a validator's
+// verdict that matched (a full spot re-execution of the generation).
+func reexecutedAll(c *proof.Certificate) bool {
+	remote := 0
+	for _, h := range c.Hops {
 		if h.Local {
-			fmt.Fprintf(w, "hop %d       layers %d:%d computed by the client itself\n", i, h.First, h.Last)
 			continue
 		}
-		a := h.Audit
-		fmt.Fprintf(w, "hop %d       layers %d:%d node %s key %x: %d receipts, %d audited, %d cells, %d failed, %d refused",
-			i, h.First, h.Last, shortPeer(h.Peer), []byte(h.Key)[:8], len(h.Receipts), a.Audited, a.Cells, a.Failed, a.Refused)
-		if a.ReexecSteps > 0 {
-			fmt.Fprintf(w, ", %d steps re-executed (%d differed)", a.ReexecSteps, a.ReexecFailed)
+		remote++
+		if h.Verdict == nil || !h.Verdict.Matched() {
+			return false
 		}
-		fmt.Fprintln(w)
 	}
+	return remote > 0
 }
 
 var errUnaudited = errors.New("the certificate is authentic but states that no audit was done")
@@ -217,13 +275,27 @@ var errUnaudited = errors.New("the certificate is authentic but states that no a
 // summaryLine is the verdict of a checked certificate.
 func summaryLine(c *proof.Certificate) string {
 	var b strings.Builder
+	verdicts := 0
+	for _, h := range c.AllHops() {
+		if h.Verdict != nil {
+			verdicts++
+		}
+	}
 	switch {
 	case !c.Passed:
-		b.WriteString("FAILED: a check or an audit failed")
-	case !c.Audited:
-		b.WriteString("NOT AUDITED: signatures and receipt chain valid, no audit done")
-	default:
+		b.WriteString("FAILED: a check, an audit or a re-execution failed")
+	case c.Audited:
 		b.WriteString("PASSED: signatures, receipt chain and every audit")
+		if verdicts > 0 {
+			fmt.Fprintf(&b, ", and %d node(s) re-executed by a validator", verdicts)
+		}
+	case reexecutedAll(c):
+		b.WriteString("PASSED: signatures, receipt chain, and every node re-executed by a validator (no audit)")
+	default:
+		b.WriteString("NOT AUDITED: signatures and receipt chain valid, no audit done")
+		if verdicts > 0 {
+			fmt.Fprintf(&b, " (%d node(s) re-executed by a validator)", verdicts)
+		}
 	}
 	return b.String()
 }
@@ -244,4 +316,144 @@ func demoVK(f *gguf.File) (*proof.VerificationKey, error) {
 		return nil, err
 	}
 	return proof.GenerateVK(f, c, model.Range{First: 0, Last: cfg.Layers}, seed, proof.VKOptions{Workers: 2})
+}
+
+// validatorTimeout bounds one delegated re-execution, answer included.
+const validatorTimeout = 5 * time.Minute
+
+// sampled draws whether to re-execute at the given rate, from crypto/rand:
+// the node must not be able to predict which sessions are checked.
+func sampled(rate float64) (bool, error) {
+	if rate >= 1 {
+		return true, nil
+	}
+	if rate <= 0 {
+		return false, nil
+	}
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return false, err
+	}
+	return float64(binary.LittleEndian.Uint64(b[:])>>11)/(1<<53) < rate, nil
+}
+
+// delegateReexec has the validator at o.Validator re-execute the session of
+// each trusted remote hop of chain, each sampled with probability
+// o.ReexecRate. Each verdict is checked (signed by the validator's peer
+// key, about exactly the hop's receipts, with the evidence it names) and
+// recorded in the chain, so the certificate carries it and a difference
+// distrusts the node with its evidence (which reportProofs writes). A
+// validator that cannot be reached or refuses is reported, not fatal: the
+// certificate then states no re-execution for the hop.
+func delegateReexec(ctx context.Context, log io.Writer, h *p2p.Host, chain *swarm.Chain, o verifyOptions) {
+	if o.Validator == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, validatorTimeout)
+	defer cancel()
+	var id string
+	var key ed25519.PublicKey
+	for i, p := range chain.Proofs() {
+		if p.Local || p.Fault != nil || len(p.Receipts) == 0 {
+			continue
+		}
+		pick, err := sampled(o.ReexecRate)
+		if err != nil {
+			fmt.Fprintf(log, "  re-execution: drawing the sample: %v\n", err)
+			return
+		}
+		if !pick {
+			fmt.Fprintf(log, "  node %-12s layers %-6s not sampled for re-execution (rate %g)\n", shortPeer(p.Peer), p.Range, o.ReexecRate)
+			continue
+		}
+		if id == "" {
+			if id, err = h.Connect(ctx, o.Validator); err != nil {
+				fmt.Fprintf(log, "  re-execution: cannot reach the validator %s: %v\n", o.Validator, err)
+				return
+			}
+			if key, err = router.PeerKey(id); err != nil {
+				fmt.Fprintf(log, "  re-execution: validator %s: %v\n", o.Validator, err)
+				return
+			}
+		}
+		v, ev, err := reexecuteOn(ctx, h, id, key, chain, i, p)
+		if err != nil {
+			fmt.Fprintf(log, "  node %-12s layers %-6s NOT re-executed: %v\n", shortPeer(p.Peer), p.Range, err)
+			continue
+		}
+		if err := chain.RecordVerdict(i, v, ev); err != nil {
+			fmt.Fprintf(log, "  node %-12s layers %-6s: %v\n", shortPeer(p.Peer), p.Range, err)
+			continue
+		}
+		status := "match"
+		if !v.Matched() {
+			status = "DIFFERENCE"
+		}
+		fmt.Fprintf(log, "  node %-12s layers %-6s re-executed by validator %s: %s: %s\n", shortPeer(p.Peer), p.Range, shortPeer(id), status, v.Describe())
+	}
+}
+
+// reexecuteOn sends hop i's session to the validator (peer id, key) and
+// returns its checked verdict and, on a difference, the evidence.
+func reexecuteOn(ctx context.Context, h *p2p.Host, id string, key ed25519.PublicKey, chain *swarm.Chain, i int, p swarm.HopProof) (*proof.Verdict, *proof.Evidence, error) {
+	job, err := chain.ReexecJob(i)
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := h.OpenStream(ctx, id, wire.ValidateProtocolID)
+	if err != nil {
+		return nil, nil, fmt.Errorf("opening a stream to the validator: %w", err)
+	}
+	defer s.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = s.SetDeadline(dl)
+	}
+	b := job.Marshal()
+	r := bufio.NewReader(s)
+	if err := wire.WriteMessage(s, &wire.ValidateJob{Job: b}); err != nil {
+		// A validator that refuses a job (too large, busy) answers before
+		// it has read it all, and closes the stream.
+		_ = s.SetReadDeadline(time.Now().Add(2 * time.Second))
+		if msg, rerr := wire.ReadValidateMessage(r, wire.MaxVerdict); rerr == nil {
+			if we, ok := msg.(*wire.Error); ok {
+				return nil, nil, fmt.Errorf("the validator refused the job (%s): %w", humanBytes(uint64(len(b))), we)
+			}
+		}
+		return nil, nil, fmt.Errorf("sending the job (%s): %w", humanBytes(uint64(len(b))), err)
+	}
+	// The answer holds at most the verdict and evidence as large as the job.
+	msg, err := wire.ReadValidateMessage(r, 2*len(b)+wire.MaxVerdict+(1<<20))
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading the verdict: %w", err)
+	}
+	var m *wire.ValidateVerdict
+	switch x := msg.(type) {
+	case *wire.Error:
+		return nil, nil, fmt.Errorf("the validator refused: %w", x)
+	case *wire.ValidateVerdict:
+		m = x
+	default:
+		return nil, nil, errors.New("the validator answered something other than a verdict")
+	}
+	v, err := proof.UnmarshalVerdict(m.Verdict)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := v.Verify(); err != nil {
+		return nil, nil, err
+	}
+	if !proof.SameKey(v.Validator, key) {
+		return nil, nil, fmt.Errorf("the verdict is signed by %x, not by the validator's key", []byte(v.Validator))
+	}
+	if err := v.About(p.Key, p.Receipts); err != nil {
+		return nil, nil, err
+	}
+	if v.Matched() {
+		return v, nil, nil
+	}
+	ev, err := v.OpenEvidence(m.Evidence, p.Receipts)
+	if err != nil {
+		return nil, nil, err
+	}
+	return v, ev, nil
 }

@@ -149,21 +149,7 @@ func TestVKGenAndVerifyCommands(t *testing.T) {
 
 	// A node whose layer 5 Down is off by 1% at every position.
 	chain, _, _, err := gen(&swarm.Verification{Keys: []*proof.VerificationKey{vk}, Audit: proof.AuditConfig{Cells: 100}}, func(srv *swarm.Server) {
-		m := srv.Model
-		srv.Forward = func(s *model.Session, start int, hidden []float32, n int, tr *model.Trace) error {
-			if err := m.ForwardTrace(s, start, hidden, n, tr); err != nil || tr == nil {
-				return err
-			}
-			dim := m.Config.Dim
-			for p := start; p < start+n; p++ {
-				c, _ := tr.Cell(5, p)
-				for i := range c.Down {
-					c.Down[i] *= 1.01
-					hidden[(p-start)*dim+i] = (c.H[i] + c.O[i]) + c.Down[i]
-				}
-			}
-			return nil
-		}
+		srv.Forward = downScaled(srv.Model)
 	})
 	if err == nil {
 		t.Fatal("the dishonest node was not caught")

@@ -23,8 +23,10 @@ func ledgerCertificateID(c *proof.Certificate) ledger.Hash { return sha256.Sum25
 // proof certificate, paid by client: the certificate's id, model, auditor
 // and outcome, and each node's work — its layers times the token
 // positions its receipts cover (the highest position reached, so a
-// rewound step is not paid twice). Hops the client computed itself are
-// not paid. The auditor's signature is left for the auditor to add.
+// rewound step is not paid twice). Nodes failover replaced are paid for
+// the positions they computed before, their replacements for the whole
+// session (they replayed it). Hops the client computed itself are not
+// paid. The auditor's signature is left for the auditor to add.
 func certificateSettlement(c *proof.Certificate, client ledger.PubKey) (*ledger.SubmitCertificate, error) {
 	if len(c.Auditor) != ed25519.PublicKeySize {
 		return nil, errors.New("settle: the certificate is not signed")
@@ -33,7 +35,10 @@ func certificateSettlement(c *proof.Certificate, client ledger.PubKey) (*ledger.
 	s := &ledger.SubmitCertificate{ID: ledgerCertificateID(c), Model: ledger.Hash(c.Model), Client: client,
 		Tokens: tokens, Passed: c.Passed}
 	copy(s.Auditor[:], c.Auditor)
-	for i, h := range c.Hops {
+	// A node that served two hops (a retired one and another, say) is paid
+	// for the larger: the ledger takes one share per node.
+	share := map[ledger.PubKey]int{}
+	for i, h := range c.AllHops() {
 		if h.Local {
 			continue
 		}
@@ -49,7 +54,16 @@ func certificateSettlement(c *proof.Certificate, client ledger.PubKey) (*ledger.
 		}
 		var node ledger.PubKey
 		copy(node[:], h.Key)
-		s.Work = append(s.Work, ledger.Work{Node: node, Layers: uint32(h.Last - h.First), Positions: min(positions, tokens)})
+		w := ledger.Work{Node: node, Layers: uint32(h.Last - h.First), Positions: min(positions, tokens)}
+		if j, seen := share[node]; seen {
+			old, _ := s.Work[j].Units()
+			if units, _ := w.Units(); units > old {
+				s.Work[j] = w
+			}
+			continue
+		}
+		share[node] = len(s.Work)
+		s.Work = append(s.Work, w)
 	}
 	return s, nil
 }
@@ -151,7 +165,7 @@ func printSettlement(w io.Writer, s settlement, c *proof.Certificate) {
 
 // nodeName names a node of c by its peer id and layers.
 func nodeName(c *proof.Certificate, k ledger.PubKey) string {
-	for _, h := range c.Hops {
+	for _, h := range c.AllHops() {
 		if proof.SameKey(h.Key, k[:]) {
 			return fmt.Sprintf("%s (layers %d:%d)", shortPeer(h.Peer), h.First, h.Last)
 		}

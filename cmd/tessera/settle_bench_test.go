@@ -19,7 +19,7 @@ import (
 // embedded ledger, over HTTP to the ledger's API, and through a node's
 // /v1/ledger/ proxy to it (what generate --ledger-url NODE does).
 func BenchmarkSettle(b *testing.B) {
-	l, err := openSoloLedger(filepath.Join(b.TempDir(), "ledger.db"))
+	l, err := openSoloLedger(filepath.Join(b.TempDir(), "ledger.db"), nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -78,7 +78,7 @@ func TestCertificateSettlement(t *testing.T) {
 // would refuse the whole certificate), and said so; a certificate with no
 // payable node settles nothing.
 func TestSettleLeavesOutUnregisteredNodes(t *testing.T) {
-	l, err := openSoloLedger(filepath.Join(t.TempDir(), "ledger.db"))
+	l, err := openSoloLedger(filepath.Join(t.TempDir(), "ledger.db"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

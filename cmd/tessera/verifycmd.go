@@ -1,15 +1,20 @@
 package main
 
 import (
+	"crypto/ed25519"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
+	"slices"
 
 	"github.com/spf13/cobra"
 
 	"github.com/tessera-net/tessera/commit"
 	"github.com/tessera-net/tessera/kernels"
 	"github.com/tessera-net/tessera/proof"
+	"github.com/tessera-net/tessera/router"
 )
 
 // newVerifyCmd is `tessera verify`: offline checks of certificates and
@@ -24,16 +29,22 @@ func newVerifyCmd() *cobra.Command {
 }
 
 func newVerifyCertificateCmd() *cobra.Command {
-	var allowUnaudited bool
+	var (
+		allowUnaudited bool
+		trusted        []string
+	)
 	cmd := &cobra.Command{
 		Use:   "certificate FILE",
 		Short: "Check a generation's certificate: signatures, receipt chain, audit outcome",
 		Long: `Check a certificate offline: the auditor's signature, every node's
 signature on every receipt, each node's receipt chain from step 0, that
 each node's inputs are the previous node's outputs, the root over all
-receipts, and the audit counts. Exits 0 only if everything checks and
-every audit passed; a certificate that states no audit was done exits
-non-zero unless --allow-unaudited.`,
+receipts, the audit counts, and each validator's signed verdict on the
+nodes it re-executed (it must be about exactly that node's receipts).
+Exits 0 only if everything checks and every audit and re-execution
+passed; a certificate that states neither an audit nor a re-execution of
+every node exits non-zero unless --allow-unaudited. With
+--trust-validator, verdicts signed by any other key are refused.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			b, err := os.ReadFile(args[0])
@@ -51,16 +62,22 @@ non-zero unless --allow-unaudited.`,
 			}
 			describeCertificate(out, c)
 			fmt.Fprintln(out, summaryLine(c))
+			if len(trusted) > 0 {
+				if err := trustedVerdicts(c, trusted); err != nil {
+					return err
+				}
+			}
 			switch {
 			case !c.Passed:
-				return errors.New("the certificate records a failed check or audit")
-			case !c.Audited && !allowUnaudited:
+				return errors.New("the certificate records a failed check, audit or re-execution")
+			case !c.Audited && !reexecutedAll(c) && !allowUnaudited:
 				return errUnaudited
 			}
 			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&allowUnaudited, "allow-unaudited", false, "exit 0 for a valid certificate that states no audit was done")
+	cmd.Flags().StringArrayVar(&trusted, "trust-validator", nil, "accept only verdicts signed by this validator (peer id or hex Ed25519 key; repeatable)")
 	return cmd
 }
 
@@ -113,6 +130,12 @@ if the evidence proves the node computed wrongly, non-zero otherwise.`,
 			r := ev.Receipts[len(ev.Receipts)-1]
 			fmt.Fprintf(out, "PROVEN: node %x, layers %d:%d of model %s, session %x\n", ev.Node(), r.First, r.Last, commit.Short(ev.Model), r.Session[:8])
 			fmt.Fprintf(out, "  %s\n", finding.Describe())
+			if ev.Kind == proof.EvidenceReexec {
+				fmt.Fprintf(out, "  (re-executed bit for bit on this machine, %s/%s: an honest node on another instruction set\n"+
+					"  may differ in its last bits, so this proof holds for nodes of the same platform; ledgers do not judge it)\n",
+					runtime.GOARCH, kernels.Level())
+				return nil
+			}
 			fmt.Fprintf(out, "  (recomputed with the weights: %.3g against a limit of %.3g)\n", finding.Value, finding.Limit)
 			return nil
 		},
@@ -120,4 +143,30 @@ if the evidence proves the node computed wrongly, non-zero otherwise.`,
 	cmd.Flags().StringVarP(&modelPath, "model", "m", "", "GGUF model or slice holding the layers at fault (default: the embedded kjv-tiny model)")
 	cmd.Flags().IntVar(&threads, "threads", 0, "compute threads (default: one per CPU)")
 	return cmd
+}
+
+// trustedVerdicts fails unless every verdict in c is signed by one of the
+// keys (peer ids or hex Ed25519 keys).
+func trustedVerdicts(c *proof.Certificate, keys []string) error {
+	var ok []ed25519.PublicKey
+	for _, k := range keys {
+		if b, err := hex.DecodeString(k); err == nil && len(b) == ed25519.PublicKeySize {
+			ok = append(ok, b)
+			continue
+		}
+		pk, err := router.PeerKey(k)
+		if err != nil {
+			return fmt.Errorf("--trust-validator %q: neither a hex Ed25519 key nor a peer id: %w", k, err)
+		}
+		ok = append(ok, pk)
+	}
+	for i, h := range c.AllHops() {
+		if h.Verdict == nil {
+			continue
+		}
+		if !slices.ContainsFunc(ok, func(k ed25519.PublicKey) bool { return proof.SameKey(k, h.Verdict.Validator) }) {
+			return fmt.Errorf("hop %d was re-executed by validator %x, which is not trusted", i, []byte(h.Verdict.Validator))
+		}
+	}
+	return nil
 }
