@@ -1,0 +1,78 @@
+package kernels
+
+import (
+	"encoding/binary"
+	"fmt"
+	"sync/atomic"
+	"time"
+)
+
+// Memory read bandwidth, the roofline of decode: one decode step reads
+// every weight once, so tokens/s cannot exceed read bandwidth ÷ weight
+// bytes. The probe is a plain sequential read loop (vector loads XORed
+// into a few accumulators, no prefetch hints), as a C STREAM-style read
+// test does; copy bandwidth would count the writes too and overstate what
+// a read-only stream gets.
+
+// readXOR returns the XOR of the little-endian 64-bit words of b, which
+// must be a whole number of readUnit bytes. Architectures with assembly
+// replace it with a vector loop.
+var readXOR = readXORGeneric
+
+// readUnit is the length readXOR's vector loop needs b to be a multiple of.
+const readUnit = 256
+
+func readXORGeneric(b []byte) uint64 {
+	var a0, a1, a2, a3 uint64
+	for ; len(b) >= 32; b = b[32:] {
+		a0 ^= binary.LittleEndian.Uint64(b)
+		a1 ^= binary.LittleEndian.Uint64(b[8:])
+		a2 ^= binary.LittleEndian.Uint64(b[16:])
+		a3 ^= binary.LittleEndian.Uint64(b[24:])
+	}
+	return a0 ^ a1 ^ a2 ^ a3
+}
+
+// streamSink holds the last probe's checksum.
+var streamSink atomic.Uint64
+
+// StreamRead reads every byte of b once, front to back, as fast as this
+// CPU streams memory, and returns the XOR of its little-endian 64-bit
+// words (the last word zero-padded), so that the reads cannot be skipped.
+func StreamRead(b []byte) uint64 {
+	n := len(b) / readUnit * readUnit
+	x := readXOR(b[:n])
+	var tail [readUnit]byte
+	copy(tail[:], b[n:])
+	return x ^ readXORGeneric(tail[:])
+}
+
+// ReadBandwidth measures this machine's memory read bandwidth with the
+// pool's threads, in bytes per second: each thread streams its share of a
+// buffer of size bytes (make it far larger than the last-level cache)
+// with StreamRead; the best of repeat passes counts. It allocates and
+// touches the buffer first, so the figure excludes page faults.
+func (p *Pool) ReadBandwidth(size, repeat int) (float64, error) {
+	if size < readUnit*p.Threads() || repeat < 1 {
+		return 0, fmt.Errorf("kernels: read bandwidth over %d bytes, %d passes: too small", size, repeat)
+	}
+	buf := make([]byte, size/readUnit*readUnit)
+	for i := 0; i < len(buf); i += 4096 {
+		buf[i] = byte(i >> 12)
+	}
+	units := len(buf) / readUnit
+	var sum atomic.Uint64 // keeps the reads live
+	var best float64
+	for r := 0; r < repeat+1; r++ { // the first pass warms the workers and the TLB
+		t0 := time.Now()
+		p.Parallel(units, units/(8*p.Threads())+1, func(lo, hi int) {
+			sum.Add(StreamRead(buf[lo*readUnit : hi*readUnit]))
+		})
+		el := time.Since(t0).Seconds()
+		if r > 0 && el > 0 {
+			best = max(best, float64(len(buf))/el)
+		}
+	}
+	streamSink.Store(sum.Load())
+	return best, nil
+}
