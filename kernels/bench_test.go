@@ -43,8 +43,8 @@ func BenchmarkMatVec(b *testing.B) {
 	}
 }
 
-// BenchmarkMatVecDRAM streams 2048×2048 matrices from a 512 MiB set, so
-// that none is in cache: the weight bytes per second of decode, where
+// BenchmarkMatVecDRAM streams 2048×2048 matrices from a 512 MiB set (in
+// memory allocated as Weights allocates it), so that none is in cache: the weight bytes per second of decode, where
 // memory bandwidth is the limit (BenchmarkMatVec's matrices may fit in a
 // large L3 cache and then measure compute instead). Between passes the
 // same threads read the same bytes with StreamRead, the plain read loop;
@@ -55,7 +55,7 @@ func BenchmarkMatVecDRAM(b *testing.B) {
 	for _, typ := range []quant.Type{quant.Q8_0, quant.Q4_K} {
 		rb, _ := typ.RowBytes(cols)
 		m0 := benchMatrix(b, typ, rows, cols)
-		data := make([]byte, set/len(m0.Data)*len(m0.Data))
+		data := allocWeights(set / len(m0.Data) * len(m0.Data))
 		for o := 0; o < len(data); o += len(m0.Data) {
 			copy(data[o:], m0.Data)
 		}

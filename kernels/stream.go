@@ -50,13 +50,15 @@ func StreamRead(b []byte) uint64 {
 // ReadBandwidth measures this machine's memory read bandwidth with the
 // pool's threads, in bytes per second: each thread streams its share of a
 // buffer of size bytes (make it far larger than the last-level cache)
-// with StreamRead; the best of repeat passes counts. It allocates and
-// touches the buffer first, so the figure excludes page faults.
+// with StreamRead; the best of repeat passes counts. The buffer is
+// allocated as Weights memory is (huge pages where the OS has them: the
+// fastest a read stream gets) and touched first, so the figure excludes
+// page faults.
 func (p *Pool) ReadBandwidth(size, repeat int) (float64, error) {
 	if size < readUnit*p.Threads() || repeat < 1 {
 		return 0, fmt.Errorf("kernels: read bandwidth over %d bytes, %d passes: too small", size, repeat)
 	}
-	buf := make([]byte, size/readUnit*readUnit)
+	buf := allocWeights(size / readUnit * readUnit)
 	for i := 0; i < len(buf); i += 4096 {
 		buf[i] = byte(i >> 12)
 	}
