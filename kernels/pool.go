@@ -14,7 +14,7 @@ const (
 	// each thread: below it a second thread costs more than it saves.
 	minThreadBytes = 16 << 10
 	// chunkBytes is the target weight bytes of one MatVec work chunk.
-	chunkBytes = 32 << 10
+	chunkBytes = 128 << 10
 	// blockBytes is the target weight bytes of one MatMul row block, reused
 	// across all positions while it is in cache.
 	blockBytes = 48 << 10
