@@ -440,9 +440,9 @@ func attention(out, q, kCache, vCache []float32, t int, cfg Config, scores []flo
 // for query q over the first t positions: keys transposed in kt (value d
 // of position j at kt[d*ldk+j]) and values by position in v (position j
 // at v[j*ldv:]). scores needs room for t values. The arithmetic is
-// float32 in a fixed order (kernels.ScoresT and AddWeightedRows give the
-// same bits on every CPU): score_j = (q·k_j)·scale, softmax with the sum
-// of the exponentials in float64, then out = Σ_j (e_j·(1/sum))·v_j.
+// float32 in a fixed order (kernels.ScoresT, ExpShift and AddWeightedRows
+// give the same bits on every CPU): score_j = (q·k_j)·scale, softmax with
+// the sum of the exponentials in float64, then out = Σ_j (e_j·(1/sum))·v_j.
 func attendHead(out, q, kt []float32, ldk int, v []float32, ldv, t int, scale float32, scores []float32) {
 	scores = scores[:t]
 	kernels.ScoresT(scores, q, kt, ldk)
@@ -454,10 +454,9 @@ func attendHead(out, q, kt []float32, ldk int, v []float32, ldv, t int, scale fl
 			maxScore = s
 		}
 	}
+	kernels.ExpShift(scores, scores, maxScore)
 	var sum float64
-	for j := range scores {
-		e := float32(math.Exp(float64(scores[j] - maxScore)))
-		scores[j] = e
+	for _, e := range scores {
 		sum += float64(e)
 	}
 	inv := float32(1 / sum)
