@@ -96,7 +96,7 @@ CPU cache are not bound by memory and can exceed 100%.`,
 				}
 			}
 			if !noBandwidth {
-				bw, err := lm.pool.ReadBandwidth(readProbeBytes, max(repeat, 5))
+				bw, err := lm.pool.ReadBandwidth(readProbeBytes, max(4*repeat, 12))
 				if err != nil {
 					return err
 				}
