@@ -40,7 +40,7 @@
 // work that has to give the same bits everywhere (attention's dot
 // products and weighted sums, a float32 exponential, SwiGLU: AVX2 and
 // NEON, else Go), memory for weights backed by huge pages (Weights), and
-// the read-bandwidth probe that is decode's roofline (Pool.ReadBandwidth). Every
+// the read-bandwidth probe that is decode's roofline (ReadProbe). Every
 // implementation of a type returns the generic kernel's bits: integer
 // block sums are exact in any order, and the float32 operations that
 // combine them with the scales are the generic code's, in the same order

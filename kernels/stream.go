@@ -47,34 +47,44 @@ func StreamRead(b []byte) uint64 {
 	return x ^ readXORGeneric(tail[:])
 }
 
-// ReadBandwidth measures this machine's memory read bandwidth with the
-// pool's threads, in bytes per second: each thread streams its share of a
-// buffer of size bytes (make it far larger than the last-level cache)
-// with StreamRead; the best of repeat passes counts. The buffer is
+// ReadProbe measures this machine's memory read bandwidth: decode's
+// roofline. It owns a buffer far larger than the last-level cache,
 // allocated as Weights memory is (huge pages where the OS has them: the
-// fastest a read stream gets) and touched first, so the figure excludes
-// page faults.
-func (p *Pool) ReadBandwidth(size, repeat int) (float64, error) {
-	if size < readUnit*p.Threads() || repeat < 1 {
-		return 0, fmt.Errorf("kernels: read bandwidth over %d bytes, %d passes: too small", size, repeat)
+// fastest a read stream gets) and touched once, so that measurements
+// exclude page faults.
+type ReadProbe struct {
+	buf []byte
+}
+
+// NewReadProbe allocates a probe over size bytes (at least readUnit).
+func NewReadProbe(size int) (*ReadProbe, error) {
+	if size < readUnit {
+		return nil, fmt.Errorf("kernels: read probe of %d bytes: too small", size)
 	}
 	buf := allocWeights(size / readUnit * readUnit)
 	for i := 0; i < len(buf); i += 4096 {
 		buf[i] = byte(i >> 12)
 	}
-	units := len(buf) / readUnit
+	return &ReadProbe{buf: buf}, nil
+}
+
+// Measure returns the read bandwidth in bytes per second with the pool's
+// threads: each thread streams its share of the buffer with StreamRead;
+// the best of passes passes counts (at least one, after a warm-up pass).
+func (r *ReadProbe) Measure(p *Pool, passes int) float64 {
+	units := len(r.buf) / readUnit
 	var sum atomic.Uint64 // keeps the reads live
 	var best float64
-	for r := 0; r < repeat+1; r++ { // the first pass warms the workers and the TLB
+	for i := 0; i <= max(passes, 1); i++ { // pass 0 warms the workers and the TLB
 		t0 := time.Now()
 		p.Parallel(units, units/(8*p.Threads())+1, func(lo, hi int) {
-			sum.Add(StreamRead(buf[lo*readUnit : hi*readUnit]))
+			sum.Add(StreamRead(r.buf[lo*readUnit : hi*readUnit]))
 		})
 		el := time.Since(t0).Seconds()
-		if r > 0 && el > 0 {
-			best = max(best, float64(len(buf))/el)
+		if i > 0 && el > 0 {
+			best = max(best, float64(len(r.buf))/el)
 		}
 	}
 	streamSink.Store(sum.Load())
-	return best, nil
+	return best
 }

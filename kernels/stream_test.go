@@ -46,19 +46,21 @@ func TestStreamRead(t *testing.T) {
 	}
 }
 
-func TestReadBandwidth(t *testing.T) {
+func TestReadProbe(t *testing.T) {
+	probe, err := NewReadProbe(4 << 20)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, threads := range []int{1, 2} {
 		p := NewPool(threads)
-		bw, err := p.ReadBandwidth(4<<20, 2)
+		bw := probe.Measure(p, 2)
 		p.Close()
-		if err != nil || bw <= 0 {
-			t.Errorf("%d threads: ReadBandwidth = %v, %v; want a positive rate", threads, bw, err)
+		if bw <= 0 {
+			t.Errorf("%d threads: read bandwidth %v, want a positive rate", threads, bw)
 		}
 	}
-	p := NewPool(2)
-	defer p.Close()
-	if _, err := p.ReadBandwidth(100, 1); err == nil {
-		t.Error("ReadBandwidth over 100 bytes: want an error")
+	if _, err := NewReadProbe(100); err == nil {
+		t.Error("a probe of 100 bytes: want an error")
 	}
 }
 
@@ -75,17 +77,17 @@ func BenchmarkStreamRead(b *testing.B) {
 	}
 }
 
-func BenchmarkReadBandwidth(b *testing.B) {
+func BenchmarkReadProbe(b *testing.B) {
 	for _, threads := range []int{1, 2} {
 		b.Run(fmt.Sprintf("t%d", threads), func(b *testing.B) {
 			p := NewPool(threads)
 			defer p.Close()
+			probe, err := NewReadProbe(512 << 20)
+			if err != nil {
+				b.Fatal(err)
+			}
 			for b.Loop() {
-				bw, err := p.ReadBandwidth(512<<20, 3)
-				if err != nil {
-					b.Fatal(err)
-				}
-				b.ReportMetric(bw/1e9, "GB/s")
+				b.ReportMetric(probe.Measure(p, 3)/1e9, "GB/s")
 			}
 		})
 	}

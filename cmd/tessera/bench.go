@@ -13,6 +13,7 @@ import (
 
 	"github.com/tessera-net/tessera/commit"
 	"github.com/tessera-net/tessera/generate"
+	"github.com/tessera-net/tessera/kernels"
 	"github.com/tessera-net/tessera/p2p"
 	"github.com/tessera-net/tessera/sample"
 	"github.com/tessera-net/tessera/slice"
@@ -32,7 +33,7 @@ type benchResult struct {
 	EffectiveGBps       float64 `json:"effective_gbps"`
 	// MemoryGBps is this machine's memory read bandwidth with the same
 	// threads, measured in the same run by a plain sequential read loop
-	// (kernels.Pool.ReadBandwidth); RooflinePct is EffectiveGBps as a
+	// (kernels.ReadProbe, after each decode run); RooflinePct is EffectiveGBps as a
 	// share of it: how close decode runs to the limit memory sets.
 	MemoryGBps  float64 `json:"memory_gbps,omitempty"`
 	RooflinePct float64 `json:"roofline_pct,omitempty"`
@@ -86,7 +87,22 @@ CPU cache are not bound by memory and can exceed 100%.`,
 				}
 				defer stop()
 			}
-			res, err := runBench(lm, promptN, genN, repeat)
+			// The read probe runs after each decode run, so that the
+			// roofline compares figures from the same minutes: this
+			// machine kind's bandwidth drifts by a third between minutes.
+			var readBest float64
+			var probe func() error
+			if !noBandwidth {
+				rp, err := kernels.NewReadProbe(readProbeBytes)
+				if err != nil {
+					return err
+				}
+				probe = func() error {
+					readBest = max(readBest, rp.Measure(lm.pool, 6))
+					return nil
+				}
+			}
+			res, err := runBench(lm, promptN, genN, repeat, probe)
 			if err != nil {
 				return err
 			}
@@ -96,11 +112,7 @@ CPU cache are not bound by memory and can exceed 100%.`,
 				}
 			}
 			if !noBandwidth {
-				bw, err := lm.pool.ReadBandwidth(readProbeBytes, max(4*repeat, 12))
-				if err != nil {
-					return err
-				}
-				res.MemoryGBps = bw / 1e9
+				res.MemoryGBps = readBest / 1e9
 				res.RooflinePct = 100 * res.EffectiveGBps / res.MemoryGBps
 			}
 			return printBench(cmd.OutOrStdout(), res, asJSON)
@@ -149,7 +161,9 @@ type measurement struct {
 	ttft                    time.Duration // prefill of the prompt + head: the wait for the first token
 }
 
-func runBench(lm *localModel, promptN, genN, repeat int) (benchResult, error) {
+// runBench measures the model in-process; probe, if not nil, runs after
+// each decode run.
+func runBench(lm *localModel, promptN, genN, repeat int, probe func() error) (benchResult, error) {
 	m := lm.model
 	cfg := m.Config
 	if promptN < 1 || genN < 1 || repeat < 1 {
@@ -165,7 +179,7 @@ func runBench(lm *localModel, promptN, genN, repeat int) (benchResult, error) {
 	local, err := measure(lm, func() (generate.Layers, func(), error) {
 		l, err := generate.NewLocalLayers(m, max(promptN, genN+1))
 		return l, func() {}, err
-	}, promptN, genN, repeat)
+	}, promptN, genN, repeat, probe)
 	if err != nil {
 		return res, err
 	}
@@ -177,8 +191,9 @@ func runBench(lm *localModel, promptN, genN, repeat int) (benchResult, error) {
 
 // measure times prefill (promptN positions at once, then the head) and
 // decode (genN steps of embed, layers, head, argmax) through fresh layers,
-// best of repeat runs.
-func measure(lm *localModel, newLayers layersFactory, promptN, genN, repeat int) (measurement, error) {
+// best of repeat runs; afterDecode, if not nil, runs after each decode
+// run (outside the timing).
+func measure(lm *localModel, newLayers layersFactory, promptN, genN, repeat int, afterDecode func() error) (measurement, error) {
 	m := lm.model
 	cfg := m.Config
 	ctx := context.Background()
@@ -239,6 +254,11 @@ func measure(lm *localModel, newLayers layersFactory, promptN, genN, repeat int)
 		}
 		best.decodeTokS = max(best.decodeTokS, float64(genN)/time.Since(t0).Seconds())
 		release()
+		if afterDecode != nil {
+			if err := afterDecode(); err != nil {
+				return best, err
+			}
+		}
 	}
 	return best, nil
 }
@@ -278,7 +298,7 @@ func benchChain(lm *localModel, path string, nodes, threads int, res *benchResul
 			return nil, nil, err
 		}
 		return chain, func() { last = chain.Stats(); chain.Close() }, nil
-	}, res.PromptTokens, res.GenTokens, repeat)
+	}, res.PromptTokens, res.GenTokens, repeat, nil)
 	if err != nil {
 		return err
 	}
@@ -313,7 +333,7 @@ func printBench(w io.Writer, r benchResult, asJSON bool) error {
 			r.Nodes, r.ChainPrefillTokS, r.ChainDecodeTokS, r.ChainDecodeRatio, r.ChainTTFTMillis, r.WireBytesPerTokenHop)
 	}
 	if err == nil && r.MemoryGBps > 0 {
-		_, err = fmt.Fprintf(w, "memory   %.2f GB/s read with %d threads (plain sequential read loop): decode can at most reach %.1f tok/s\n",
+		_, err = fmt.Fprintf(w, "memory   %.2f GB/s read with %d threads (plain sequential read loop): decode's roofline is %.1f tok/s\n",
 			r.MemoryGBps, r.Threads, r.MemoryGBps*1e9/float64(r.WeightBytesPerToken))
 	}
 	return err
