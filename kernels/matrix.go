@@ -34,18 +34,18 @@
 //     extension): Q8_0 rows and tiles, Q4_K and Q6_K rows.
 //
 // Types a level has no assembly for keep the best portable kernel. On
-// amd64 with AVX2 the activations are also quantized in assembly.
-//
-// Besides the products, the package holds the rest of a block's float
-// work that has to give the same bits everywhere (attention's dot
-// products and weighted sums, a float32 exponential, SwiGLU: AVX2 and
-// NEON, else Go), memory for weights backed by huge pages (Weights), and
-// the read-bandwidth probe that is decode's roofline (ReadProbe). Every
+// amd64 with AVX2 the activations are also quantized in assembly. Every
 // implementation of a type returns the generic kernel's bits: integer
 // block sums are exact in any order, and the float32 operations that
 // combine them with the scales are the generic code's, in the same order
 // (rows or positions sit in separate SIMD lanes). The purego build tag
 // leaves out all assembly.
+//
+// Besides the products, the package holds the rest of a block's float
+// work that has to give the same bits everywhere (attention's dot
+// products and weighted sums, a float32 exponential, SwiGLU: AVX2 and
+// NEON, else Go), memory for weights backed by huge pages (Weights), and
+// the read-bandwidth probe that is decode's roofline (ReadProbe).
 package kernels
 
 import (

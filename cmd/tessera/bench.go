@@ -32,9 +32,9 @@ type benchResult struct {
 	WeightBytesPerToken int64   `json:"weight_bytes_per_token"`
 	EffectiveGBps       float64 `json:"effective_gbps"`
 	// MemoryGBps is this machine's memory read bandwidth with the same
-	// threads, measured in the same run by a plain sequential read loop
-	// (kernels.ReadProbe, after each decode run); RooflinePct is EffectiveGBps as a
-	// share of it: how close decode runs to the limit memory sets.
+	// threads, measured by a plain sequential read loop after each decode
+	// run (kernels.ReadProbe); RooflinePct is EffectiveGBps as a share of
+	// it: how close decode runs to the limit memory sets.
 	MemoryGBps  float64 `json:"memory_gbps,omitempty"`
 	RooflinePct float64 `json:"roofline_pct,omitempty"`
 	// TTFTMillis is the time to the first token: prefill of the prompt
