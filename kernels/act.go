@@ -33,6 +33,9 @@ const (
 	// packK16: Q8_K block sums as int16 for SIMD kernels, 32 per
 	// super-block (see actVec.ks).
 	packK16
+	// packK16Z: packK16, plus the quants in the order AVX-512 Q4_K rows
+	// read them (see actVec.qz).
+	packK16Z
 )
 
 // actVec is one quantized activation vector. Which fields are set depends
@@ -50,6 +53,10 @@ type actVec struct {
 	// the quants of 32-value sub-block j), then 8 zeros. Each bsum is
 	// at most 16*127 in magnitude, so int16 is exact.
 	ks []int16
+	// qz (packK16Z) holds the quants with each super-block's 32-value
+	// sub-blocks in the order 0 2 1 3 4 6 5 7: the order in which the low
+	// and high nibbles of a Q4_K block's two 64-byte halves hold them.
+	qz []int8
 	// g4d and g4s are set on the first position of each group of four by
 	// prepTile for assembly tiles: the four positions' block scales d and
 	// quant sums interleaved, g4d[4*b+i] = acts[i].d[b].
@@ -141,6 +148,22 @@ func quantizeAct(a *actVec, x []float32, f actFormat, pk packFormat) {
 		packQuants32(a)
 	case packK16:
 		packSumsK16(a)
+	case packK16Z:
+		packSumsK16(a)
+		packQuantsK4Z(a)
+	}
+}
+
+// packQuantsK4Z fills a.qz (see actVec).
+func packQuantsK4Z(a *actVec) {
+	if cap(a.qz) < len(a.q) {
+		a.qz = make([]int8, len(a.q))
+	}
+	a.qz = a.qz[:len(a.q)]
+	for b := 0; b+256 <= len(a.q); b += 256 {
+		for i, s := range [8]int{0, 2, 1, 3, 4, 6, 5, 7} {
+			copy(a.qz[b+32*i:b+32*i+32], a.q[b+32*s:b+32*s+32])
+		}
 	}
 }
 

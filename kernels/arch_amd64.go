@@ -55,7 +55,7 @@ func avx2Kernels(t *kernelTable) {
 func avx512Kernels(t *kernelTable) {
 	t[quant.Q8_0] = kernel{act: actQ8_0, dot: dotQ8_0VNNI, rows: rowsQ8_0VNNI, tile: tileQ8_0VNNI, prep: prepTile16, name: "avx512"}
 	t[quant.Q4_0] = kernel{act: actQ8_0, dot: dotQ4_0VNNI, rows: rowsQ4_0VNNI, tile: tileQ4_0VNNI, prep: prepTile16, name: "avx512"}
-	t[quant.Q4_K] = kernel{act: actQ8_K, pack: packK16, dot: dotQ4_KVNNI, rows: rowsQ4_KVNNI, tile: tileQ4_KVNNI, prep: prepTile16, name: "avx512"}
+	t[quant.Q4_K] = kernel{act: actQ8_K, pack: packK16Z, dot: dotQ4_KVNNI, rows: rowsQ4_KVNNI, tile: tileQ4_KVNNI, prep: prepTile16, name: "avx512"}
 	t[quant.Q6_K] = kernel{act: actQ8_K, pack: packK16, dot: dotQ6_KAVX2, rows: rowsQ6_KAVX2, tile: tileQ6_KVNNI, prep: prepTile16, name: "avx512"}
 	t[quant.Q5_K] = kernel{act: actQ8_K, pack: packK16, dot: dotQ5_KAVX2, rows: rowsQ5_KAVX2, tile: tileQ5_KVNNI, prep: prepTile16, name: "avx512"}
 }

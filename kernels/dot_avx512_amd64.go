@@ -121,7 +121,7 @@ func rowsQ4_KVNNI(y []float32, w []byte, rb int, a *actVec) {
 		if y == nil {
 			y = &one[0]
 		}
-		q4_KRowsVNNI(y, w, rb, nrows, &a.q[0], &a.d[0], &a.ks[0], nb)
+		q4_KRowsVNNI(y, w, rb, nrows, &a.qz[0], &a.d[0], &a.ks[0], nb)
 		return one[0]
 	})
 }

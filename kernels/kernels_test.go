@@ -231,6 +231,10 @@ func testMatVecAccuracy(t *testing.T, generic bool) {
 // TestThreadInvariance checks that 1, 2, 3 and 7 threads give bit-identical
 // results (also with more threads than rows), for every kernel level.
 func TestThreadInvariance(t *testing.T) {
+	// Every product on as many threads as it has rows.
+	saved := minThreadBytes
+	minThreadBytes = 1
+	defer func() { minThreadBytes = saved }()
 	pools := []*Pool{NewPool(1), NewPool(2), NewPool(3), NewPool(7)}
 	defer func() {
 		for _, p := range pools {

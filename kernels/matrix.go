@@ -40,6 +40,12 @@
 // combine them with the scales are the generic code's, in the same order
 // (rows or positions sit in separate SIMD lanes). The purego build tag
 // leaves out all assembly.
+//
+// Besides the products, the package holds the rest of a block's float
+// work that has to give the same bits everywhere (attention's dot
+// products and weighted sums, a float32 exponential, SwiGLU: AVX2 and
+// NEON, else Go), memory for weights backed by huge pages (Weights), and
+// the read-bandwidth probe that is decode's roofline (ReadProbe).
 package kernels
 
 import (

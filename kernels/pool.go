@@ -8,13 +8,16 @@ import (
 	"time"
 )
 
+// minThreadBytes is the least work (weight bytes × positions) given to
+// each thread: below it a second thread costs more than it saves (waking
+// and joining a thread costs about what streaming 256 KiB does). A
+// variable so that tests can force every product onto all threads.
+var minThreadBytes int64 = 256 << 10
+
 // Tuning of the work split.
 const (
-	// minThreadBytes is the least work (weight bytes × positions) given to
-	// each thread: below it a second thread costs more than it saves.
-	minThreadBytes = 16 << 10
 	// chunkBytes is the target weight bytes of one MatVec work chunk.
-	chunkBytes = 32 << 10
+	chunkBytes = 128 << 10
 	// blockBytes is the target weight bytes of one MatMul row block, reused
 	// across all positions while it is in cache.
 	blockBytes = 48 << 10

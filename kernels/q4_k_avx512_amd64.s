@@ -34,6 +34,19 @@ DATA ziota<>+48(SB)/8, $0x0000000d0000000c
 DATA ziota<>+56(SB)/8, $0x0000000f0000000e
 GLOBL ziota<>(SB), RODATA|NOPTR, $64
 
+// The scale-unpack constants repeated in the four 128-bit lanes of a
+// ZMM, for q4_KRowsVNNI, which unpacks four rows' scales at once.
+#define ZREP4(name, a, b, c, d) \
+	DATA name+0(SB)/4, $a; DATA name+4(SB)/4, $b; DATA name+8(SB)/4, $c; DATA name+12(SB)/4, $d; \
+	DATA name+16(SB)/4, $a; DATA name+20(SB)/4, $b; DATA name+24(SB)/4, $c; DATA name+28(SB)/4, $d; \
+	DATA name+32(SB)/4, $a; DATA name+36(SB)/4, $b; DATA name+40(SB)/4, $c; DATA name+44(SB)/4, $d; \
+	DATA name+48(SB)/4, $a; DATA name+52(SB)/4, $b; DATA name+56(SB)/4, $c; DATA name+60(SB)/4, $d; \
+	GLOBL name(SB), RODATA|NOPTR, $64
+ZREP4(z4shrA4<>, 0, 0, 0, 4)
+ZREP4(z4maskA4<>, 0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f)
+ZREP4(z4shrB4<>, 32, 6, 32, 6)
+ZREP4(z4maskB4<>, 0x03030303, 0x03030303, 0x03030303, 0x03030303)
+
 // Q4_K with sixteen positions in the lanes of ZMM registers (see
 // q8_0Tile16VNNI). Per super-block and row, sub-block s accumulates in
 // Z<s> the products of its unsigned nibbles (each dword of the block's
@@ -182,50 +195,78 @@ zksb:
 	VPADDD T, X, X; \
 	VINSERTI128 $1, M, Y, Y
 
-// Word indices for VPERMW: zidxK<>+64·j selects scale word 2j for the
-// low 16 words and 2j+1 for the high 16.
-#define ZIDX(j) \
-	DATA zidxK<>+(64*j)(SB)/8, $(0x0001000100010001*(2*j)); \
-	DATA zidxK<>+(64*j+8)(SB)/8, $(0x0001000100010001*(2*j)); \
-	DATA zidxK<>+(64*j+16)(SB)/8, $(0x0001000100010001*(2*j)); \
-	DATA zidxK<>+(64*j+24)(SB)/8, $(0x0001000100010001*(2*j)); \
-	DATA zidxK<>+(64*j+32)(SB)/8, $(0x0001000100010001*(2*j+1)); \
-	DATA zidxK<>+(64*j+40)(SB)/8, $(0x0001000100010001*(2*j+1)); \
-	DATA zidxK<>+(64*j+48)(SB)/8, $(0x0001000100010001*(2*j+1)); \
-	DATA zidxK<>+(64*j+56)(SB)/8, $(0x0001000100010001*(2*j+1))
-ZIDX(0)
-ZIDX(1)
-ZIDX(2)
-ZIDX(3)
-GLOBL zidxK<>(SB), RODATA|NOPTR, $256
+// Word indices for VPERMW: zidxK<>+64·j selects scale word a_j for the
+// low 16 words and b_j for the high 16, with (a_j, b_j) = (0, 2), (1, 3),
+// (4, 6), (5, 7): the sub-blocks whose values the low and the high
+// nibbles of each 64-byte half of qs hold (see Q4KV_ROW). The second
+// 256 bytes are the same plus 16: the words of the odd row of a pair.
+#define ZIDX(j, a, b) \
+	DATA zidxK<>+(64*j)(SB)/8, $(0x0001000100010001*(a)); \
+	DATA zidxK<>+(64*j+8)(SB)/8, $(0x0001000100010001*(a)); \
+	DATA zidxK<>+(64*j+16)(SB)/8, $(0x0001000100010001*(a)); \
+	DATA zidxK<>+(64*j+24)(SB)/8, $(0x0001000100010001*(a)); \
+	DATA zidxK<>+(64*j+32)(SB)/8, $(0x0001000100010001*(b)); \
+	DATA zidxK<>+(64*j+40)(SB)/8, $(0x0001000100010001*(b)); \
+	DATA zidxK<>+(64*j+48)(SB)/8, $(0x0001000100010001*(b)); \
+	DATA zidxK<>+(64*j+56)(SB)/8, $(0x0001000100010001*(b))
+ZIDX(0, 0, 2)
+ZIDX(1, 1, 3)
+ZIDX(2, 4, 6)
+ZIDX(3, 5, 7)
+ZIDX(4, 16, 18)
+ZIDX(5, 17, 19)
+ZIDX(6, 20, 22)
+ZIDX(7, 21, 23)
+GLOBL zidxK<>(SB), RODATA|NOPTR, $512
 
-// Q4KV_ROW computes the integer sums of one Q4_K super-block of the row at
-// AX against the quants at DX (pair sums at 32(R13)): I (Y register, 8
-// lanes) and M (X register, 4 lanes), using IZ (IY its Y register) to
-// accumulate 16 lanes. The 128
-// bytes of nibbles are loaded as two ZMM; their low and high nibbles are
-// regrouped by VSHUFI64X2 into [sub-block 2j | 2j+1] to match the
-// quants' order, VPMADDUBSW multiplies them (int16 pairs, no
-// saturation) and VPDPWSSD multiplies by the sub-blocks' scales (VPERMW
-// spreads scale 2j over the low half, 2j+1 over the high) and adds.
-#define Q4KV_PART(Q, AOFF, IDX, IZ) \
+// Q4KV_SCALES4 reads the first 16 bytes of the four rows' super-blocks
+// (d, dmin, then the 12 bytes of 6-bit scales and mins), row r in 128-bit
+// lane r, and unpacks the scales as Q4K_SCALES does (scalesK4's steps)
+// into Z29: lane r holds row r's eight scales, then its eight mins, as
+// bytes. Y30 gets the rows' d and dmin as floats, [d0..d3 | dmin0..dmin3]
+// (VPERMW gathers the f16 words, Z31 its indices).
+#define Q4KV_SCALES4 \
+	VMOVDQU (BX), X8; \
+	VINSERTI32X4 $1, (BX)(R8*1), Z8, Z8; \
+	VINSERTI32X4 $2, (BX)(R8*2), Z8, Z8; \
+	VINSERTI32X4 $3, (BX)(R9*1), Z8, Z8; \
+	VPERMW Z8, Z31, Z30; \
+	VCVTPH2PS X30, Y30; \
+	VPSHUFD $0xed, Z8, Z29; \
+	VPSRLVD z4shrA4<>(SB), Z29, Z29; \
+	VPANDD z4maskA4<>(SB), Z29, Z29; \
+	VPSHUFD $0xa5, Z8, Z8; \
+	VPSRLVD z4shrB4<>(SB), Z8, Z8; \
+	VPANDD z4maskB4<>(SB), Z8, Z8; \
+	VPSLLD $4, Z8, Z8; \
+	VPORD Z8, Z29, Z29
+
+// zidxD<>: VPERMW indices of the four rows' d (words 0, 8, 16, 24) and
+// dmin (1, 9, 17, 25) in Q4KV_SCALES4's Z8.
+DATA zidxD<>+0(SB)/8, $0x0018001000080000
+DATA zidxD<>+8(SB)/8, $0x0019001100090001
+DATA zidxD<>+16(SB)/8, $0
+DATA zidxD<>+24(SB)/8, $0
+DATA zidxD<>+32(SB)/8, $0
+DATA zidxD<>+40(SB)/8, $0
+DATA zidxD<>+48(SB)/8, $0
+DATA zidxD<>+56(SB)/8, $0
+GLOBL zidxD<>(SB), RODATA|NOPTR, $64
+
+// Q4KV_ROW accumulates into IZ (zeroed first; 16 int32 lanes) the scaled
+// products of one Q4_K super-block of the row at AX with the quants at DX
+// (laid out by packK16Z). The 128 bytes of nibbles are loaded as two ZMM;
+// the low nibbles of the first hold sub-blocks 0 and 2, the high ones 1
+// and 3 (then 4, 6 and 5, 7), which is the order packK16Z gives the
+// quants. VPMADDUBSW multiplies them (int16 pairs, no saturation) and
+// VPDPWSSD multiplies by the sub-blocks' scales, spread over the two
+// halves by VPERMW from the scale words SW with indices I0..I3, and adds.
+#define Q4KV_PART(Q, AOFF, SW, IDX, IZ) \
 	VPMADDUBSW AOFF(DX), Q, Q; \
-	VPERMW Z9, IDX, Z8; \
+	VPERMW SW, IDX, Z8; \
 	VPDPWSSD Z8, Q, IZ
 
-#define Q4KV_ROW(I, IY, IZ, M) \
-	VMOVDQU 4(AX), X8; \
-	VPSHUFD $0x98, X8, X9; \
-	VPSRLVD z4shrA<>(SB), X9, X9; \
-	VPAND z4maskA<>(SB), X9, X9; \
-	VPSHUFD $0x50, X8, X8; \
-	VPSRLVD z4shrB<>(SB), X8, X8; \
-	VPAND z4maskB<>(SB), X8, X8; \
-	VPSLLD $4, X8, X8; \
-	VPOR X8, X9, X9; \
-	VPMOVZXBW X9, Y9; \
-	VEXTRACTI128 $1, Y9, M; \
-	VPMADDWD 32(R13), M, M; \
+#define Q4KV_ROW(SW, I0, I1, I2, I3, IZ) \
 	VMOVDQU64 16(AX), Z10; \
 	VMOVDQU64 80(AX), Z11; \
 	VPSRLW $4, Z10, Z12; \
@@ -234,23 +275,36 @@ GLOBL zidxK<>(SB), RODATA|NOPTR, $256
 	VPANDD Z28, Z11, Z11; \
 	VPANDD Z28, Z12, Z12; \
 	VPANDD Z28, Z13, Z13; \
-	VSHUFI64X2 $0x44, Z12, Z10, Z19; \
-	VSHUFI64X2 $0xee, Z12, Z10, Z20; \
-	VSHUFI64X2 $0x44, Z13, Z11, Z21; \
-	VSHUFI64X2 $0xee, Z13, Z11, Z22; \
 	VPXORD IZ, IZ, IZ; \
-	Q4KV_PART(Z19, 0, Z24, IZ); \
-	Q4KV_PART(Z20, 64, Z25, IZ); \
-	Q4KV_PART(Z21, 128, Z26, IZ); \
-	Q4KV_PART(Z22, 192, Z27, IZ); \
-	VEXTRACTI64X4 $1, IZ, Y8; \
-	VPADDD Y8, IY, I
+	Q4KV_PART(Z10, 0, SW, I0, IZ); \
+	Q4KV_PART(Z12, 64, SW, I1, IZ); \
+	Q4KV_PART(Z11, 128, SW, I2, IZ); \
+	Q4KV_PART(Z13, 192, SW, I3, IZ)
+
+// ZMERGE2 and ZMERGE4 are MERGE2 and MERGE4 on ZMM registers (four
+// 128-bit lanes; K2 = 0xaaaa, K3 = 0xcccc select the blended lanes).
+#define ZMERGE2(A, B, T, U) \
+	VPBLENDMD B, A, K2, T; \
+	VPBLENDMD A, B, K2, U; \
+	VPSHUFD $0xb1, U, U; \
+	VPADDD U, T, A
+
+#define ZMERGE4(A, C, T, U) \
+	VPBLENDMD C, A, K3, T; \
+	VPBLENDMD A, C, K3, U; \
+	VPSHUFD $0x4e, U, U; \
+	VPADDD U, T, A
 
 // func q4_KRowsVNNI(y *float32, w *byte, rowBytes, nrows int, q *int8, d *float32, ks *int16, nb int)
 //
-// q4_KRowsAVX2 with AVX-512: the same integer sums and float steps, with
-// the products done 64 bytes at a time (Q4KV_ROW). X14 is the float
-// accumulator, as there.
+// q4_KRowsAVX2 with AVX-512: the same integer sums and float steps. Per
+// super-block, the four rows' scales are unpacked together
+// (Q4KV_SCALES4) and widened to words two rows per ZMM (Z16, Z17); the
+// mins' sums go through VPMADDWD with the activation's pair sums and
+// REDUCE-style merges into [m0..m3]; each row's scaled products
+// (Q4KV_ROW, 64 bytes at a time) accumulate in their own ZMM and the
+// four are merged into [i0..i3]. q is the activation's quants in
+// packK16Z order. X14 is the float accumulator, as there.
 TEXT ·q4_KRowsVNNI(SB), NOSPLIT, $0-64
 	MOVQ y+0(FP), DI
 	MOVQ w+8(FP), SI
@@ -259,10 +313,19 @@ TEXT ·q4_KRowsVNNI(SB), NOSPLIT, $0-64
 	LEAQ (R8)(R8*2), R9
 	MOVL $0x0f0f0f0f, AX
 	VPBROADCASTD AX, Z28
+	MOVL $0xaaaa, AX
+	KMOVW AX, K2
+	MOVL $0xcccc, AX
+	KMOVW AX, K3
 	VMOVDQU64 zidxK<>+0(SB), Z24
 	VMOVDQU64 zidxK<>+64(SB), Z25
 	VMOVDQU64 zidxK<>+128(SB), Z26
 	VMOVDQU64 zidxK<>+192(SB), Z27
+	VMOVDQU64 zidxK<>+256(SB), Z20
+	VMOVDQU64 zidxK<>+320(SB), Z21
+	VMOVDQU64 zidxK<>+384(SB), Z22
+	VMOVDQU64 zidxK<>+448(SB), Z23
+	VMOVDQU64 zidxD<>(SB), Z31
 
 vkgroup:
 	VXORPS X14, X14, X14
@@ -287,29 +350,44 @@ vksb:
 	PREFETCHT0 64(AX)(R9*1)
 	PREFETCHT0 128(AX)(R9*1)
 
+	Q4KV_SCALES4
+	VPMOVZXBW Y29, Z16
+	VEXTRACTI64X4 $1, Z29, Y17
+	VPMOVZXBW Y17, Z17
+
+	// mins: row r's eight min words times the pair sums
+	VEXTRACTI32X4 $1, Z16, X4
+	VPMADDWD 32(R13), X4, X4
+	VEXTRACTI32X4 $3, Z16, X5
+	VPMADDWD 32(R13), X5, X5
+	VEXTRACTI32X4 $1, Z17, X6
+	VPMADDWD 32(R13), X6, X6
+	VEXTRACTI32X4 $3, Z17, X7
+	VPMADDWD 32(R13), X7, X7
+	MERGE2(X4, X5, X8, X9)
+	MERGE2(X6, X7, X8, X9)
+	MERGE4(X4, X6, X8, X9)
+
 	MOVQ BX, AX
-	Q4KV_ROW(Y0, Y18, Z18, X4)
-	KCOMBINE(Y0, X0, X4, X8)
+	Q4KV_ROW(Z16, Z24, Z25, Z26, Z27, Z0)
 	LEAQ (BX)(R8*1), AX
-	Q4KV_ROW(Y1, Y18, Z18, X5)
-	KCOMBINE(Y1, X1, X5, X8)
-	MERGE2(Y0, Y1, Y2, Y3)
+	Q4KV_ROW(Z16, Z20, Z21, Z22, Z23, Z1)
 	LEAQ (BX)(R8*2), AX
-	Q4KV_ROW(Y2, Y18, Z18, X6)
-	KCOMBINE(Y2, X2, X6, X8)
+	Q4KV_ROW(Z17, Z24, Z25, Z26, Z27, Z2)
 	LEAQ (BX)(R9*1), AX
-	Q4KV_ROW(Y3, Y18, Z18, X7)
-	KCOMBINE(Y3, X3, X7, X8)
-	MERGE2(Y2, Y3, Y4, Y5)
-	MERGE4(Y0, Y2, Y4, Y5)
+	Q4KV_ROW(Z17, Z20, Z21, Z22, Z23, Z3)
+	ZMERGE2(Z0, Z1, Z8, Z9)
+	ZMERGE2(Z2, Z3, Z8, Z9)
+	ZMERGE4(Z0, Z2, Z8, Z9)
+	VEXTRACTI64X4 $1, Z0, Y1
+	VPADDD Y1, Y0, Y0
+	VEXTRACTI128 $1, Y0, X1
+	VPADDD X1, X0, X0
+	VINSERTI128 $1, X4, Y0, Y0
 	VCVTDQ2PS Y0, Y0
 
-	HALVES4(0, BX, R8, R9, X1, AX, R11)
-	HALVES4(2, BX, R8, R9, X2, AX, R11)
-	VPUNPCKLQDQ X2, X1, X1
-	VCVTPH2PS X1, Y1
 	VBROADCASTSS (R12), Y2
-	VMULPS Y2, Y1, Y1
+	VMULPS Y2, Y30, Y1
 	VMULPS Y0, Y1, Y1
 	VEXTRACTF128 $1, Y1, X2
 	VADDPS X1, X14, X14

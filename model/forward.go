@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/tessera-net/tessera/kernels"
 	"github.com/tessera-net/tessera/quant"
 )
 
@@ -53,7 +54,13 @@ type Session struct {
 	model  *Model
 	maxLen int
 	len    int
-	k, v   [][]float32 // per loaded layer: positions × KVDim
+	// cap is the positions the cache has room for. Per loaded layer, kt
+	// holds the keys transposed, KVHeads × HeadDim rows of cap values
+	// (value d of head g at position j at kt[(g*HeadDim+d)*cap+j]), so that
+	// attention scores a query against consecutive positions with vector
+	// code; v holds the values by position (positions × KVDim).
+	cap   int
+	kt, v [][]float32
 }
 
 // NewSession starts an empty sequence of at most maxLen positions.
@@ -62,7 +69,7 @@ func (m *Model) NewSession(maxLen int) (*Session, error) {
 		return nil, fmt.Errorf("model: session length %d must be positive", maxLen)
 	}
 	n := len(m.layers)
-	return &Session{model: m, maxLen: maxLen, k: make([][]float32, n), v: make([][]float32, n)}, nil
+	return &Session{model: m, maxLen: maxLen, kt: make([][]float32, n), v: make([][]float32, n)}, nil
 }
 
 // Len is the number of positions held in the KV cache.
@@ -73,18 +80,33 @@ func (s *Session) MaxLen() int { return s.maxLen }
 
 // ensure grows the cache to hold n positions, doubling to amortise copies.
 func (s *Session) ensure(n int) {
+	if n <= s.cap {
+		return
+	}
 	kvDim := s.model.Config.KVDim()
-	for i := range s.k {
-		if len(s.k[i]) >= n*kvDim {
-			continue
+	c := min(max(n, 2*s.cap, 16), s.maxLen)
+	for i := range s.kt {
+		nk := make([]float32, kvDim*c)
+		for r := 0; r < kvDim; r++ {
+			copy(nk[r*c:r*c+s.len], s.kt[i][r*s.cap:r*s.cap+s.len])
 		}
-		c := max(n, 2*len(s.k[i])/kvDim, 16)
-		c = min(c, s.maxLen)
-		nk := make([]float32, c*kvDim)
 		nv := make([]float32, c*kvDim)
-		copy(nk, s.k[i][:s.len*kvDim])
 		copy(nv, s.v[i][:s.len*kvDim])
-		s.k[i], s.v[i] = nk, nv
+		s.kt[i], s.v[i] = nk, nv
+	}
+	s.cap = c
+}
+
+// storeKeys writes the keys of n positions from start (n × KVDim, by
+// position) into layer li's transposed cache.
+func (s *Session) storeKeys(li, start, n int, k []float32) {
+	kvDim := s.model.Config.KVDim()
+	kt := s.kt[li]
+	for r := 0; r < kvDim; r++ {
+		row := kt[r*s.cap+start : r*s.cap+start+n]
+		for p := range row {
+			row[p] = k[p*kvDim+r]
+		}
 	}
 }
 
@@ -119,8 +141,9 @@ func (m *Model) ForwardTrace(s *Session, start int, hidden []float32, n int, tr 
 	s.ensure(start + n)
 	s.len = start
 	sc := &m.scratch
+	m.par.init()
 	sc.prepare(cfg, n)
-	sc.grow(&sc.scores, start+n)
+	sc.grow(&sc.scores, cfg.Heads*(start+n))
 	m.ropeTables(sc, start, n)
 	if tr != nil {
 		tr.reset(cfg, m.Range.First, len(m.layers), start, n)
@@ -143,26 +166,36 @@ func (m *Model) forwardLayer(li int, s *Session, start int, h []float32, n int, 
 		rmsNorm(sc.x[p*dim:(p+1)*dim], h[p*dim:(p+1)*dim], l.attnNorm, cfg.NormEps)
 	}
 	tr.record(li, n, dim, sc.x, func(c *Cell) []float32 { return c.X1 })
-	m.pool.MatMul(sc.q, l.wq, sc.x, n)
-	kNew := s.k[li][start*kvDim : (start+n)*kvDim]
 	vNew := s.v[li][start*kvDim : (start+n)*kvDim]
-	m.pool.MatMul(kNew, l.wk, sc.x, n)
-	m.pool.MatMul(vNew, l.wv, sc.x, n)
+	if l.wqkv.Rows > 0 {
+		// One product for q, k and v: per position [q | k | v].
+		w := qDim + 2*kvDim
+		m.pool.MatMul(sc.qkv, l.wqkv, sc.x, n)
+		for p := 0; p < n; p++ {
+			row := sc.qkv[p*w : (p+1)*w]
+			copy(sc.q[p*qDim:(p+1)*qDim], row[:qDim])
+			copy(sc.k[p*kvDim:(p+1)*kvDim], row[qDim:qDim+kvDim])
+			copy(vNew[p*kvDim:(p+1)*kvDim], row[qDim+kvDim:])
+		}
+	} else {
+		m.pool.MatMul(sc.q, l.wq, sc.x, n)
+		m.pool.MatMul(sc.k, l.wk, sc.x, n)
+		m.pool.MatMul(vNew, l.wv, sc.x, n)
+	}
 	if l.bq != nil {
 		addRows(sc.q, l.bq)
-		addRows(kNew, l.bk)
+		addRows(sc.k, l.bk)
 		addRows(vNew, l.bv)
 	}
 	for p := 0; p < n; p++ {
 		m.rope(sc, p, sc.q[p*qDim:(p+1)*qDim], cfg.Heads)
-		m.rope(sc, p, kNew[p*kvDim:(p+1)*kvDim], cfg.KVHeads)
+		m.rope(sc, p, sc.k[p*kvDim:(p+1)*kvDim], cfg.KVHeads)
 	}
 	tr.record(li, n, qDim, sc.q, func(c *Cell) []float32 { return c.Q })
-	tr.record(li, n, kvDim, kNew, func(c *Cell) []float32 { return c.K })
+	tr.record(li, n, kvDim, sc.k, func(c *Cell) []float32 { return c.K })
 	tr.record(li, n, kvDim, vNew, func(c *Cell) []float32 { return c.V })
-	for p := 0; p < n; p++ {
-		attention(sc.att[p*qDim:(p+1)*qDim], sc.q[p*qDim:(p+1)*qDim], s.k[li], s.v[li], start+p+1, cfg, sc.scores)
-	}
+	s.storeKeys(li, start, n, sc.k)
+	m.attentionAll(sc, s.kt[li], s.cap, s.v[li], start, n)
 	tr.record(li, n, qDim, sc.att, func(c *Cell) []float32 { return c.Att })
 	m.pool.MatMul(sc.o, l.wo, sc.att, n)
 	tr.record(li, n, dim, sc.o, func(c *Cell) []float32 { return c.O })
@@ -172,23 +205,145 @@ func (m *Model) forwardLayer(li int, s *Session, start int, h []float32, n int, 
 		rmsNorm(sc.x[p*dim:(p+1)*dim], h[p*dim:(p+1)*dim], l.ffnNorm, cfg.NormEps)
 	}
 	tr.record(li, n, dim, sc.x, func(c *Cell) []float32 { return c.X2 })
-	m.pool.MatMul(sc.gate, l.wGate, sc.x, n)
-	m.pool.MatMul(sc.up, l.wUp, sc.x, n)
-	tr.record(li, n, cfg.FF, sc.gate, func(c *Cell) []float32 { return c.Gate })
-	tr.record(li, n, cfg.FF, sc.up, func(c *Cell) []float32 { return c.Up })
-	SwiGLU(sc.gate, sc.gate, sc.up)
+	ff := cfg.FF
+	switch {
+	case l.wGateUp.Rows == 0:
+		m.pool.MatMul(sc.gate, l.wGate, sc.x, n)
+		m.pool.MatMul(sc.up, l.wUp, sc.x, n)
+	case tr != nil:
+		// The trace wants gate and up each by position.
+		m.pool.MatMul(sc.gu, l.wGateUp, sc.x, n)
+		for p := 0; p < n; p++ {
+			copy(sc.gate[p*ff:(p+1)*ff], sc.gu[2*p*ff:(2*p+1)*ff])
+			copy(sc.up[p*ff:(p+1)*ff], sc.gu[(2*p+1)*ff:(2*p+2)*ff])
+		}
+	default:
+		// Per position [gate | up]: SwiGLU reads them in place.
+		m.pool.MatMul(sc.gu, l.wGateUp, sc.x, n)
+		m.swiGLU(sc.gate, sc.gu[:n*2*ff], ff, ff)
+	}
+	if l.wGateUp.Rows == 0 || tr != nil {
+		tr.record(li, n, ff, sc.gate, func(c *Cell) []float32 { return c.Gate })
+		tr.record(li, n, ff, sc.up, func(c *Cell) []float32 { return c.Up })
+		m.swiGLU(sc.gate, sc.gate, ff, 0)
+	}
 	m.pool.MatMul(sc.o, l.wDown, sc.gate, n)
 	tr.record(li, n, dim, sc.o, func(c *Cell) []float32 { return c.Down })
 	addInto(h, sc.o)
 }
 
+// swiGLU writes SwiGLU of the n positions into dst (n × ff): position p's
+// gate is src[p*stride : p*stride+ff] and its up is sc.up's row p when
+// upOff is 0, or src[p*stride+upOff : …+ff] otherwise (fused gate/up rows,
+// stride 2·ff). It spreads the positions' values over the pool's threads:
+// each value is computed alone, so the split does not change the bits.
+func (m *Model) swiGLU(dst, src []float32, ff, upOff int) {
+	j := &m.par.glu
+	j.dst, j.src, j.up, j.ff, j.upOff = dst, src, m.scratch.up, ff, upOff
+	m.pool.Parallel(len(dst), swiGLUGrain, m.par.gluFn)
+	*j = gluJob{}
+}
+
+// gluJob is the state of one swiGLU call, read by Model.par.gluFn (a
+// closure made once, so that decoding does not allocate one per call).
+type gluJob struct {
+	dst, src, up []float32
+	ff, upOff    int
+}
+
+func (j *gluJob) run(lo, hi int) {
+	ff := j.ff
+	stride := len(j.src) / (len(j.dst) / ff)
+	for lo < hi {
+		p, i := lo/ff, lo%ff
+		e := min(ff, i+hi-lo)
+		g := j.src[p*stride+i : p*stride+e]
+		var u []float32
+		if j.upOff > 0 {
+			u = j.src[p*stride+j.upOff+i : p*stride+j.upOff+e]
+		} else {
+			u = j.up[p*ff+i : p*ff+e]
+		}
+		SwiGLU(j.dst[p*ff+i:p*ff+e], g, u)
+		lo += e - i
+	}
+}
+
+// Parallel grains: the least work worth handing to another thread
+// (variables so that tests can force the parallel paths on small models).
+var (
+	swiGLUGrain = 4096    // values (an exp each)
+	attnGrain   = 1 << 16 // multiply-adds of a forward's attention
+)
+
+// attnJob is the state of one attentionAll call, read by Model.par.attnFn.
+type attnJob struct {
+	sc       *scratch
+	kt, v    []float32
+	ldk      int
+	start, n int
+	cfg      Config
+	scale    float32
+}
+
+// run computes heads [lo, hi) for every position of the pass.
+func (j *attnJob) run(lo, hi int) {
+	cfg, sc := j.cfg, j.sc
+	hd := cfg.HeadDim
+	qDim := cfg.Heads * hd
+	maxT := j.start + j.n
+	group := cfg.Heads / cfg.KVHeads
+	for h := lo; h < hi; h++ {
+		g := h / group
+		scores := sc.scores[h*maxT : (h+1)*maxT]
+		for p := 0; p < j.n; p++ {
+			o := p*qDim + h*hd
+			attendHead(sc.att[o:o+hd], sc.q[o:o+hd], j.kt[g*hd*j.ldk:], j.ldk, j.v[g*hd:], cfg.KVDim(), j.start+p+1, j.scale, scores)
+		}
+	}
+}
+
+// parJobs holds the model's elementwise work handed to Pool.Parallel.
+type parJobs struct {
+	attn   attnJob
+	attnFn func(lo, hi int)
+	glu    gluJob
+	gluFn  func(lo, hi int)
+}
+
+func (p *parJobs) init() {
+	if p.attnFn == nil {
+		p.attnFn = p.attn.run
+		p.gluFn = p.glu.run
+	}
+}
+
+// attentionAll computes attention for the n positions of the pass from
+// sc.q into sc.att, over layer caches kt (transposed, stride ldk) and v,
+// spreading the heads over the pool's threads. Each head's outputs are
+// computed by one thread in a fixed order, so the split does not change
+// the bits.
+func (m *Model) attentionAll(sc *scratch, kt []float32, ldk int, v []float32, start, n int) {
+	cfg := m.Config
+	j := &m.par.attn
+	*j = attnJob{sc: sc, kt: kt, v: v, ldk: ldk, start: start, n: n, cfg: cfg,
+		scale: float32(1 / math.Sqrt(float64(cfg.HeadDim)))}
+	if work := n * (start + n) * cfg.Heads * cfg.HeadDim; work < attnGrain {
+		j.run(0, cfg.Heads)
+	} else {
+		m.pool.Parallel(cfg.Heads, 1, m.par.attnFn)
+	}
+	*j = attnJob{}
+}
+
 // scratch holds the buffers of one forward pass, reused across calls so
 // decoding allocates nothing per token.
 type scratch struct {
-	x, q, att, o, gate, up []float32
-	scores                 []float32
-	cos, sin               []float32 // n × RopeDim/2
-	headIn                 []float32
+	x, q, k, att, o, gate, up []float32
+	qkv, gu                   []float32 // outputs of the joined products
+	scores                    []float32 // Heads × positions
+	cos, sin                  []float32 // n × RopeDim/2
+	headIn                    []float32
 }
 
 func (sc *scratch) grow(buf *[]float32, n int) []float32 {
@@ -203,10 +358,13 @@ func (sc *scratch) prepare(cfg Config, n int) {
 	qDim := cfg.Heads * cfg.HeadDim
 	sc.grow(&sc.x, n*cfg.Dim)
 	sc.grow(&sc.q, n*qDim)
+	sc.grow(&sc.k, n*cfg.KVDim())
+	sc.grow(&sc.qkv, n*(qDim+2*cfg.KVDim()))
 	sc.grow(&sc.att, n*qDim)
 	sc.grow(&sc.o, n*cfg.Dim)
 	sc.grow(&sc.gate, n*cfg.FF)
 	sc.grow(&sc.up, n*cfg.FF)
+	sc.grow(&sc.gu, n*2*cfg.FF)
 	sc.grow(&sc.cos, n*cfg.RopeDim/2)
 	sc.grow(&sc.sin, n*cfg.RopeDim/2)
 }
@@ -250,60 +408,70 @@ func (m *Model) rope(sc *scratch, p int, v []float32, heads int) {
 				a, b = i, i+half
 			}
 			x0, x1 := x[a], x[b]
-			x[a] = x0*cos[i] - x1*sin[i]
-			x[b] = x0*sin[i] + x1*cos[i]
+			// float32() keeps each product rounded: Go may fuse a
+			// multiply-add (it does on arm64), which would change the bits.
+			x[a] = float32(x0*cos[i]) - float32(x1*sin[i])
+			x[b] = float32(x0*sin[i]) + float32(x1*cos[i])
 		}
 	}
 }
 
 // attention computes causal multi-head attention for one query position
-// over the first t cached positions, with grouped-query sharing of K/V heads.
+// over the first t cached positions (kCache and vCache by position, t ×
+// KVDim), with grouped-query sharing of K/V heads. It lays the keys out
+// as the session cache holds them and computes exactly as Forward does.
 func attention(out, q, kCache, vCache []float32, t int, cfg Config, scores []float32) {
-	hd := cfg.HeadDim
-	kvDim := cfg.KVDim()
+	hd, kvDim := cfg.HeadDim, cfg.KVDim()
 	group := cfg.Heads / cfg.KVHeads
 	scale := float32(1 / math.Sqrt(float64(hd)))
-	scores = scores[:t]
-	for h := 0; h < cfg.Heads; h++ {
-		qh := q[h*hd : (h+1)*hd]
-		kvOff := (h / group) * hd
-		maxScore := float32(math.Inf(-1))
-		for j := 0; j < t; j++ {
-			kj := kCache[j*kvDim+kvOff : j*kvDim+kvOff+hd]
-			var dot float32
-			for d, qv := range qh {
-				dot += qv * kj[d]
-			}
-			s := dot * scale
-			scores[j] = s
-			if s > maxScore {
-				maxScore = s
-			}
-		}
-		var sum float64
-		for j := range scores {
-			e := float32(math.Exp(float64(scores[j] - maxScore)))
-			scores[j] = e
-			sum += float64(e)
-		}
-		inv := float32(1 / sum)
-		oh := out[h*hd : (h+1)*hd]
-		clear(oh)
-		for j := 0; j < t; j++ {
-			w := scores[j] * inv
-			vj := vCache[j*kvDim+kvOff : j*kvDim+kvOff+hd]
-			for d := range oh {
-				oh[d] += w * vj[d]
-			}
+	kt := make([]float32, kvDim*t)
+	for j := 0; j < t; j++ {
+		for r := 0; r < kvDim; r++ {
+			kt[r*t+j] = kCache[j*kvDim+r]
 		}
 	}
+	for h := 0; h < cfg.Heads; h++ {
+		g := h / group
+		attendHead(out[h*hd:(h+1)*hd], q[h*hd:(h+1)*hd], kt[g*hd*t:], t, vCache[g*hd:], kvDim, t, scale, scores)
+	}
+}
+
+// attendHead computes one head's attention output out (HeadDim values)
+// for query q over the first t positions: keys transposed in kt (value d
+// of position j at kt[d*ldk+j]) and values by position in v (position j
+// at v[j*ldv:]). scores needs room for t values. The arithmetic is
+// float32 in a fixed order (kernels.ScoresT, ExpShift and AddWeightedRows
+// give the same bits on every CPU): score_j = (q·k_j)·scale, softmax with
+// the sum of the exponentials in float64, then out = Σ_j (e_j·(1/sum))·v_j.
+func attendHead(out, q, kt []float32, ldk int, v []float32, ldv, t int, scale float32, scores []float32) {
+	scores = scores[:t]
+	kernels.ScoresT(scores, q, kt, ldk)
+	maxScore := float32(math.Inf(-1))
+	for j, d := range scores {
+		s := d * scale
+		scores[j] = s
+		if s > maxScore {
+			maxScore = s
+		}
+	}
+	kernels.ExpShift(scores, scores, maxScore)
+	var sum float64
+	for _, e := range scores {
+		sum += float64(e)
+	}
+	inv := float32(1 / sum)
+	for j := range scores {
+		scores[j] *= inv
+	}
+	clear(out)
+	kernels.AddWeightedRows(out, scores, v, ldv)
 }
 
 // rmsNorm writes x / sqrt(mean(x²) + eps) · w into dst.
 func rmsNorm(dst, x, w []float32, eps float32) {
 	var ss float64
 	for _, v := range x {
-		ss += float64(v) * float64(v)
+		ss += float64(float64(v) * float64(v)) // rounded product: no fused multiply-add
 	}
 	scale := float32(1 / math.Sqrt(float64(float32(ss/float64(len(x)))+eps)))
 	for i, v := range x {

@@ -62,6 +62,7 @@ type Model struct {
 
 	mu      sync.Mutex
 	scratch scratch
+	par     parJobs
 }
 
 type layer struct {
@@ -69,6 +70,10 @@ type layer struct {
 	wq, wk, wv, wo    kernels.Matrix
 	bq, bk, bv        []float32
 	wGate, wUp, wDown kernels.Matrix
+	// wqkv holds wq, wk and wv one after the other when they share a type
+	// (one product gives all three; Rows is 0 otherwise), and wGateUp
+	// wGate and wUp likewise.
+	wqkv, wGateUp kernels.Matrix
 }
 
 // Load reads the parts of the model chosen by opts from f. The file may be a
@@ -123,6 +128,9 @@ func Load(f *gguf.File, opts Options) (*Model, error) {
 	if ld.err != nil {
 		return nil, ld.err
 	}
+	if err := m.packWeights(f); err != nil {
+		return nil, err
+	}
 	if m.pool == nil {
 		m.pool = kernels.NewPool(0)
 		m.ownsPool = true
@@ -153,6 +161,101 @@ func (m *Model) WeightBytes() int64 {
 		n += int64(len(m.head.Data))
 	}
 	return n
+}
+
+// packWeights copies the matrices a decode step streams (every layer's
+// and the head) into one kernels.Weights, in the order a forward pass
+// reads them, joining q/k/v and gate/up where their types match, and lets
+// the file's pages go: the copy is backed by huge pages where the OS has
+// them, which streams much faster than the file mapping (see
+// kernels.Weights), and the process keeps one copy resident, not two.
+func (m *Model) packWeights(f *gguf.File) error {
+	var lens []int
+	for i := range m.layers {
+		l := &m.layers[i]
+		for _, w := range []kernels.Matrix{l.wq, l.wk, l.wv, l.wo, l.wGate, l.wUp, l.wDown} {
+			lens = append(lens, len(w.Data))
+		}
+	}
+	if m.Client {
+		lens = append(lens, len(m.head.Data))
+	}
+	ws := kernels.NewWeights(kernels.WeightsSize(lens...))
+	add := func(dst *kernels.Matrix, ms ...*kernels.Matrix) error {
+		var src []kernels.Matrix
+		for _, w := range ms {
+			src = append(src, *w)
+		}
+		joined, err := ws.Add(src...)
+		if err != nil {
+			return fmt.Errorf("model: pack weights: %w", err)
+		}
+		*dst = joined
+		// The parts are views of the joined copy.
+		off := 0
+		for i, w := range ms {
+			n := len(src[i].Data)
+			if *w, err = kernels.NewMatrix(w.Type, w.Rows, w.Cols, joined.Data[off:off+n]); err != nil {
+				return fmt.Errorf("model: pack weights: %w", err)
+			}
+			off += n
+		}
+		return nil
+	}
+	// join adds ms as one matrix if they share type and width, else one
+	// by one; it returns the joined matrix (Rows 0 if not joined).
+	join := func(ms ...*kernels.Matrix) (kernels.Matrix, error) {
+		for _, w := range ms[1:] {
+			if w.Type != ms[0].Type || w.Cols != ms[0].Cols {
+				for _, w := range ms {
+					var one kernels.Matrix
+					if err := add(&one, w); err != nil {
+						return kernels.Matrix{}, err
+					}
+				}
+				return kernels.Matrix{}, nil
+			}
+		}
+		var joined kernels.Matrix
+		err := add(&joined, ms...)
+		return joined, err
+	}
+	for i := range m.layers {
+		l := &m.layers[i]
+		var err error
+		if l.wqkv, err = join(&l.wq, &l.wk, &l.wv); err != nil {
+			return err
+		}
+		var wo kernels.Matrix
+		if err := add(&wo, &l.wo); err != nil {
+			return err
+		}
+		if l.wGateUp, err = join(&l.wGate, &l.wUp); err != nil {
+			return err
+		}
+		var down kernels.Matrix
+		if err := add(&down, &l.wDown); err != nil {
+			return err
+		}
+		p := fmt.Sprintf("blk.%d.", m.Range.First+i)
+		for _, n := range []string{"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"} {
+			f.Release(p + n + ".weight")
+		}
+	}
+	if m.Client {
+		var head kernels.Matrix
+		if err := add(&head, &m.head); err != nil {
+			return err
+		}
+		// With tied embeddings the copy read the whole embedding; Embed
+		// faults back in only the rows it looks up.
+		if _, ok := f.Tensor("output.weight"); ok {
+			f.Release("output.weight")
+		} else {
+			f.Release("token_embd.weight")
+		}
+	}
+	return nil
 }
 
 // loader collects the first error so that Load reads as a list of tensors.

@@ -1,6 +1,6 @@
 package model
 
-import "math"
+import "github.com/tessera-net/tessera/kernels"
 
 // The elementwise steps of a block, exported so that a verifier recomputes
 // an opened cell with exactly the arithmetic Forward used (same float32
@@ -16,9 +16,7 @@ func Attention(out, q, kCache, vCache []float32, t int, c Config, scores []float
 	attention(out, q, kCache, vCache, t, c, scores)
 }
 
-// SwiGLU writes silu(gate) ⊙ up into dst (dst may be gate).
-func SwiGLU(dst, gate, up []float32) {
-	for i, g := range gate {
-		dst[i] = g / (1 + float32(math.Exp(float64(-g)))) * up[i]
-	}
-}
+// SwiGLU writes silu(gate) ⊙ up into dst (dst may be gate):
+// g/(1 + e^−g)·up in float32, with kernels' exponential, which computes
+// the same bits on every CPU (see kernels.SwiGLU).
+func SwiGLU(dst, gate, up []float32) { kernels.SwiGLU(dst[:len(gate)], gate, up) }

@@ -59,9 +59,7 @@ func TestTraceRecordsConsistentCells(t *testing.T) {
 			}
 		}
 		act := make([]float32, len(c2.Gate))
-		for i, g := range c2.Gate {
-			act[i] = g / (1 + float32(math.Exp(float64(-g)))) * c2.Up[i]
-		}
+		model.SwiGLU(act, c2.Gate, c2.Up)
 		down := make([]float32, dim)
 		testPool.MatVec(down, wDown, act)
 		if !equalBits(down, c2.Down) {

@@ -1,0 +1,90 @@
+package kernels
+
+import (
+	"encoding/binary"
+	"fmt"
+	"sync/atomic"
+	"time"
+)
+
+// Memory read bandwidth, the roofline of decode: one decode step reads
+// every weight once, so tokens/s cannot exceed read bandwidth ÷ weight
+// bytes. The probe is a plain sequential read loop (vector loads XORed
+// into a few accumulators, no prefetch hints), as a C STREAM-style read
+// test does; copy bandwidth would count the writes too and overstate what
+// a read-only stream gets.
+
+// readXOR returns the XOR of the little-endian 64-bit words of b, which
+// must be a whole number of readUnit bytes. Architectures with assembly
+// replace it with a vector loop.
+var readXOR = readXORGeneric
+
+// readUnit is the length readXOR's vector loop needs b to be a multiple of.
+const readUnit = 256
+
+func readXORGeneric(b []byte) uint64 {
+	var a0, a1, a2, a3 uint64
+	for ; len(b) >= 32; b = b[32:] {
+		a0 ^= binary.LittleEndian.Uint64(b)
+		a1 ^= binary.LittleEndian.Uint64(b[8:])
+		a2 ^= binary.LittleEndian.Uint64(b[16:])
+		a3 ^= binary.LittleEndian.Uint64(b[24:])
+	}
+	return a0 ^ a1 ^ a2 ^ a3
+}
+
+// streamSink holds the last probe's checksum.
+var streamSink atomic.Uint64
+
+// StreamRead reads every byte of b once, front to back, as fast as this
+// CPU streams memory, and returns the XOR of its little-endian 64-bit
+// words (the last word zero-padded), so that the reads cannot be skipped.
+func StreamRead(b []byte) uint64 {
+	n := len(b) / readUnit * readUnit
+	x := readXOR(b[:n])
+	var tail [readUnit]byte
+	copy(tail[:], b[n:])
+	return x ^ readXORGeneric(tail[:])
+}
+
+// ReadProbe measures this machine's memory read bandwidth: decode's
+// roofline. It owns a buffer far larger than the last-level cache,
+// allocated as Weights memory is (huge pages where the OS has them: the
+// fastest a read stream gets) and touched once, so that measurements
+// exclude page faults.
+type ReadProbe struct {
+	buf []byte
+}
+
+// NewReadProbe allocates a probe over size bytes (at least readUnit).
+func NewReadProbe(size int) (*ReadProbe, error) {
+	if size < readUnit {
+		return nil, fmt.Errorf("kernels: read probe of %d bytes: too small", size)
+	}
+	buf := allocWeights(size / readUnit * readUnit)
+	for i := 0; i < len(buf); i += 4096 {
+		buf[i] = byte(i >> 12)
+	}
+	return &ReadProbe{buf: buf}, nil
+}
+
+// Measure returns the read bandwidth in bytes per second with the pool's
+// threads: each thread streams its share of the buffer with StreamRead;
+// the best of passes passes counts (at least one, after a warm-up pass).
+func (r *ReadProbe) Measure(p *Pool, passes int) float64 {
+	units := len(r.buf) / readUnit
+	var sum atomic.Uint64 // keeps the reads live
+	var best float64
+	for i := 0; i <= max(passes, 1); i++ { // pass 0 warms the workers and the TLB
+		t0 := time.Now()
+		p.Parallel(units, units/(8*p.Threads())+1, func(lo, hi int) {
+			sum.Add(StreamRead(r.buf[lo*readUnit : hi*readUnit]))
+		})
+		el := time.Since(t0).Seconds()
+		if i > 0 && el > 0 {
+			best = max(best, float64(len(r.buf))/el)
+		}
+	}
+	streamSink.Store(sum.Load())
+	return best
+}

@@ -1,0 +1,94 @@
+package kernels
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+)
+
+// xorWords is the plain definition of StreamRead's checksum.
+func xorWords(b []byte) uint64 {
+	var x uint64
+	for i := 0; i < len(b); i += 8 {
+		var w [8]byte
+		copy(w[:], b[i:])
+		x ^= binary.LittleEndian.Uint64(w[:])
+	}
+	return x
+}
+
+// TestStreamRead checks that the read loop (assembly where there is one)
+// reads every byte: its checksum matches the plain one for lengths around
+// the loop's unit and at unaligned starts, and flipping any byte changes it.
+func TestStreamRead(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	buf := make([]byte, 4*readUnit+64)
+	for i := range buf {
+		buf[i] = byte(rng.Uint32())
+	}
+	for _, n := range []int{0, 1, 7, 8, 31, readUnit - 1, readUnit, readUnit + 1, 2*readUnit + 37, 4 * readUnit} {
+		for _, off := range []int{0, 1, 5, 32} {
+			b := buf[off : off+n]
+			if got, want := StreamRead(b), xorWords(b); got != want {
+				t.Errorf("len %d at offset %d: StreamRead = %#x, want %#x", n, off, got, want)
+			}
+			if n == 0 {
+				continue
+			}
+			i := rng.IntN(n)
+			b[i] ^= 0x40
+			if got, want := StreamRead(b), xorWords(b); got != want || got == xorWords(buf[off:off+0]) && n > 8 {
+				t.Errorf("len %d at offset %d, byte %d flipped: StreamRead = %#x, want %#x", n, off, i, got, want)
+			}
+			b[i] ^= 0x40
+		}
+	}
+}
+
+func TestReadProbe(t *testing.T) {
+	probe, err := NewReadProbe(4 << 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, threads := range []int{1, 2} {
+		p := NewPool(threads)
+		bw := probe.Measure(p, 2)
+		p.Close()
+		if bw <= 0 {
+			t.Errorf("%d threads: read bandwidth %v, want a positive rate", threads, bw)
+		}
+	}
+	if _, err := NewReadProbe(100); err == nil {
+		t.Error("a probe of 100 bytes: want an error")
+	}
+}
+
+// BenchmarkStreamRead reports the read bandwidth of one thread over a
+// buffer larger than the caches (the MB/s column).
+func BenchmarkStreamRead(b *testing.B) {
+	buf := make([]byte, 512<<20)
+	for i := 0; i < len(buf); i += 4096 {
+		buf[i] = 1
+	}
+	b.SetBytes(int64(len(buf)))
+	for b.Loop() {
+		streamSink.Store(StreamRead(buf))
+	}
+}
+
+func BenchmarkReadProbe(b *testing.B) {
+	for _, threads := range []int{1, 2} {
+		b.Run(fmt.Sprintf("t%d", threads), func(b *testing.B) {
+			p := NewPool(threads)
+			defer p.Close()
+			probe, err := NewReadProbe(512 << 20)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for b.Loop() {
+				b.ReportMetric(probe.Measure(p, 3)/1e9, "GB/s")
+			}
+		})
+	}
+}
