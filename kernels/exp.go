@@ -53,6 +53,11 @@ func exp32(x float32) float32 {
 	return float32(p*s1) * s2
 }
 
+// Exp32 is e^x exactly as ExpShift and SwiGLU compute it, one value at a
+// time: checkers that recompute a model step (package proof) use it to
+// reach the same bits as the vector code on any machine.
+func Exp32(x float32) float32 { return exp32(x) }
+
 // ExpShift sets dst[i] = e^(src[i] − m) for every i (the subtraction in
 // float32, then the exponential described above): softmax's
 // exponentials. dst may be src.

@@ -3,6 +3,7 @@ package proof
 import (
 	"math"
 
+	"github.com/tessera-net/tessera/kernels"
 	"github.com/tessera-net/tessera/model"
 )
 
@@ -101,7 +102,7 @@ func canonAttention(out, q, kCache, vCache []float32, t int, c model.Config) {
 		}
 		var sum float64
 		for j := range scores {
-			e := float32(canonExp(float64(scores[j] - maxScore)))
+			e := kernels.Exp32(scores[j] - maxScore)
 			scores[j] = e
 			sum += float64(e)
 		}
@@ -118,10 +119,12 @@ func canonAttention(out, q, kCache, vCache []float32, t int, c model.Config) {
 	}
 }
 
-// canonSwiGLU is model.SwiGLU, canonically: silu(gate) ⊙ up.
+// canonSwiGLU is model.SwiGLU, canonically: silu(gate) ⊙ up, with the
+// kernels' exponential (itself canonical: float32 operations in a fixed
+// order, each product rounded).
 func canonSwiGLU(dst, gate, up []float32) {
 	for i, g := range gate {
-		dst[i] = g / (1 + float32(canonExp(float64(-g)))) * up[i]
+		dst[i] = g / (1 + kernels.Exp32(-g)) * up[i]
 	}
 }
 
