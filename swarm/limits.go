@@ -12,10 +12,13 @@ import (
 )
 
 // Per-peer defaults, used when the corresponding PeerLimits field is zero.
-// They are generous for an honest client (a gateway serving several users
-// through one peer id opens a few sessions a second and decodes a few
-// hundred positions a second per session) and stop one peer from taking
-// the whole node.
+// The sessions one peer holds at once (as many as a gateway runs
+// generations by default) bound what it takes of the node: a session's
+// calls come one after another. The rates stop a peer churning through
+// sessions and bound its calls; they are above what an honest client
+// sends even on the tiny demo model, where a session decodes about two
+// thousand tokens a second (BENCHMARKS.md). An operator of a slow machine
+// sets lower ones (tessera node --peer-position-rate).
 const (
 	DefaultMaxSessionsPerPeer = 4
 	// DefaultMaxPeers bounds the peers whose limits are tracked at once;
@@ -25,10 +28,15 @@ const (
 
 // Default rates, per peer.
 var (
-	DefaultOpenRate     = Rate{Limit: 4, Burst: 16}       // session opens a second
-	DefaultForwardRate  = Rate{Limit: 256, Burst: 1024}   // forward calls a second
-	DefaultPositionRate = Rate{Limit: 8192, Burst: 65536} // positions computed a second
-	DefaultOpeningRate  = Rate{Limit: 16, Burst: 64}      // OpenCells requests a second
+	DefaultOpenRate     = Rate{Limit: 16, Burst: 64}         // session opens a second
+	DefaultForwardRate  = Rate{Limit: 8192, Burst: 32768}    // forward calls a second
+	DefaultPositionRate = Rate{Limit: 65536, Burst: 1 << 20} // positions computed a second
+	// A client audits with an OpenCells (a few when the answers need
+	// several messages) per audited forward call, and takes any refusal to
+	// open as the node's fault (proof.ErrRefused): the rate of openings is
+	// that of forward calls, which only a client asking for openings again
+	// and again exceeds.
+	DefaultOpeningRate = DefaultForwardRate
 )
 
 // Rate is a token bucket: Limit events a second on average, at most Burst
@@ -243,14 +251,16 @@ func (p *PeerLimiter) Open(peer string, now time.Time) (release func(), err *Lim
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	st := p.peer(peer, now)
+	// An attempt refused for the sessions open still spends an open: a
+	// peer hammering at its limit is slowed down too.
+	if e := p.spend(st, limitOpens, 1, now); e != nil {
+		return nil, e
+	}
 	if p.lim.Sessions > 0 && st.open >= p.lim.Sessions {
 		p.refused[numLimitKinds]++
 		return nil, &LimitError{Limit: "sessions", msg: fmt.Sprintf(
 			"per-peer limit: your peer already has %d %s open on this node, its limit; retry when one ends, or use another node",
 			st.open, p.lim.Noun)}
-	}
-	if e := p.spend(st, limitOpens, 1, now); e != nil {
-		return nil, e
 	}
 	st.open++
 	var once sync.Once

@@ -1,0 +1,136 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	xrate "golang.org/x/time/rate"
+
+	"github.com/tessera-net/tessera/p2p"
+	"github.com/tessera-net/tessera/swarm"
+	"github.com/tessera-net/tessera/wire"
+)
+
+// TestLimitsFloodingPeerRefused: a real node on 127.0.0.1 refuses a
+// client that opens session after session (first by its sessions at once,
+// then by its rate of opens), saying which limit, while another client
+// generates through the same node, token for token as locally.
+func TestLimitsFloodingPeerRefused(t *testing.T) {
+	prompt := "And it came to pass"
+	local, err := run(t, "generate", "--prompt", prompt, "-n", "16", "--threads", "1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	n, err := startNode(ctx, nodeOptions{Layers: "0:6", Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Threads: 1,
+		PeerLimits: swarm.PeerLimits{Sessions: 2, Opens: swarm.Rate{Limit: 0.001, Burst: 5}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	addr := n.host.Addrs()[0]
+
+	flood, err := p2p.New(ctx, p2p.Config{Listen: []string{"/ip4/127.0.0.1/tcp/0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer flood.Close()
+	nodeID, err := flood.Connect(ctx, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := n.current().Model.Range
+	open := func() wire.Message {
+		t.Helper()
+		s, err := flood.OpenStream(ctx, nodeID, wire.ProtocolID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() }) // opened sessions stay open
+		_ = s.SetDeadline(time.Now().Add(30 * time.Second))
+		if err := wire.WriteMessage(s, &wire.OpenSession{Version: wire.Version, ModelCommit: n.commit.Model,
+			First: r.First, Last: r.Last, MaxPositions: 64, DType: wire.DTypeF32}); err != nil {
+			t.Fatal(err)
+		}
+		m, err := wire.ReadMessage(bufio.NewReader(s), 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	var got []string
+	for range 8 { // bounded: 5 opens pass the rate, 2 sessions stay open
+		switch m := open().(type) {
+		case *wire.SessionOpened:
+			got = append(got, "opened")
+		case *wire.Error:
+			if !strings.Contains(m.Message, "per-peer") {
+				t.Errorf("refusal %q does not name the per-peer limit", m.Message)
+			}
+			if m.Code == wire.CodeBusy && !strings.Contains(m.Message, "retry in") {
+				t.Errorf("rate refusal %q does not say when to retry", m.Message)
+			}
+			got = append(got, m.Code.String())
+		default:
+			t.Fatalf("opening a session: got %T", m)
+		}
+	}
+	busy := wire.CodeBusy.String()
+	tooMany := wire.CodeTooManySessions.String()
+	want := []string{"opened", "opened", tooMany, tooMany, tooMany, busy, busy, busy}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("flooding client got %v, want %v", got, want)
+	}
+
+	// Another client, with its own peer id, is served in full.
+	out, err := run(t, "generate", "--prompt", prompt, "-n", "16", "--peers", addr)
+	if err != nil {
+		t.Fatalf("another client while the flooder holds its sessions: %v", err)
+	}
+	if out != local {
+		t.Fatalf("through the node:\n%q\nlocally:\n%q", out, local)
+	}
+	st := n.current().Peers.Stats()
+	if st.Refused["sessions"] != 3 || st.Refused["opens"] != 3 {
+		t.Fatalf("node counted refusals %v, want 3 by sessions and 3 by opens", st.Refused)
+	}
+}
+
+func TestPeerRateFlags(t *testing.T) {
+	cases := []struct {
+		sessions   int
+		open, pos  string
+		wantSess   int
+		wantOpen   xrate.Limit
+		wantPos    xrate.Limit
+		wantErrSub string
+	}{
+		{sessions: 4, wantSess: 4},
+		{sessions: 0, wantSess: -1},
+		{sessions: 2, open: "120/min", pos: "1000/s", wantSess: 2, wantOpen: 2, wantPos: 1000},
+		{sessions: 2, open: "0", wantSess: 2, wantOpen: xrate.Inf},
+		{sessions: -3, wantErrSub: "--max-sessions-per-peer"},
+		{sessions: 4, pos: "fast", wantErrSub: "--peer-position-rate"},
+	}
+	for _, c := range cases {
+		l := swarm.PeerLimits{Sessions: c.sessions}
+		err := (&peerRateFlags{sessions: c.open, positions: c.pos}).apply(&l)
+		if c.wantErrSub != "" {
+			if err == nil || !strings.Contains(err.Error(), c.wantErrSub) {
+				t.Errorf("%+v: error %v, want one naming %s", c, err, c.wantErrSub)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%+v: %v", c, err)
+			continue
+		}
+		if l.Sessions != c.wantSess || l.Opens.Limit != c.wantOpen || l.Positions.Limit != c.wantPos {
+			t.Errorf("%+v: got %+v", c, l)
+		}
+	}
+}
