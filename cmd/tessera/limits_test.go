@@ -3,6 +3,8 @@ package main
 import (
 	"bufio"
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -132,5 +134,52 @@ func TestPeerRateFlags(t *testing.T) {
 		if l.Sessions != c.wantSess || l.Opens.Limit != c.wantOpen || l.Positions.Limit != c.wantPos {
 			t.Errorf("%+v: got %+v", c, l)
 		}
+	}
+}
+
+func TestRequestsPerMinuteFlag(t *testing.T) {
+	cases := []struct {
+		in   string
+		want int
+		err  bool
+	}{
+		{"120/min", 120, false},
+		{"2/s", 120, false},
+		{"60/h", 1, false},
+		{"0", 0, false},
+		{"10/h", 0, true},
+		{"lots", 0, true},
+	}
+	for _, c := range cases {
+		got, err := requestsPerMinute(c.in)
+		if (err != nil) != c.err || got != c.want {
+			t.Errorf("requestsPerMinute(%q) = %d, %v; want %d, error %v", c.in, got, err, c.want, c.err)
+		}
+	}
+}
+
+// The gateway's per-key limits, as `tessera gateway --rate-limit` sets
+// them: a key beyond its rate gets an OpenAI-shaped 429 with Retry-After
+// while another key is served.
+func TestLimitsGatewayRateLimit(t *testing.T) {
+	keys := filepath.Join(t.TempDir(), "keys")
+	if err := os.WriteFile(keys, []byte("sk-a alice\nsk-b bob\nsk-c carol\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	g := startTestGateway(t, gatewayOptions{KeysFile: keys, RequestsPerMinute: 1, MaxPromptTokens: 16})
+	body := map[string]any{"model": g.model.ID, "prompt": "In the beginning", "max_tokens": 2}
+	if code, _, data := apiCall(t, g, "/v1/completions", "sk-a", body); code != 200 {
+		t.Fatalf("first request: %d %s", code, data)
+	}
+	code, h, data := apiCall(t, g, "/v1/completions", "sk-a", body)
+	if code != 429 || h.Get("Retry-After") != "60" || !strings.Contains(string(data), `"code":"rate_limit_exceeded"`) {
+		t.Fatalf("second request within the minute: %d Retry-After %q %s", code, h.Get("Retry-After"), data)
+	}
+	if code, _, data := apiCall(t, g, "/v1/completions", "sk-b", body); code != 200 {
+		t.Fatalf("another key: %d %s", code, data)
+	}
+	long := map[string]any{"model": g.model.ID, "prompt": strings.Repeat("And it came to pass ", 10), "max_tokens": 2}
+	if code, _, data := apiCall(t, g, "/v1/completions", "sk-c", long); code != 400 || !strings.Contains(string(data), "at most 16 tokens") {
+		t.Fatalf("a prompt beyond --max-prompt-tokens: %d %s", code, data)
 	}
 }
