@@ -183,3 +183,80 @@ func TestLimitsGatewayRateLimit(t *testing.T) {
 		t.Fatalf("a prompt beyond --max-prompt-tokens: %d %s", code, data)
 	}
 }
+
+// A validator runs one job per client at a time (--max-jobs-per-peer):
+// a client's second job while its first is being received is refused at
+// once, naming the limit, while another client's job is taken.
+func TestLimitsValidatorJobsPerPeer(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	val, err := startValidator(ctx, validatorOptions{Listen: loopback, Threads: 1, MaxJobs: 4, PeerJobs: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer val.Close()
+	client := func() (*p2p.Host, string) {
+		h, err := p2p.New(ctx, p2p.Config{Listen: loopback})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { h.Close() })
+		id, err := h.Connect(ctx, val.host.Addrs()[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h, id
+	}
+	// stream opens a job stream; with partial, it sends the first byte of
+	// a job (the protocol is negotiated on the first write), and the
+	// validator waits for the rest.
+	stream := func(h *p2p.Host, id string, partial bool) (*bufio.Reader, func(wire.Message)) {
+		s, err := h.OpenStream(ctx, id, wire.ValidateProtocolID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		_ = s.SetDeadline(time.Now().Add(30 * time.Second))
+		if partial {
+			if _, err := s.Write([]byte{0x80}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return bufio.NewReader(s), func(m wire.Message) {
+			if err := wire.WriteMessage(s, m); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	readErr := func(r *bufio.Reader) *wire.Error {
+		m, err := wire.ReadValidateMessage(r, 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, ok := m.(*wire.Error)
+		if !ok {
+			t.Fatalf("got %T, want an error", m)
+		}
+		return e
+	}
+	a, aid := client()
+	stream(a, aid, true) // a job that is still being sent: it holds a's slot
+	deadline := time.Now().Add(20 * time.Second)
+	for len(val.slots) == 0 { // the validator is receiving the job
+		if time.Now().After(deadline) {
+			t.Fatal("the validator did not take the first job")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	r, send := stream(a, aid, false)
+	send(&wire.ValidateJob{Job: []byte("not a job")})
+	if e := readErr(r); e.Code != wire.CodeTooManySessions || !strings.Contains(e.Message, "1 jobs open") {
+		t.Fatalf("second job of one client: %v, want refused by the per-peer job limit", e)
+	}
+	b, bid := client()
+	r, send = stream(b, bid, false)
+	send(&wire.ValidateJob{Job: []byte("not a job")})
+	if e := readErr(r); e.Code != wire.CodeBadRequest {
+		t.Fatalf("another client's job: %v, want it read (and refused as malformed)", e)
+	}
+}
