@@ -309,3 +309,21 @@ func TestServeStreamNoPeerLimits(t *testing.T) {
 		t.Fatalf("%d peers tracked for streams of no peer", n)
 	}
 }
+
+// BenchmarkPeerLimiterForward is the cost the per-peer limits add to a
+// forward call, with as many peers tracked as b.N spreads over.
+func BenchmarkPeerLimiterForward(b *testing.B) {
+	p := swarm.NewPeerLimiter(swarm.PeerLimits{})
+	peers := make([]string, 64)
+	for i := range peers {
+		peers[i] = "peer-" + strconv.Itoa(i)
+	}
+	now := time.Unix(1_000_000, 0)
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		now = now.Add(time.Millisecond)
+		if err := p.Forward(peers[i%len(peers)], 1, now); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

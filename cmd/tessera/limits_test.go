@@ -3,6 +3,8 @@ package main
 import (
 	"bufio"
 	"context"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -96,9 +98,22 @@ func TestLimitsFloodingPeerRefused(t *testing.T) {
 	if out != local {
 		t.Fatalf("through the node:\n%q\nlocally:\n%q", out, local)
 	}
-	st := n.current().Peers.Stats()
-	if st.Refused["sessions"] != 3 || st.Refused["opens"] != 3 {
-		t.Fatalf("node counted refusals %v, want 3 by sessions and 3 by opens", st.Refused)
+	// The operator sees the refusals in the node's metrics.
+	h, err := startNodeHTTP(n, "127.0.0.1:0", quietLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	resp, err := http.Get(h.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, w := range []string{`tessera_node_refused_total{limit="sessions"} 3`, `tessera_node_refused_total{limit="opens"} 3`} {
+		if !strings.Contains(string(metrics), w) {
+			t.Errorf("node metrics lack %s", w)
+		}
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
@@ -60,7 +61,8 @@ type runningNode struct {
 	commit commit.Commitments
 
 	ledger  nodeLedgerOptions
-	payment *paymentPolicy // nil unless clients must pay
+	payment *paymentPolicy     // nil unless clients must pay
+	peers   *swarm.PeerLimiter // per-peer limits, shared by the node's servers
 
 	cur       atomic.Pointer[swarm.Server] // the server new streams go to (moves with rebalancing)
 	disc      *discovery.Service
@@ -125,7 +127,7 @@ func startNode(ctx context.Context, o nodeOptions) (*runningNode, error) {
 		return fail(err)
 	}
 	runCtx, stop := context.WithCancel(ctx)
-	n := &runningNode{host: h, file: f, pool: pool, commit: c, stop: stop, ledger: o.Ledger}
+	n := &runningNode{host: h, file: f, pool: pool, commit: c, stop: stop, ledger: o.Ledger, peers: peers}
 	var admit func(context.Context, swarm.Admission) error
 	if o.Ledger.RequirePayment {
 		n.payment = newPaymentPolicy(o.Ledger.Conn)
@@ -389,4 +391,14 @@ func (p *peerRateFlags) apply(l *swarm.PeerLimits) error {
 		*r.to = rate
 	}
 	return nil
+}
+
+// registerPeerLimitMetrics counts the node's per-peer refusals by limit.
+func registerPeerLimitMetrics(reg *prometheus.Registry, n *runningNode) {
+	for _, limit := range []string{"sessions", "opens", "forward calls", "positions", "openings"} {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "tessera_node_refused_total",
+			Help:        "Requests refused by a per-peer limit (tessera node --max-sessions-per-peer, --peer-*-rate).",
+			ConstLabels: prometheus.Labels{"limit": limit}},
+			func() float64 { return float64(n.peers.Stats().Refused[limit]) }))
+	}
 }
