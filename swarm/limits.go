@@ -278,14 +278,17 @@ func (p *PeerLimiter) Forward(peer string, n int, now time.Time) *LimitError {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	st := p.peer(peer, now)
-	call, e := p.reserve(st, limitForwards, 1, now)
-	if e != nil {
-		return e
+	// Check both before taking either: a refused call spends nothing.
+	for _, c := range [...]struct {
+		k limitKind
+		n int
+	}{{limitForwards, 1}, {limitPositions, n}} {
+		if d := p.wait(st, c.k, c.n, now); d > 0 {
+			return p.refuse(c.k, d)
+		}
 	}
-	if _, e := p.reserve(st, limitPositions, n, now); e != nil {
-		call.CancelAt(now) // the call is refused: its token goes back
-		return e
-	}
+	p.take(st, limitForwards, 1, now)
+	p.take(st, limitPositions, n, now)
 	return nil
 }
 
@@ -293,34 +296,48 @@ func (p *PeerLimiter) Forward(peer string, n int, now time.Time) *LimitError {
 func (p *PeerLimiter) Opening(peer string, now time.Time) *LimitError {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	_, e := p.reserve(p.peer(peer, now), limitOpenings, 1, now)
-	return e
+	return p.spend(p.peer(peer, now), limitOpenings, 1, now)
 }
 
-// spend takes n tokens of kind k (see reserve). p.mu is held.
+// spend takes n tokens of kind k, or refuses saying when they will be
+// there. p.mu is held.
 func (p *PeerLimiter) spend(st *peerState, k limitKind, n int, now time.Time) *LimitError {
-	_, e := p.reserve(st, k, n, now)
-	return e
+	if d := p.wait(st, k, n, now); d > 0 {
+		return p.refuse(k, d)
+	}
+	p.take(st, k, n, now)
+	return nil
 }
 
-// reserve takes n tokens (at most the burst) of kind k, or refuses saying
-// when they will be there. The reservation (nil when kind k is unlimited)
-// can give them back. p.mu is held.
-func (p *PeerLimiter) reserve(st *peerState, k limitKind, n int, now time.Time) (*rate.Reservation, *LimitError) {
+// wait is how long until kind k has n tokens (at most the burst: a
+// larger request passes on a full bucket); 0 when it has them now. p.mu
+// is held.
+func (p *PeerLimiter) wait(st *peerState, k limitKind, n int, now time.Time) time.Duration {
 	l := st.limiters[k]
 	if l == nil || n <= 0 {
-		return nil, nil
+		return 0
 	}
-	n = min(n, l.Burst())
-	r := l.ReserveN(now, n)
-	d := r.DelayFrom(now)
-	if d == 0 {
-		return r, nil
+	need := float64(min(n, l.Burst())) - l.TokensAt(now)
+	if need <= 0 {
+		return 0
 	}
-	r.CancelAt(now)
+	return max(time.Duration(need/float64(l.Limit())*float64(time.Second)), 1)
+}
+
+// take spends n tokens (at most the burst) of kind k; wait said they are
+// there. p.mu is held.
+func (p *PeerLimiter) take(st *peerState, k limitKind, n int, now time.Time) {
+	if l := st.limiters[k]; l != nil && n > 0 {
+		l.AllowN(now, min(n, l.Burst()))
+	}
+}
+
+// refuse counts and describes a refusal by kind k's rate, which has the
+// tokens again after d.
+func (p *PeerLimiter) refuse(k limitKind, d time.Duration) *LimitError {
 	p.refused[k]++
 	d = d.Round(time.Millisecond) + time.Millisecond
-	return nil, &LimitError{Limit: limitNames[k], RetryAfter: d, msg: fmt.Sprintf(
+	return &LimitError{Limit: limitNames[k], RetryAfter: d, msg: fmt.Sprintf(
 		"per-peer rate limit: your peer may send %s at %s; retry in %v, or use another node",
 		limitNames[k], p.rates[k], d)}
 }
