@@ -337,9 +337,13 @@ func (p *PeerLimiter) take(st *peerState, k limitKind, n int, now time.Time) {
 func (p *PeerLimiter) refuse(k limitKind, d time.Duration) *LimitError {
 	p.refused[k]++
 	d = d.Round(time.Millisecond) + time.Millisecond
+	what := limitNames[k]
+	if k == limitOpens {
+		what = "new " + p.lim.Noun
+	}
 	return &LimitError{Limit: limitNames[k], RetryAfter: d, msg: fmt.Sprintf(
 		"per-peer rate limit: your peer may send %s at %s; retry in %v, or use another node",
-		limitNames[k], p.rates[k], d)}
+		what, p.rates[k], d)}
 }
 
 // PeerLimitStats count a PeerLimiter's refusals.
