@@ -116,6 +116,17 @@ type Config struct {
 	// MaxQueued bounds the requests waiting for a slot (0: 64); beyond it
 	// requests are answered 429 server_busy.
 	MaxQueued int
+	// RequestsPerMinute limits each account's generation requests (0: no
+	// limit), MaxConcurrentPerKey the generations it runs at once (0: no
+	// bound); beyond them requests are answered 429 rate_limit_exceeded
+	// with Retry-After. Without Keys they apply to each client address.
+	RequestsPerMinute   int
+	MaxConcurrentPerKey int
+	// MaxPromptTokens bounds a prompt's tokens and MaxCompletionTokens a
+	// request's max_tokens (0: only the model's context bounds them);
+	// beyond them requests are answered 400.
+	MaxPromptTokens     int
+	MaxCompletionTokens int
 	// Certificates is the number of certificates kept (0:
 	// DefaultCertificates); CertificateBytes bounds the bytes of their
 	// proofs (0: DefaultCertificateBytes).
@@ -137,6 +148,7 @@ type Server struct {
 	mux     *http.ServeMux
 	slots   chan struct{}
 	waiting atomic.Int64
+	keys    *keyLimits // nil without per-key limits
 	started time.Time
 
 	mu       sync.Mutex
@@ -187,6 +199,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.CertificateBytes > 0 {
 		s.certs.SetMaxBytes(cfg.CertificateBytes)
 	}
+	s.keys = newKeyLimits(cfg)
 	s.m = newMetrics(cfg.Registry, s.certs)
 	s.recent = make([]Generation, 0, cfg.RecentGenerations)
 	mux := http.NewServeMux()
@@ -310,6 +323,12 @@ func (s *Server) v1(endpoint, method string, h handler) http.HandlerFunc {
 			sw.Header().Set("Allow", method)
 			e = &Error{Status: http.StatusMethodNotAllowed, Type: TypeInvalidRequest, Code: CodeMethodNotAllowed,
 				Message: "Method " + r.Method + " is not allowed for " + r.URL.Path + "; use " + method + "."}
+		}
+		if e == nil && generates(endpoint) {
+			var release func()
+			if release, e = s.keys.acquire(limitKey(r, account)); e == nil {
+				defer release()
+			}
 		}
 		if e == nil {
 			r.Body = http.MaxBytesReader(sw, r.Body, s.cfg.MaxBodyBytes)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"time"
 )
 
 // Error is an error answered to a client in OpenAI's shape:
@@ -21,6 +22,9 @@ type Error struct {
 	// NoRetry tells the official clients not to retry (header
 	// X-Should-Retry: false), for errors a retry cannot fix.
 	NoRetry bool
+	// RetryAfter, when set, is answered as a Retry-After header (whole
+	// seconds): when a rate-limited request may succeed.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {
@@ -124,6 +128,9 @@ func writeError(w http.ResponseWriter, e *Error) {
 	}
 	if e.NoRetry {
 		h.Set("X-Should-Retry", "false")
+	}
+	if e.RetryAfter > 0 {
+		h.Set("Retry-After", retrySeconds(e.RetryAfter))
 	}
 	w.WriteHeader(e.Status)
 	_ = json.NewEncoder(w).Encode(e.body())

@@ -215,6 +215,9 @@ type job struct {
 	stream       bool
 	includeUsage bool
 	echo         string // completions: text to put before the completion
+	// maxTokensParam names the request's max_tokens field when it set one
+	// ("" when req.MaxTokens is the default).
+	maxTokensParam string
 }
 
 // DefaultCompletionTokens is max_tokens of /v1/completions when the
@@ -280,6 +283,9 @@ func (s *Server) handleCompletions(w http.ResponseWriter, r *http.Request, accou
 	j := job{endpoint: "completions", model: m, account: account, prompt: prompt, promptText: promptText, sampling: sampling, echo: echo,
 		req:    generate.Request{MaxTokens: n, Stop: stops, Sample: params},
 		stream: req.Stream, includeUsage: req.Stream && req.StreamOptions != nil && req.StreamOptions.IncludeUsage}
+	if req.MaxTokens != nil {
+		j.maxTokensParam = "max_tokens"
+	}
 	return s.run(w, r, j, "prompt")
 }
 
@@ -360,6 +366,9 @@ func (s *Server) handleChat(w http.ResponseWriter, r *http.Request, account stri
 	j := job{endpoint: "chat.completions", model: m, account: account, prompt: prompt, promptText: promptText, sampling: sampling,
 		req:    generate.Request{MaxTokens: n, Stop: stops, Sample: params},
 		stream: req.Stream, includeUsage: req.Stream && req.StreamOptions != nil && req.StreamOptions.IncludeUsage}
+	if limit != nil {
+		j.maxTokensParam = param
+	}
 	return s.run(w, r, j, "messages")
 }
 
@@ -375,6 +384,9 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request, j job, promptParam 
 		return invalid(promptParam, CodeContextLength,
 			"This model's maximum context length is %d tokens. However, your %s resulted in %d tokens, leaving no room for a completion.",
 			j.model.ContextLen, promptParam, len(j.prompt))
+	}
+	if e := s.checkTokenLimits(&j, promptParam); e != nil {
+		return e
 	}
 	if j.model.ContextLen > 0 {
 		j.req.MaxTokens = min(j.req.MaxTokens, j.model.ContextLen-len(j.prompt))

@@ -40,7 +40,8 @@ import (
 var DefaultListen = []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"}
 
 // Connection manager watermarks: above connHigh connections the host trims
-// unprotected ones down to connLow, sparing those younger than connGrace.
+// unprotected ones down to connLow, sparing those younger than connGrace
+// (lower when Limits.MaxConns is low: see connWatermarks).
 const (
 	connLow   = 64
 	connHigh  = 128
@@ -66,6 +67,9 @@ type Config struct {
 	// loaded from (or created in) DataDir; with no DataDir either, the host
 	// gets an ephemeral key.
 	Key crypto.PrivKey
+	// Limits bound the connections, streams and memory peers may take
+	// (zero fields: the defaults).
+	Limits Limits
 }
 
 // Host is a running libp2p host. Its methods are safe for concurrent use.
@@ -117,8 +121,18 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 		laddrs = append(laddrs, m)
 	}
 
-	cm, err := connmgr.NewConnManager(connLow, connHigh, connmgr.WithGracePeriod(connGrace))
+	lim, err := cfg.Limits.withDefaults()
 	if err != nil {
+		return nil, err
+	}
+	rm, err := resourceManager(lim)
+	if err != nil {
+		return nil, err
+	}
+	low, high := connWatermarks(lim.MaxConns)
+	cm, err := connmgr.NewConnManager(low, high, connmgr.WithGracePeriod(connGrace))
+	if err != nil {
+		_ = rm.Close()
 		return nil, fmt.Errorf("p2p: connection manager: %w", err)
 	}
 	h, err := libp2p.New(
@@ -138,13 +152,14 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 		libp2p.DisableRelay(),
 		libp2p.DisableIdentifyAddressDiscovery(),
 		libp2p.ConnectionManager(cm),
-		// The default resource manager (limits scaled to the machine) stays.
+		libp2p.ResourceManager(rm),
 		// Metrics would register in Prometheus' global registry.
 		libp2p.DisableMetrics(),
 		libp2p.UserAgent(UserAgent),
 	)
 	if err != nil {
 		_ = cm.Close()
+		_ = rm.Close()
 		return nil, fmt.Errorf("p2p: start host: %w", err)
 	}
 	hst := &Host{h: h, key: key}

@@ -5,8 +5,10 @@
 // it is handed carries one session (OpenSession → (Forward → ForwardResult)*
 // → CloseSession or end of stream), for the whole range or any part of it,
 // whose KV cache it keeps until the stream ends. It enforces limits on sessions, positions, message size and idle
-// time, answering every breach and every malformed or out-of-order message
-// with a wire.Error rather than failing.
+// time, and per remote peer (ServePeer, PeerLimiter) on the sessions it
+// holds and its rates of session opens, forward calls, positions and trace
+// openings, answering every breach and every malformed or out-of-order
+// message with a wire.Error rather than failing.
 //
 // The client side, Chain, implements generate.Layers over an ordered list
 // of hops that together cover all layers: local hops compute on a model

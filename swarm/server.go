@@ -81,6 +81,13 @@ type Server struct {
 	// of part of the range, s.Model() is a view of Model). It exists so
 	// that tests can play dishonest nodes; a real node leaves it nil.
 	Forward ForwardFunc
+	// Peers applies per-peer limits to streams served with ServePeer (nil:
+	// a limiter with the default PeerLimits). Servers that take turns
+	// serving a node share one.
+	Peers *PeerLimiter
+
+	peersOnce sync.Once
+	peers     *PeerLimiter
 
 	viewsMu sync.Mutex
 	views   map[model.Range]*model.Model // views of Model for sub-range sessions
@@ -181,14 +188,22 @@ const frameOverhead = 64
 // nil when the client closes the session (CloseSession or end of stream)
 // and otherwise the reason the stream ended: an error answered to the
 // client (a *wire.Error), the idle timeout, ctx's end, or an I/O error.
-// Cancelling ctx ends the stream with a CodeBusy answer.
+// Cancelling ctx ends the stream with a CodeBusy answer. The stream's
+// peer is unknown, so no per-peer limits apply: see ServePeer.
 func (s *Server) ServeStream(ctx context.Context, st Stream) error {
+	return s.ServePeer(ctx, "", st)
+}
+
+// ServePeer is ServeStream for a stream from peer (with libp2p, its peer
+// id), to whom Peers' limits apply; "" is no peer.
+func (s *Server) ServePeer(ctx context.Context, peer string, st Stream) error {
 	s.streams.Add(1)
 	c := &conn{
-		srv: s,
-		st:  st,
-		r:   bufio.NewReader(countingReader{st, &s.bytesIn}),
-		w:   wire.Writer{W: countingWriter{st, &s.bytesOut}},
+		srv:  s,
+		peer: peer,
+		st:   st,
+		r:    bufio.NewReader(countingReader{st, &s.bytesIn}),
+		w:    wire.Writer{W: countingWriter{st, &s.bytesOut}},
 	}
 	defer st.Close()
 	defer c.release()
@@ -218,6 +233,9 @@ type conn struct {
 	st  Stream
 	r   *bufio.Reader
 	w   wire.Writer
+
+	peer        string // the remote peer, "" when unknown
+	peerRelease func() // gives back the session's per-peer slot
 
 	mu      sync.Mutex
 	failing bool // set by fail: ctx's end no longer touches the deadline
@@ -287,6 +305,9 @@ func (c *conn) serve(ctx context.Context) error {
 			if c.sess == nil {
 				return c.fail(wire.NewError(wire.CodeOutOfOrder, "Forward before OpenSession"), nil)
 			}
+			if e := c.limitForward(m.N); e != nil {
+				return c.fail(e, nil)
+			}
 			var e *wire.Error
 			if e, err = c.forward(ctx, m); e != nil {
 				if e.Code != wire.CodeTooLong {
@@ -299,6 +320,9 @@ func (c *conn) serve(ctx context.Context) error {
 		case *wire.OpenCells:
 			if c.sess == nil {
 				return c.fail(wire.NewError(wire.CodeOutOfOrder, "OpenCells before OpenSession"), nil)
+			}
+			if e := c.limitOpening(); e != nil {
+				return c.fail(e, nil)
 			}
 			var e *wire.Error
 			if e, err = c.openCells(ctx, m); e != nil {
@@ -328,6 +352,9 @@ func (c *conn) serve(ctx context.Context) error {
 // open checks an OpenSession and starts the session.
 func (c *conn) open(ctx context.Context, m *wire.OpenSession) *wire.Error {
 	srv := c.srv
+	if e := c.admitPeer(); e != nil {
+		return e
+	}
 	if m.Version < 1 || m.Version > wire.Version {
 		return wire.NewError(wire.CodeBadRequest, fmt.Sprintf("protocol version %d not supported (node speaks 1 to %d)", m.Version, wire.Version))
 	}
@@ -491,6 +518,7 @@ func (c *conn) openCells(ctx context.Context, m *wire.OpenCells) (*wire.Error, e
 
 // release frees the session, if any.
 func (c *conn) release() {
+	c.releasePeer()
 	if c.sess != nil {
 		c.sess, c.model = nil, nil
 		c.hidden, c.payload, c.rounded = nil, nil, nil

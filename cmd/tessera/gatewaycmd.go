@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
+	xrate "golang.org/x/time/rate"
 
 	"github.com/tessera-net/tessera/api"
 	"github.com/tessera-net/tessera/chat"
@@ -51,9 +53,15 @@ type gatewayOptions struct {
 	MaxConcurrent int
 	MaxQueued     int
 	MaxBodyBytes  int64
-	HealthEvery   time.Duration  // how often nodes are asked what they serve (0: 2s)
-	Discovery     discoveryFlags // --bootstrap/--mdns: find the nodes instead of --peers
-	Logger        *slog.Logger
+	// Per-account limits (without keys, per client address); 0: none.
+	RequestsPerMinute   int
+	MaxConcurrentPerKey int
+	MaxPromptTokens     int
+	MaxCompletionTokens int
+	MaxConns            int            // libp2p connections at once (0: p2p.DefaultMaxConns)
+	HealthEvery         time.Duration  // how often nodes are asked what they serve (0: 2s)
+	Discovery           discoveryFlags // --bootstrap/--mdns: find the nodes instead of --peers
+	Logger              *slog.Logger
 
 	Progress  io.Writer     // where loading shows a progress bar (nil: none)
 	Verify    verifyOptions // --vk, --audit-budget, --audit-cells: how the nodes are audited
@@ -63,10 +71,11 @@ type gatewayOptions struct {
 
 func newGatewayCmd() *cobra.Command {
 	var (
-		o     gatewayOptions
-		peers string
-		dtype string
-		logs  logOptions
+		o         gatewayOptions
+		peers     string
+		dtype     string
+		rateLimit string
+		logs      logOptions
 	)
 	cmd := &cobra.Command{
 		Use:   "gateway",
@@ -97,6 +106,12 @@ key). With --api-key or --keys-file every other /v1/ request needs
 "Authorization: Bearer KEY"; the environment variable TESSERA_API_KEY is
 used when --api-key is not given.
 
+Limits: each account (without keys, each client address) may send
+--rate-limit generation requests and run --max-concurrent-per-key at once;
+beyond them requests are answered 429 rate_limit_exceeded with Retry-After
+(the official clients wait and retry). --max-prompt-tokens and
+--max-completion-tokens bound a request's tokens (400 beyond them).
+
 Chat templates: the model's own (GGUF tokenizer.chat_template, rendered as
 Jinja), or for models without one "plain" (the messages' texts joined by
 newlines). --chat-template chooses plain, chatml or a Jinja file instead.`,
@@ -124,6 +139,9 @@ newlines). --chat-template chooses plain, chatml or a Jinja file instead.`,
 			}
 			if o.DType, err = wire.ParseDType(dtype); err != nil {
 				return err
+			}
+			if o.RequestsPerMinute, err = requestsPerMinute(rateLimit); err != nil {
+				return fmt.Errorf("--rate-limit: %w", err)
 			}
 			if len(o.APIKeys) == 0 && o.KeysFile == "" {
 				if k := os.Getenv("TESSERA_API_KEY"); k != "" {
@@ -161,6 +179,11 @@ newlines). --chat-template chooses plain, chatml or a Jinja file instead.`,
 	f.IntVar(&o.MaxConcurrent, "max-concurrent", 4, "generations running at once; more requests wait")
 	f.IntVar(&o.MaxQueued, "max-queued", 64, "requests waiting for a generation; more are answered 429")
 	f.Int64Var(&o.MaxBodyBytes, "max-body-bytes", 1<<20, "largest request body accepted")
+	f.StringVar(&rateLimit, "rate-limit", "120/min", "generation requests each API key's account (without keys: each client address) may send, N/min or N/s; more are answered 429 with Retry-After (0: no limit)")
+	f.IntVar(&o.MaxConcurrentPerKey, "max-concurrent-per-key", 2, "generations one account (without keys: one client address) runs at once; more are answered 429 (0: no bound but --max-concurrent)")
+	f.IntVar(&o.MaxPromptTokens, "max-prompt-tokens", 0, "longest prompt accepted, in tokens; longer ones are answered 400 (0: the model's context)")
+	f.IntVar(&o.MaxCompletionTokens, "max-completion-tokens", 0, "largest max_tokens accepted; larger ones are answered 400, and requests without one generate at most this many (0: the model's context)")
+	f.IntVar(&o.MaxConns, "max-conns", p2p.DefaultMaxConns, "libp2p connections at once to nodes; more are refused")
 	f.DurationVar(&o.HealthEvery, "health-interval", 2*time.Second, "how often nodes are asked what they serve")
 	addAuditFlags(cmd, &o.Verify)
 	o.Ledger.add(f)
@@ -287,6 +310,8 @@ func startGateway(ctx context.Context, o gatewayOptions) (g *runningGateway, err
 	g.api, err = api.New(api.Config{
 		Backend: backend, Keys: keys, Logger: o.Logger, Registry: reg,
 		MaxBodyBytes: o.MaxBodyBytes, MaxConcurrent: o.MaxConcurrent, MaxQueued: o.MaxQueued,
+		RequestsPerMinute: o.RequestsPerMinute, MaxConcurrentPerKey: o.MaxConcurrentPerKey,
+		MaxPromptTokens: o.MaxPromptTokens, MaxCompletionTokens: o.MaxCompletionTokens,
 	})
 	if err != nil {
 		return g, err
@@ -509,7 +534,7 @@ func newGatewaySwarm(ctx context.Context, o gatewayOptions, lm *localModel, c co
 	if !remote {
 		return s, nil
 	}
-	h, err := p2p.New(ctx, p2p.Config{})
+	h, err := p2p.New(ctx, p2p.Config{Limits: p2p.Limits{MaxConns: o.MaxConns}})
 	if err != nil {
 		return nil, err
 	}
@@ -871,4 +896,20 @@ func uptime(d time.Duration) string {
 		return fmt.Sprintf("%dh %dm", int(d.Hours()), int(d.Minutes())%60)
 	}
 	return fmt.Sprintf("%dd %dh", int(d.Hours())/24, int(d.Hours())%24)
+}
+
+// requestsPerMinute parses --rate-limit (N/min, N/s or N/h; 0 for none).
+func requestsPerMinute(s string) (int, error) {
+	r, err := swarm.ParseRate(s)
+	if err != nil {
+		return 0, err
+	}
+	if r.Limit == xrate.Inf {
+		return 0, nil
+	}
+	rpm := int(math.Round(float64(r.Limit) * 60))
+	if rpm < 1 {
+		return 0, fmt.Errorf("%s is less than one request a minute", s)
+	}
+	return rpm, nil
 }

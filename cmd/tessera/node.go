@@ -14,7 +14,9 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/tessera-net/tessera/commit"
 	"github.com/tessera-net/tessera/discovery"
@@ -35,6 +37,8 @@ type nodeOptions struct {
 	DataDir     string // identity and state; "" = an ephemeral identity
 	Threads     int
 	MaxSessions int
+	PeerLimits  swarm.PeerLimits // per remote peer: sessions, opens, forward calls, positions
+	MaxConns    int              // libp2p connections at once (0: p2p.DefaultMaxConns)
 
 	Discovery   discoveryFlags // --bootstrap, --mdns, --announce-interval
 	MaxMemory   uint64         // --layers auto: bytes for weights and KV caches (0: no bound)
@@ -57,7 +61,8 @@ type runningNode struct {
 	commit commit.Commitments
 
 	ledger  nodeLedgerOptions
-	payment *paymentPolicy // nil unless clients must pay
+	payment *paymentPolicy     // nil unless clients must pay
+	peers   *swarm.PeerLimiter // per-peer limits, shared by the node's servers
 
 	cur       atomic.Pointer[swarm.Server] // the server new streams go to (moves with rebalancing)
 	disc      *discovery.Service
@@ -104,11 +109,14 @@ func startNode(ctx context.Context, o nodeOptions) (*runningNode, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	pool := kernels.NewPool(o.Threads)
-	h, err := p2p.New(ctx, p2p.Config{DataDir: o.DataDir, Listen: o.Listen})
+	h, err := p2p.New(ctx, p2p.Config{DataDir: o.DataDir, Listen: o.Listen, Limits: p2p.Limits{MaxConns: o.MaxConns}})
 	if err != nil {
 		pool.Close()
 		return fail(err)
 	}
+	// One limiter for every server the node runs, so that moving to
+	// another range does not hand peers fresh buckets.
+	peers := swarm.NewPeerLimiter(o.PeerLimits)
 	// The node signs a receipt for every forward call with its libp2p
 	// identity key (clients know it from the peer id) and keeps its traces
 	// for audits.
@@ -119,7 +127,7 @@ func startNode(ctx context.Context, o nodeOptions) (*runningNode, error) {
 		return fail(err)
 	}
 	runCtx, stop := context.WithCancel(ctx)
-	n := &runningNode{host: h, file: f, pool: pool, commit: c, stop: stop, ledger: o.Ledger}
+	n := &runningNode{host: h, file: f, pool: pool, commit: c, stop: stop, ledger: o.Ledger, peers: peers}
 	var admit func(context.Context, swarm.Admission) error
 	if o.Ledger.RequirePayment {
 		n.payment = newPaymentPolicy(o.Ledger.Conn)
@@ -159,7 +167,7 @@ func startNode(ctx context.Context, o nodeOptions) (*runningNode, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &swarm.Server{Model: m, ModelCommit: c.Model, MaxSessions: o.MaxSessions, Key: key, Admit: admit}, nil
+		return &swarm.Server{Model: m, ModelCommit: c.Model, MaxSessions: o.MaxSessions, Key: key, Admit: admit, Peers: peers}, nil
 	}
 	srv, err := newServer(r)
 	if err != nil {
@@ -174,7 +182,9 @@ func startNode(ctx context.Context, o nodeOptions) (*runningNode, error) {
 		}
 	}
 	n.cur.Store(srv)
-	h.Handle(wire.ProtocolID, func(s network.Stream) { _ = n.current().ServeStream(ctx, s) })
+	h.Handle(wire.ProtocolID, func(s network.Stream) {
+		_ = n.current().ServePeer(ctx, s.Conn().RemotePeer().String(), s)
+	})
 	h.Handle(swarm.InfoProtocolID, func(s network.Stream) { _ = n.current().ServeInfo(s) })
 	n.announcer = announceNode(runCtx, n.topic, srv, cfg.Layers, o.Operator)
 	if auto && o.Rebalance > 0 {
@@ -237,6 +247,7 @@ func defaultDataDir() string {
 func newNodeCmd() *cobra.Command {
 	var (
 		o         nodeOptions
+		peerRates peerRateFlags
 		maxMemory string
 		httpAddr  string
 		logs      logOptions
@@ -254,6 +265,12 @@ its full dialable addresses on a line of its own.
 The node also serves its dashboard (its layers, sessions and traffic) at
 --http, with Prometheus metrics at /metrics; when the default address is
 taken the node runs without one.
+
+Limits: each remote peer may hold --max-sessions-per-peer sessions at once
+and open sessions and compute positions at the rates of --peer-session-rate
+and --peer-position-rate; beyond them it is refused with the limit's name
+and when to retry, and clients fail over to another node. libp2p bounds
+connections (--max-conns) and each peer's streams.
 
 Ledger: with --ledger-url (a ledger's query API) or --ledger-home (an
 embedded ledger this node owns, also served to others at /v1/ledger/ on
@@ -277,6 +294,9 @@ with the reason, and so is every client while the ledger does not answer.`,
 				if o.MaxMemory, err = parseMemorySize(maxMemory); err != nil {
 					return fmt.Errorf("--max-memory: %w", err)
 				}
+			}
+			if err := peerRates.apply(&o.PeerLimits); err != nil {
+				return err
 			}
 			o.Logger = logger
 			o.Progress = terminal(cmd.ErrOrStderr())
@@ -315,6 +335,8 @@ with the reason, and so is every client while the ledger does not answer.`,
 	f.StringVar(&o.DataDir, "data-dir", defaultDataDir(), "directory for the node's identity key")
 	f.IntVar(&o.Threads, "threads", 0, "compute threads (default: one per CPU)")
 	f.IntVar(&o.MaxSessions, "max-sessions", swarm.DefaultMaxSessions, "sessions served at once")
+	peerRates.add(f, &o.PeerLimits)
+	f.IntVar(&o.MaxConns, "max-conns", p2p.DefaultMaxConns, "libp2p connections at once; more are refused")
 	addDiscoveryFlags(f, &o.Discovery, false)
 	f.StringVar(&maxMemory, "max-memory", "", "with --layers auto: memory for the layers' weights and KV caches, e.g. 6GiB (default: no bound)")
 	f.IntVar(&o.KVPositions, "kv-positions", 4096, "with --layers auto: KV-cache positions reserved per layer within --max-memory")
@@ -334,5 +356,49 @@ func printNodeBanner(w io.Writer, n *runningNode) {
 	fmt.Fprintf(w, "tessera node %s serving layers %s of model %s\n", n.host.ID(), n.current().Model.Range, commit.Short(n.commit.Model))
 	for _, a := range n.host.Addrs() {
 		fmt.Fprintln(w, a)
+	}
+}
+
+// peerRateFlags are the per-peer limit flags of nodes.
+type peerRateFlags struct {
+	sessions, positions string
+}
+
+func (p *peerRateFlags) add(f *pflag.FlagSet, l *swarm.PeerLimits) {
+	f.IntVar(&l.Sessions, "max-sessions-per-peer", swarm.DefaultMaxSessionsPerPeer, "sessions one remote peer may hold at once (0: no per-peer bound)")
+	f.StringVar(&p.sessions, "peer-session-rate", "", "session opens allowed per remote peer, N/s or N/min (default: "+swarm.DefaultOpenRate.String()+"; 0: no limit)")
+	f.StringVar(&p.positions, "peer-position-rate", "", "positions computed per remote peer, N/s or N/min (default: "+swarm.DefaultPositionRate.String()+"; 0: no limit)")
+}
+
+// apply parses the rates into l.
+func (p *peerRateFlags) apply(l *swarm.PeerLimits) error {
+	if l.Sessions == 0 {
+		l.Sessions = -1
+	} else if l.Sessions < 0 {
+		return fmt.Errorf("--max-sessions-per-peer %d: want 0 (no bound) or more", l.Sessions)
+	}
+	for _, r := range []struct {
+		flag, v string
+		to      *swarm.Rate
+	}{{"--peer-session-rate", p.sessions, &l.Opens}, {"--peer-position-rate", p.positions, &l.Positions}} {
+		if r.v == "" {
+			continue
+		}
+		rate, err := swarm.ParseRate(r.v)
+		if err != nil {
+			return fmt.Errorf("%s: %w", r.flag, err)
+		}
+		*r.to = rate
+	}
+	return nil
+}
+
+// registerPeerLimitMetrics counts the node's per-peer refusals by limit.
+func registerPeerLimitMetrics(reg *prometheus.Registry, n *runningNode) {
+	for _, limit := range []string{"sessions", "opens", "forward calls", "positions", "openings"} {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "tessera_node_refused_total",
+			Help:        "Requests refused by a per-peer limit (tessera node --max-sessions-per-peer, --peer-*-rate).",
+			ConstLabels: prometheus.Labels{"limit": limit}},
+			func() float64 { return float64(n.peers.Stats().Refused[limit]) }))
 	}
 }

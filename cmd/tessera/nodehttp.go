@@ -55,6 +55,7 @@ func startNodeHTTP(n *runningNode, addr string, logger *slog.Logger) (*nodeHTTP,
 	}
 	reg := api.NewRegistry()
 	registerNodeMetrics(reg, n)
+	registerPeerLimitMetrics(reg, n)
 	registerNodeLedgerMetrics(reg, n)
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {

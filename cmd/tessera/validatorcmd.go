@@ -27,6 +27,7 @@ import (
 	"github.com/tessera-net/tessera/model"
 	"github.com/tessera-net/tessera/p2p"
 	"github.com/tessera-net/tessera/proof"
+	"github.com/tessera-net/tessera/swarm"
 	"github.com/tessera-net/tessera/wire"
 )
 
@@ -41,6 +42,10 @@ const (
 	maxLoadedRanges = 16
 )
 
+// validatorJobRate is the jobs one peer may send a validator: a job costs
+// a re-execution of its steps.
+var validatorJobRate = swarm.Rate{Limit: 0.2, Burst: 12}
+
 // validatorOptions configure `tessera validator`.
 type validatorOptions struct {
 	Models      []string // model files or slices ("" = the embedded model)
@@ -48,6 +53,7 @@ type validatorOptions struct {
 	DataDir     string // identity and the evidence it found
 	Threads     int
 	MaxJobs     int           // jobs re-executed at once; more are answered CodeBusy
+	PeerJobs    int           // jobs of one peer at once (0: 1); its jobs are also rate-limited (validatorJobRate)
 	MaxJobBytes int           // largest job accepted
 	JobTimeout  time.Duration // bound on receiving, re-executing and answering one job
 	Logger      *slog.Logger
@@ -74,6 +80,7 @@ type runningValidator struct {
 	pool     *kernels.Pool
 	o        validatorOptions
 	slots    chan struct{}
+	peers    *swarm.PeerLimiter // per-peer jobs at once and job rate
 	platform string
 	log      *slog.Logger
 	stats    validatorStats
@@ -112,7 +119,8 @@ func startValidator(ctx context.Context, o validatorOptions) (*runningValidator,
 		log = slog.New(slog.DiscardHandler)
 	}
 	v := &runningValidator{o: o, log: log, slots: make(chan struct{}, o.MaxJobs), loaded: map[loadedKey]*model.Model{},
-		platform: runtime.GOARCH + "/" + kernels.Level()}
+		platform: runtime.GOARCH + "/" + kernels.Level(),
+		peers:    swarm.NewPeerLimiter(swarm.PeerLimits{Sessions: max(o.PeerJobs, 1), Opens: validatorJobRate, Noun: "jobs"})}
 	fail := func(err error) (*runningValidator, error) {
 		v.Close()
 		return nil, err
@@ -190,6 +198,14 @@ func (v *runningValidator) serve(ctx context.Context, s network.Stream) {
 			v.log.Warn("answering a job", "client", peer, "err", err)
 		}
 	}
+	// Per-peer limits first, so that one client cannot keep the slots.
+	release, lerr := v.peers.Open(peer, time.Now())
+	if lerr != nil {
+		v.stats.refused.Add(1)
+		answer(lerr.Wire())
+		return
+	}
+	defer release()
 	select {
 	case v.slots <- struct{}{}:
 		defer func() { <-v.slots }()
@@ -423,6 +439,7 @@ a line of its own, to pass to ` + "`tessera generate --validator`" + `.`,
 	f.StringVar(&o.DataDir, "data-dir", defaultValidatorDir(), "directory for the validator's identity key and the evidence it finds")
 	f.IntVar(&o.Threads, "threads", 0, "compute threads (default: one per CPU)")
 	f.IntVar(&o.MaxJobs, "max-jobs", 1, "jobs re-executed at once; more are refused as busy")
+	f.IntVar(&o.PeerJobs, "max-jobs-per-peer", 1, "jobs of one client re-executed at once (each client may also send "+validatorJobRate.String()+" jobs)")
 	f.IntVar(&o.MaxJobBytes, "max-job-bytes", defaultMaxJobBytes, "largest job accepted, in bytes")
 	f.DurationVar(&o.JobTimeout, "job-timeout", defaultJobTimeout, "bound on receiving, re-executing and answering one job")
 	addLogFlags(cmd, &logs)
