@@ -193,7 +193,23 @@ func runRemote(ctx context.Context, out, log io.Writer, modelPath string, thread
 	// Receipts, audits and the certificate are reported even when a node
 	// failed its checks (that is when they matter most).
 	delegateReexec(ctx, log, h, chain, verify)
-	reportProofs(log, chain, verify.Certificate)
+	evidence := reportProofs(log, chain, verify.Certificate)
+	if pay.enabled() {
+		// A paying client reports the fraud it caught: the ledger
+		// re-checks it, slashes the node and rewards the client.
+		for _, path := range evidence {
+			ev, rerr := readEvidence(path)
+			if rerr == nil {
+				var r fraudReport
+				if r, rerr = reportFraud(ctx, pay.conn, pay.key, ev); rerr == nil {
+					fmt.Fprintf(log, "  ledger: %s\n", r)
+				}
+			}
+			if rerr != nil {
+				fmt.Fprintf(log, "  ledger: evidence %s not accepted: %v\n", path, rerr)
+			}
+		}
+	}
 	var cert *proof.Certificate
 	if verify.Certificate != "" || pay.enabled() {
 		// A paying client audits as itself: the certificate is signed

@@ -122,7 +122,7 @@ gateway's that serves /v1/ledger/). Accounts are Ed25519 keys (ledger key);
 faucet, transfer and register send signed transactions.`,
 	}
 	cmd.AddCommand(newLedgerBalanceCmd(), newLedgerHistoryCmd(), newLedgerInfoCmd(), newLedgerVerifyCmd(),
-		newLedgerKeyCmd(), newLedgerFaucetCmd(), newLedgerTransferCmd(), newLedgerRegisterCmd(),
+		newLedgerKeyCmd(), newLedgerFaucetCmd(), newLedgerTransferCmd(), newLedgerRegisterCmd(), newLedgerReportCmd(),
 		newLedgerInitCmd(), newLedgerNodeCmd())
 	return cmd
 }
