@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tessera-net/tessera/chat"
 	"github.com/tessera-net/tessera/generate"
 )
 
@@ -148,6 +149,13 @@ func FuzzChatRequest(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	b := newJobRecorder(f)
+	// ChatML rather than the default plain template: its rendering is
+	// tokenized with special-token parsing, the path of model templates.
+	tmpl, err := chat.Builtin(chat.ChatML)
+	if err != nil {
+		f.Fatal(err)
+	}
+	b.model.Chat = tmpl
 	s := fuzzServer(f, b)
 	f.Fuzz(func(t *testing.T, body []byte) {
 		fuzzEndpoint(t, s, b, "/v1/chat/completions", body)
