@@ -465,7 +465,7 @@ func parseContentRange(s string) (start, end, size int64, ok bool) {
 	size = -1
 	if total != "*" {
 		n, err := strconv.ParseInt(total, 10, 64)
-		if err != nil {
+		if err != nil || n < 0 {
 			return 0, 0, 0, false
 		}
 		size = n
@@ -479,7 +479,7 @@ func parseContentRange(s string) (start, end, size int64, ok bool) {
 	}
 	start, err1 := strconv.ParseInt(a, 10, 64)
 	end, err2 := strconv.ParseInt(b, 10, 64)
-	if err1 != nil || err2 != nil || end < start {
+	if err1 != nil || err2 != nil || end < start || (size >= 0 && end >= size) {
 		return 0, 0, 0, false
 	}
 	return start, end, size, true
