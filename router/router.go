@@ -185,12 +185,21 @@ func (r *Router) Peers() []Peer {
 // Fail remembers that peer failed (why), keeping it out of new plans for
 // FailureMemory unless nothing else covers its layers.
 func (r *Router) Fail(peer string, why error) {
-	if peer == "" || peer == "local" {
+	if peer == "" || peer == "local" || Busy(why) {
 		return
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.failed[peer] = Failure{At: time.Now(), Why: shortError(why)}
+}
+
+// Busy reports whether err is a node turning a session away because of
+// its load or its per-peer limits (wire codes Busy and TooManySessions):
+// the node works, so it is not remembered as failed, which would keep
+// every later chain off it for FailureMemory.
+func Busy(err error) bool {
+	var we *wire.Error
+	return errors.As(err, &we) && (we.Code == wire.CodeBusy || we.Code == wire.CodeTooManySessions)
 }
 
 // Failure returns peer's failure within FailureMemory.

@@ -3,6 +3,7 @@ package router_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"sync"
@@ -235,5 +236,35 @@ func TestRouterChainFailsOver(t *testing.T) {
 	}
 	if _, ok := r.Failure(victim); !ok {
 		t.Fatal("the router does not remember the dead node")
+	}
+}
+
+// TestBusyIsNotFailure: a node that turns a session away for its load or
+// its per-peer limits works, so the router does not keep chains off it;
+// any other error does.
+func TestBusyIsNotFailure(t *testing.T) {
+	h, err := p2p.New(context.Background(), p2p.Config{Listen: []string{"/ip4/127.0.0.1/tcp/0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	r, err := router.New(router.Config{Host: h, Layers: 1, Peers: []string{h.Addrs()[0]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		err    error
+		failed bool
+	}{
+		{fmt.Errorf("opening a session: %w", wire.NewError(wire.CodeTooManySessions, "per-peer limit")), false},
+		{fmt.Errorf("opening a session: %w", wire.NewError(wire.CodeBusy, "rate limit")), false},
+		{fmt.Errorf("opening a session: %w", wire.NewError(wire.CodeInternal, "broken")), true},
+		{errors.New("connection reset"), true},
+	} {
+		peer := c.err.Error()
+		r.Fail(peer, c.err)
+		if _, failed := r.Failure(peer); failed != c.failed {
+			t.Errorf("%v: remembered as failed %v, want %v", c.err, failed, c.failed)
+		}
 	}
 }

@@ -12,15 +12,17 @@ import (
 )
 
 // Per-peer defaults, used when the corresponding PeerLimits field is zero.
-// The sessions one peer holds at once (as many as a gateway runs
-// generations by default) bound what it takes of the node: a session's
+// The sessions one peer holds at once (twice the generations a gateway
+// runs by default: a gateway opens its next session as soon as it has
+// closed the last, before the node has seen the close) bound what it
+// takes of the node: a session's
 // calls come one after another. The rates stop a peer churning through
 // sessions and bound its calls; they are above what an honest client
 // sends even on the tiny demo model, where a session decodes about two
 // thousand tokens a second (BENCHMARKS.md). An operator of a slow machine
 // sets lower ones (tessera node --peer-position-rate).
 const (
-	DefaultMaxSessionsPerPeer = 4
+	DefaultMaxSessionsPerPeer = 8
 	// DefaultMaxPeers bounds the peers whose limits are tracked at once;
 	// beyond it the least recently seen idle peer is forgotten.
 	DefaultMaxPeers = 4096

@@ -13,6 +13,7 @@ import (
 
 	"github.com/tessera-net/tessera/api"
 	"github.com/tessera-net/tessera/model"
+	"github.com/tessera-net/tessera/swarm"
 )
 
 // A gateway keeps answering when the node computing the middle layers
@@ -101,11 +102,17 @@ func TestGatewayFailsOver(t *testing.T) {
 // range of the embedded model (ranges may overlap).
 func startRangeNodes(t *testing.T, ranges []model.Range) []*runningNode {
 	t.Helper()
+	return startRangeNodesWith(t, ranges, swarm.PeerLimits{})
+}
+
+// startRangeNodesWith is startRangeNodes with per-peer limits.
+func startRangeNodesWith(t *testing.T, ranges []model.Range, limits swarm.PeerLimits) []*runningNode {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	var nodes []*runningNode
 	for _, r := range ranges {
-		n, err := startNode(ctx, nodeOptions{Layers: r.String(), Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Threads: 1})
+		n, err := startNode(ctx, nodeOptions{Layers: r.String(), Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Threads: 1, PeerLimits: limits})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -15,8 +15,11 @@ import (
 	"testing"
 	"time"
 
+	timerate "golang.org/x/time/rate"
+
 	"github.com/tessera-net/tessera/api"
 	"github.com/tessera-net/tessera/model"
+	"github.com/tessera-net/tessera/swarm"
 )
 
 // soakPrompts are the prompts of the soak test, with max_tokens.
@@ -60,7 +63,15 @@ func TestSoak(t *testing.T) {
 	for i, p := range soakPrompts {
 		want[i] = generateText(t, p.prompt, p.tokens)
 	}
-	nodes := startRangeNodes(t, []model.Range{{First: 0, Last: 2}, {First: 2, Last: 4}, {First: 4, Last: 6}})
+	// The gateway reaches each node as one peer, with up to soakWorkers
+	// generations at once (a closed session frees its slot on the node a
+	// moment later) and hundreds of short sessions a second (kjv-tiny
+	// generates in milliseconds): the nodes' per-peer limits are sized
+	// for it, as an operator serving a gateway would (this test looks
+	// for leaks; TestLimits* test the limits).
+	limits := swarm.PeerLimits{Sessions: 2 * soakWorkers, Opens: swarm.Rate{Limit: timerate.Inf}, Forwards: swarm.Rate{Limit: timerate.Inf},
+		Positions: swarm.Rate{Limit: timerate.Inf}, Openings: swarm.Rate{Limit: timerate.Inf}}
+	nodes := startRangeNodesWith(t, []model.Range{{First: 0, Last: 2}, {First: 2, Last: 4}, {First: 4, Last: 6}}, limits)
 	var addrs []string
 	for _, n := range nodes {
 		addrs = append(addrs, n.host.Addrs()[0])
