@@ -251,7 +251,7 @@ func TestFailoverOutputIdentical(t *testing.T) {
 			replace: [][]string{{"F"}}}},
 		{name: "local first hop, middle node frozen", setup: setup{chain: []string{"local:0:2", "B", "C"},
 			events:  func(f *fleet) map[int]func() { return map[int]func(){6: f.nodes["B"].freeze} },
-			replace: [][]string{{"D"}}}, timeout: 500 * time.Millisecond},
+			replace: [][]string{{"D"}}}, timeout: 2 * time.Second},
 	}
 	vk := verificationKey(t)
 	for _, verify := range []bool{false, true} {
