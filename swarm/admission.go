@@ -68,22 +68,23 @@ func signPayer(m *wire.OpenSession, key ed25519.PrivateKey, nodeKey ed25519.Publ
 }
 
 // admit checks the request's payer signature and asks the server's
-// admission policy; a refusal is answered with wire.CodeRefused.
-func (s *Server) admit(ctx context.Context, m *wire.OpenSession, maxPos int) *wire.Error {
+// admission policy; a refusal is answered with wire.CodeRefused. It
+// returns what the policy admitted (nil when there is no policy).
+func (s *Server) admit(ctx context.Context, m *wire.OpenSession, maxPos int) (*Admission, *wire.Error) {
 	var payer ed25519.PublicKey
 	if len(m.Payer) > 0 {
 		d := PayerStatement(s.NodeKey(), m)
 		if !ed25519.Verify(m.Payer, d[:], m.PayerSig) {
-			return wire.NewError(wire.CodeRefused, "the payer signature does not verify (signed for another node or session?)")
+			return nil, wire.NewError(wire.CodeRefused, "the payer signature does not verify (signed for another node or session?)")
 		}
 		payer = ed25519.PublicKey(m.Payer)
 	}
 	if s.Admit == nil {
-		return nil
+		return nil, nil
 	}
-	err := s.Admit(ctx, Admission{Payer: payer, Range: model.Range{First: m.First, Last: m.Last}, MaxPositions: maxPos})
-	if err != nil {
-		return wire.NewError(wire.CodeRefused, fmt.Sprintf("session refused: %v", err))
+	a := Admission{Payer: payer, Range: model.Range{First: m.First, Last: m.Last}, MaxPositions: maxPos}
+	if err := s.Admit(ctx, a); err != nil {
+		return nil, wire.NewError(wire.CodeRefused, fmt.Sprintf("session refused: %v", err))
 	}
-	return nil
+	return &a, nil
 }

@@ -6,7 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/tessera-net/tessera/model"
 	"github.com/tessera-net/tessera/swarm"
@@ -37,6 +40,12 @@ func TestAdmission(t *testing.T) {
 			return fmt.Errorf("balance %d cannot pay %d", balances[string(a.Payer)], need)
 		}
 		return nil
+	}
+	var released sync.WaitGroup
+	var releases atomic.Int32
+	srv.Release = func(a swarm.Admission) {
+		releases.Add(1)
+		released.Done()
 	}
 	n := newNode(t, srv)
 	cases := []struct {
@@ -72,6 +81,21 @@ func TestAdmission(t *testing.T) {
 				}
 				if len(seen) != 1 || !seen[0].Payer.Equal(tc.payer.Public()) || seen[0].MaxPositions != 16 {
 					t.Fatalf("policy saw %+v", seen)
+				}
+				// The policy hears once that the admitted session ended.
+				released.Add(1)
+				if err := c.Close(); err != nil {
+					t.Fatal(err)
+				}
+				done := make(chan struct{})
+				go func() { released.Wait(); close(done) }()
+				select {
+				case <-done:
+				case <-time.After(10 * time.Second):
+					t.Fatal("the admitted session's end was not released")
+				}
+				if r := releases.Load(); r != 1 {
+					t.Fatalf("%d releases for one session", r)
 				}
 				return
 			}

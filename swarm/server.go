@@ -76,6 +76,10 @@ type Server struct {
 	// refuses it with wire.CodeRefused and the error's text. Nodes use it
 	// to serve only clients whose ledger balance can pay.
 	Admit func(ctx context.Context, a Admission) error
+	// Release, when set, is told once when a session Admit admitted ends
+	// (closed, failed or not opened after all), so that a policy can hold
+	// something back for the sessions open (a payer's balance).
+	Release func(a Admission)
 	// Forward computes a forward call (nil: the session's model's
 	// ForwardTrace, tr nil when the session is not traced; for a session
 	// of part of the range, s.Model() is a view of Model). It exists so
@@ -240,14 +244,17 @@ type conn struct {
 	mu      sync.Mutex
 	failing bool // set by fail: ctx's end no longer touches the deadline
 
-	sess    *model.Session // nil until OpenSession
-	model   *model.Model   // the layers of the session: Model or a view of it
-	id      uint64
-	dtype   wire.DType
-	maxPos  int
-	step    uint64
-	hidden  []float32
-	payload []byte
+	sess *model.Session // nil until OpenSession
+	// admitted is what Server.Admit admitted for the session (nil when
+	// no policy was asked), handed to Server.Release when it ends.
+	admitted *Admission
+	model    *model.Model // the layers of the session: Model or a view of it
+	id       uint64
+	dtype    wire.DType
+	maxPos   int
+	step     uint64
+	hidden   []float32
+	payload  []byte
 
 	// Receipts and traces, when the client sent a nonce and the node has
 	// a key.
@@ -375,12 +382,19 @@ func (c *conn) open(ctx context.Context, m *wire.OpenSession) *wire.Error {
 		return wire.NewError(wire.CodeInternal, err.Error())
 	}
 	maxPos := min(m.MaxPositions, c.lim.maxPositions)
-	if e := srv.admit(ctx, m, maxPos); e != nil {
+	adm, e := srv.admit(ctx, m, maxPos)
+	if e != nil {
 		return e
+	}
+	unadmit := func() {
+		if adm != nil && srv.Release != nil {
+			srv.Release(*adm)
+		}
 	}
 	for {
 		n := srv.sessionsOpen.Load()
 		if n >= int64(c.lim.maxSessions) {
+			unadmit()
 			return wire.NewError(wire.CodeTooManySessions, fmt.Sprintf("node already serves its limit of %d sessions", c.lim.maxSessions))
 		}
 		if srv.sessionsOpen.CompareAndSwap(n, n+1) {
@@ -390,10 +404,11 @@ func (c *conn) open(ctx context.Context, m *wire.OpenSession) *wire.Error {
 	sess, err := view.NewSession(maxPos)
 	if err != nil {
 		srv.sessionsOpen.Add(-1)
+		unadmit()
 		return wire.NewError(wire.CodeInternal, err.Error())
 	}
 	srv.sessionsTotal.Add(1)
-	c.sess, c.model, c.maxPos, c.dtype = sess, view, maxPos, m.DType
+	c.sess, c.model, c.maxPos, c.dtype, c.admitted = sess, view, maxPos, m.DType, adm
 	c.id = srv.nextID.Add(1)
 	if len(m.Nonce) == wire.NonceSize && srv.Key != nil {
 		c.signing = true
@@ -524,6 +539,10 @@ func (c *conn) release() {
 		c.hidden, c.payload, c.rounded = nil, nil, nil
 		c.store = nil
 		c.srv.sessionsOpen.Add(-1)
+		if c.admitted != nil && c.srv.Release != nil {
+			c.srv.Release(*c.admitted)
+		}
+		c.admitted = nil
 	}
 }
 

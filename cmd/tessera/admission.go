@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"math/bits"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,9 +23,11 @@ import (
 // does not ask the ledger for every session, and each question is bounded
 // by a timeout. When the ledger does not answer the node refuses the
 // session (fail closed) with a message saying so: a node that requires
-// payment serves nobody it cannot check. Sessions are checked one by one,
-// so a client may open several sessions that together cost more than its
-// balance; the ledger then refuses the certificate that overdraws it.
+// payment serves nobody it cannot check. What the sessions a payer has
+// open on this node may cost is held back from its balance until they end
+// (Release), so one client cannot open several sessions here that
+// together cost more than it holds; across nodes each node holds back
+// only its own sessions.
 type paymentPolicy struct {
 	api     query.API
 	where   string        // the ledger, for messages
@@ -36,6 +39,7 @@ type paymentPolicy struct {
 	params   ledger.Params
 	paramsAt time.Time // zero: not fetched yet
 	cache    map[ledger.PubKey]cachedBalance
+	held     map[ledger.PubKey]uint64 // work units (layers × positions) of the sessions open, by payer
 
 	admitted, refused, unavailable atomic.Uint64
 }
@@ -56,7 +60,7 @@ const (
 // newPaymentPolicy is the policy over conn: answers of a remote ledger are
 // cached for paymentCacheTTL, an embedded one is read every time.
 func newPaymentPolicy(conn *ledgerConn) *paymentPolicy {
-	p := &paymentPolicy{api: conn.api, where: conn.where(), timeout: paymentTimeout, now: time.Now, cache: map[ledger.PubKey]cachedBalance{}}
+	p := &paymentPolicy{api: conn.api, where: conn.where(), timeout: paymentTimeout, now: time.Now, cache: map[ledger.PubKey]cachedBalance{}, held: map[ledger.PubKey]uint64{}}
 	if conn.solo == nil {
 		p.ttl = paymentCacheTTL
 	}
@@ -76,14 +80,51 @@ func (p *paymentPolicy) Admit(ctx context.Context, a swarm.Admission) error {
 		p.unavailable.Add(1)
 		return fmt.Errorf("the node cannot check the payer's balance: the %s did not answer (%v); it refuses sessions it cannot check, try again later", p.where, err)
 	}
-	price, ok := ledger.Quote(params, uint64(a.Range.Len()), uint64(a.MaxPositions))
-	if !ok || balance < price {
+	units, ok0 := sessionUnits(a)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	// Held back as work units (layers × positions), priced now, so that
+	// a change of price between open and close cannot unbalance it.
+	held := p.held[payer]
+	price, ok1 := ledger.Quote(params, 1, units)
+	heldPrice, ok2 := ledger.Quote(params, 1, held)
+	if !ok0 || !ok1 || !ok2 || balance < heldPrice || balance-heldPrice < price {
 		p.refused.Add(1)
+		if held > 0 {
+			return fmt.Errorf("account %s has %d credits, %d of them held for the sessions it has open here; a session of layers %s over %d positions may cost %d more (%d per layer and position)",
+				shortKey(payer), balance, heldPrice, a.Range, a.MaxPositions, price, params.PricePerTokenLayer)
+		}
 		return fmt.Errorf("account %s has %d credits; a session of layers %s over %d positions may cost %d (%d per layer and position)",
 			shortKey(payer), balance, a.Range, a.MaxPositions, price, params.PricePerTokenLayer)
 	}
+	p.held[payer] = held + units
 	p.admitted.Add(1)
 	return nil
+}
+
+// sessionUnits is a session's work units, layers × positions; ok is false
+// if that overflows.
+func sessionUnits(a swarm.Admission) (uint64, bool) {
+	hi, lo := bits.Mul64(uint64(max(0, a.Range.Len())), uint64(max(0, a.MaxPositions)))
+	return lo, hi == 0
+}
+
+// Release implements swarm.Server.Release: the session's possible cost
+// is no longer held back.
+func (p *paymentPolicy) Release(a swarm.Admission) {
+	if a.Payer == nil {
+		return
+	}
+	var payer ledger.PubKey
+	copy(payer[:], a.Payer)
+	units, _ := sessionUnits(a)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if h := p.held[payer]; h > units {
+		p.held[payer] = h - units
+	} else {
+		delete(p.held, payer)
+	}
 }
 
 // lookup returns the ledger's parameters and payer's balance, from the

@@ -47,7 +47,7 @@ func TestPaymentPolicy(t *testing.T) {
 	f.params.PricePerTokenLayer = 2
 	now := time.Unix(1000, 0)
 	p := &paymentPolicy{api: f, where: "ledger http://test", ttl: paymentCacheTTL, timeout: time.Second, now: func() time.Time { return now },
-		cache: map[ledger.PubKey]cachedBalance{}}
+		cache: map[ledger.PubKey]cachedBalance{}, held: map[ledger.PubKey]uint64{}}
 	pub := func(k ed25519.PrivateKey) ed25519.PublicKey { return k.Public().(ed25519.PublicKey) }
 	r := model.Range{First: 2, Last: 4}
 	cases := []struct {
@@ -82,6 +82,11 @@ func TestPaymentPolicy(t *testing.T) {
 		if f.asked != c.asks {
 			t.Errorf("%s: %d questions to the ledger, want %d", c.name, f.asked, c.asks)
 		}
+		if err == nil {
+			// One session at a time here; TestPaymentPolicyHolds
+			// opens several.
+			p.Release(swarm.Admission{Payer: c.payer, Range: r, MaxPositions: c.pos})
+		}
 	}
 	if a, r, u := p.admitted.Load(), p.refused.Load(), p.unavailable.Load(); a != 4 || r != 4 || u != 1 {
 		t.Errorf("counters admitted %d refused %d unavailable %d", a, r, u)
@@ -89,12 +94,51 @@ func TestPaymentPolicy(t *testing.T) {
 	// An embedded ledger is read every time (no cache).
 	p.ttl, f.asked = 0, 0
 	for range 3 {
-		if err := p.Admit(context.Background(), swarm.Admission{Payer: pub(rich), Range: r, MaxPositions: 1}); err != nil {
+		a := swarm.Admission{Payer: pub(rich), Range: r, MaxPositions: 1}
+		if err := p.Admit(context.Background(), a); err != nil {
 			t.Fatal(err)
 		}
+		p.Release(a)
 	}
 	if f.asked != 3 {
 		t.Errorf("uncached policy asked %d times for 3 sessions", f.asked)
+	}
+}
+
+// TestPaymentPolicyHolds: what a payer's open sessions may cost is held
+// back from its balance until they end, so sessions opened together
+// cannot promise more than it holds; a released session frees its share.
+func TestPaymentPolicyHolds(t *testing.T) {
+	payer := seededLedgerKey(3)
+	f := &fakeLedger{params: ledger.DefaultParams(true), balances: map[ledger.PubKey]uint64{ledger.KeyOf(payer): 1000}}
+	f.params.PricePerTokenLayer = 1
+	p := &paymentPolicy{api: f, where: "ledger http://test", timeout: time.Second, now: time.Now,
+		cache: map[ledger.PubKey]cachedBalance{}, held: map[ledger.PubKey]uint64{}}
+	pub := payer.Public().(ed25519.PublicKey)
+	// Each session: 2 layers × 200 positions = 400 credits at most.
+	a := swarm.Admission{Payer: pub, Range: model.Range{First: 0, Last: 2}, MaxPositions: 200}
+	for i := range 2 {
+		if err := p.Admit(context.Background(), a); err != nil {
+			t.Fatalf("session %d: %v", i, err)
+		}
+	}
+	if err := p.Admit(context.Background(), a); err == nil || !strings.Contains(err.Error(), "800 of them held") {
+		t.Fatalf("a third session of 400 on a balance of 1000 with 800 held: %v", err)
+	}
+	// Another payer is not affected.
+	other := seededLedgerKey(4)
+	f.balances[ledger.KeyOf(other)] = 400
+	if err := p.Admit(context.Background(), swarm.Admission{Payer: other.Public().(ed25519.PublicKey), Range: a.Range, MaxPositions: 200}); err != nil {
+		t.Fatalf("another payer: %v", err)
+	}
+	p.Release(a)
+	if err := p.Admit(context.Background(), a); err != nil {
+		t.Fatalf("after one session ended: %v", err)
+	}
+	p.Release(a)
+	p.Release(a)
+	if len(p.held) != 1 {
+		t.Fatalf("held %v after every session of the payer ended (only the other payer's should remain)", p.held)
 	}
 }
 

@@ -129,9 +129,10 @@ func startNode(ctx context.Context, o nodeOptions) (*runningNode, error) {
 	runCtx, stop := context.WithCancel(ctx)
 	n := &runningNode{host: h, file: f, pool: pool, commit: c, stop: stop, ledger: o.Ledger, peers: peers}
 	var admit func(context.Context, swarm.Admission) error
+	var release func(swarm.Admission)
 	if o.Ledger.RequirePayment {
 		n.payment = newPaymentPolicy(o.Ledger.Conn)
-		admit = n.payment.Admit
+		admit, release = n.payment.Admit, n.payment.Release
 	}
 	failNode := func(err error) (*runningNode, error) {
 		n.Close()
@@ -167,7 +168,7 @@ func startNode(ctx context.Context, o nodeOptions) (*runningNode, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &swarm.Server{Model: m, ModelCommit: c.Model, MaxSessions: o.MaxSessions, Key: key, Admit: admit, Peers: peers}, nil
+		return &swarm.Server{Model: m, ModelCommit: c.Model, MaxSessions: o.MaxSessions, Key: key, Admit: admit, Release: release, Peers: peers}, nil
 	}
 	srv, err := newServer(r)
 	if err != nil {
