@@ -95,6 +95,12 @@ const (
 	certDomainV3 = "tessera/certificate/v3\n"
 )
 
+// certMagics and certDomains by version.
+var (
+	certMagics  = [...]string{1: certMagic, 2: certMagicV2, 3: certMagicV3}
+	certDomains = [...]string{1: certDomain, 2: certDomainV2, 3: certDomainV3}
+)
+
 // version is the encoding the certificate needs.
 func (c *Certificate) version() int {
 	if len(c.Retired) > 0 {
@@ -196,7 +202,7 @@ func decodeHop(d *dec, withVerdict bool) CertHop {
 // (v2 when a hop carries a verdict, v3 when a hop was retired) and the
 // encoding without the signature.
 func (c *Certificate) SignedMessage() []byte {
-	domain := [...]string{1: certDomain, 2: certDomainV2, 3: certDomainV3}[c.version()]
+	domain := certDomains[c.version()]
 	w := enc{b: []byte(domain)}
 	c.appendBody(&w)
 	return w.b
@@ -235,7 +241,7 @@ func (c *Certificate) outcome() error {
 // Marshal encodes the certificate as a file.
 func (c *Certificate) Marshal() []byte {
 	w := enc{}
-	w.raw([]byte([...]string{1: certMagic, 2: certMagicV2, 3: certMagicV3}[c.version()]))
+	w.raw([]byte(certMagics[c.version()]))
 	c.appendBody(&w)
 	w.bytes(c.Sig)
 	return w.b
@@ -246,12 +252,12 @@ func (c *Certificate) Marshal() []byte {
 func UnmarshalCertificate(b []byte) (*Certificate, error) {
 	d := dec{b: b, what: "certificate"}
 	version := 1
-	for v, magic := range map[int]string{2: certMagicV2, 3: certMagicV3} {
-		if len(b) >= len(magic) && string(b[:len(magic)]) == magic {
+	for v := 2; v < len(certMagics); v++ {
+		if bytes.HasPrefix(b, []byte(certMagics[v])) {
 			version = v
 		}
 	}
-	d.magic([...]string{1: certMagic, 2: certMagicV2, 3: certMagicV3}[version])
+	d.magic(certMagics[version])
 	c := &Certificate{Model: d.hash(), PromptHash: d.hash(), OutputHash: d.hash()}
 	c.PromptTokens, c.OutputTokens = int(d.u32()), int(d.u32())
 	c.Audited = d.bool()
@@ -429,11 +435,8 @@ func checkRetired(c *Certificate, h CertHop) error {
 		}
 	}
 	if to+1 < len(c.Hops) && !c.Hops[to+1].Local {
-		next := c.Hops[to+1].Receipts
-		for k := range min(len(h.Receipts), len(next)) {
-			if h.Receipts[k].HOut != next[k].HIn || h.Receipts[k].Start != next[k].Start || h.Receipts[k].N != next[k].N {
-				return fmt.Errorf("call %d: its output is not hop %d's input", k, to+1)
-			}
+		if err := chained(h.Receipts, c.Hops[to+1].Receipts, false); err != nil {
+			return fmt.Errorf("before hop %d: %w", to+1, err)
 		}
 	}
 	return nil

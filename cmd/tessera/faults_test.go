@@ -17,9 +17,7 @@ import (
 
 	"github.com/tessera-net/tessera/commit"
 	"github.com/tessera-net/tessera/generate"
-	"github.com/tessera-net/tessera/kernels"
 	"github.com/tessera-net/tessera/model"
-	"github.com/tessera-net/tessera/models"
 	"github.com/tessera-net/tessera/p2p"
 	"github.com/tessera-net/tessera/swarm"
 	"github.com/tessera-net/tessera/wire"
@@ -283,31 +281,8 @@ func startSlowNode(t *testing.T, r model.Range, delay time.Duration) *slowNode {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	f, err := models.Default()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := commit.Of(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := kernels.NewPool(1)
-	t.Cleanup(pool.Close)
-	m, err := model.Load(f, model.Options{Layers: r, Pool: pool})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := p2p.New(ctx, p2p.Config{Listen: []string{"/ip4/127.0.0.1/tcp/0"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { h.Close() })
-	key, err := hostSigningKey(h)
-	if err != nil {
-		t.Fatal(err)
-	}
+	h, srv := embeddedServer(t, ctx, r, p2p.Config{Listen: []string{"/ip4/127.0.0.1/tcp/0"}})
 	n := &slowNode{id: h.ID(), addr: h.Addrs()[0]}
-	srv := &swarm.Server{Model: m, ModelCommit: c.Model, Key: key}
 	h.Handle(wire.ProtocolID, func(s network.Stream) {
 		_ = srv.ServeStream(ctx, &slowStream{Stream: s, slow: &n.slow, delay: delay, done: ctx.Done()})
 	})

@@ -45,10 +45,11 @@ type discNode struct {
 	topic *discovery.Topic
 }
 
-func startDiscNode(t *testing.T, r model.Range, boot string, flags discoveryFlags) *discNode {
+// embeddedServer is a signing node server for layers r of the embedded
+// model on a new libp2p host (cfg), both closed with the test; the caller
+// registers the protocol handlers.
+func embeddedServer(t *testing.T, ctx context.Context, r model.Range, cfg p2p.Config) (*p2p.Host, *swarm.Server) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
 	f, err := models.Default()
 	if err != nil {
 		t.Fatal(err)
@@ -63,7 +64,7 @@ func startDiscNode(t *testing.T, r model.Range, boot string, flags discoveryFlag
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := p2p.New(ctx, p2p.Config{})
+	h, err := p2p.New(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +73,14 @@ func startDiscNode(t *testing.T, r model.Range, boot string, flags discoveryFlag
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &swarm.Server{Model: m, ModelCommit: c.Model, Key: key}
+	return h, &swarm.Server{Model: m, ModelCommit: c.Model, Key: key}
+}
+
+func startDiscNode(t *testing.T, r model.Range, boot string, flags discoveryFlags) *discNode {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	h, srv := embeddedServer(t, ctx, r, p2p.Config{})
 	h.Handle(wire.ProtocolID, func(s network.Stream) { _ = srv.ServeStream(ctx, s) })
 	if boot != "" {
 		flags.Bootstrap = boot
@@ -82,11 +90,11 @@ func startDiscNode(t *testing.T, r model.Range, boot string, flags discoveryFlag
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { svc.Close() })
-	topic, err := svc.Join(c.Model)
+	topic, err := svc.Join(srv.ModelCommit)
 	if err != nil {
 		t.Fatal(err)
 	}
-	announceNode(ctx, topic, srv, m.Config.Layers, "")
+	announceNode(ctx, topic, srv, srv.Model.Config.Layers, "")
 	return &discNode{host: h, svc: svc, topic: topic}
 }
 
