@@ -160,12 +160,12 @@ func (m *Model) forwardLayer(li int, s *Session, start int, h []float32, n int, 
 	l := &m.layers[li]
 	sc := &m.scratch
 	dim, kvDim, qDim := cfg.Dim, cfg.KVDim(), cfg.Heads*cfg.HeadDim
-	tr.record(li, n, dim, h, func(c *Cell) []float32 { return c.H })
+	tr.record(li, n, cellH, h)
 
 	for p := 0; p < n; p++ {
 		rmsNorm(sc.x[p*dim:(p+1)*dim], h[p*dim:(p+1)*dim], l.attnNorm, cfg.NormEps)
 	}
-	tr.record(li, n, dim, sc.x, func(c *Cell) []float32 { return c.X1 })
+	tr.record(li, n, cellX1, sc.x)
 	vNew := s.v[li][start*kvDim : (start+n)*kvDim]
 	if l.wqkv.Rows > 0 {
 		// One product for q, k and v: per position [q | k | v].
@@ -191,20 +191,20 @@ func (m *Model) forwardLayer(li int, s *Session, start int, h []float32, n int, 
 		m.rope(sc, p, sc.q[p*qDim:(p+1)*qDim], cfg.Heads)
 		m.rope(sc, p, sc.k[p*kvDim:(p+1)*kvDim], cfg.KVHeads)
 	}
-	tr.record(li, n, qDim, sc.q, func(c *Cell) []float32 { return c.Q })
-	tr.record(li, n, kvDim, sc.k, func(c *Cell) []float32 { return c.K })
-	tr.record(li, n, kvDim, vNew, func(c *Cell) []float32 { return c.V })
+	tr.record(li, n, cellQ, sc.q)
+	tr.record(li, n, cellK, sc.k)
+	tr.record(li, n, cellV, vNew)
 	s.storeKeys(li, start, n, sc.k)
 	m.attentionAll(sc, s.kt[li], s.cap, s.v[li], start, n)
-	tr.record(li, n, qDim, sc.att, func(c *Cell) []float32 { return c.Att })
+	tr.record(li, n, cellAtt, sc.att)
 	m.pool.MatMul(sc.o, l.wo, sc.att, n)
-	tr.record(li, n, dim, sc.o, func(c *Cell) []float32 { return c.O })
+	tr.record(li, n, cellO, sc.o)
 	addInto(h, sc.o)
 
 	for p := 0; p < n; p++ {
 		rmsNorm(sc.x[p*dim:(p+1)*dim], h[p*dim:(p+1)*dim], l.ffnNorm, cfg.NormEps)
 	}
-	tr.record(li, n, dim, sc.x, func(c *Cell) []float32 { return c.X2 })
+	tr.record(li, n, cellX2, sc.x)
 	ff := cfg.FF
 	switch {
 	case l.wGateUp.Rows == 0:
@@ -223,12 +223,12 @@ func (m *Model) forwardLayer(li int, s *Session, start int, h []float32, n int, 
 		m.swiGLU(sc.gate, sc.gu[:n*2*ff], ff, ff)
 	}
 	if l.wGateUp.Rows == 0 || tr != nil {
-		tr.record(li, n, ff, sc.gate, func(c *Cell) []float32 { return c.Gate })
-		tr.record(li, n, ff, sc.up, func(c *Cell) []float32 { return c.Up })
+		tr.record(li, n, cellGate, sc.gate)
+		tr.record(li, n, cellUp, sc.up)
 		m.swiGLU(sc.gate, sc.gate, ff, 0)
 	}
 	m.pool.MatMul(sc.o, l.wDown, sc.gate, n)
-	tr.record(li, n, dim, sc.o, func(c *Cell) []float32 { return c.Down })
+	tr.record(li, n, cellDown, sc.o)
 	addInto(h, sc.o)
 }
 

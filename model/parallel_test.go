@@ -148,7 +148,7 @@ func TestForwardAttentionMatchesAttention(t *testing.T) {
 	}
 }
 
-// The parallel paths allocate nothing per decode step either.
+// The parallel paths allocate nothing per decode step either, traced or not.
 func TestParallelDecodeAllocatesNothing(t *testing.T) {
 	forcedParallel(t)
 	f := synthModelFile(t, quant.Q8_0)
@@ -158,19 +158,23 @@ func TestParallelDecodeAllocatesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, _ := m.NewSession(64)
-	h := make([]float32, m.Config.Dim)
-	pos := 0
-	step := func() {
-		if err := m.Forward(s, pos, h, 1); err != nil {
-			t.Fatal(err)
+	// A node records a trace of every call it will be audited on: the
+	// traced step must not allocate either (a Trace is reused).
+	for _, tr := range []*Trace{nil, new(Trace)} {
+		s, _ := m.NewSession(64)
+		h := make([]float32, m.Config.Dim)
+		pos := 0
+		step := func() {
+			if err := m.ForwardTrace(s, pos, h, 1, tr); err != nil {
+				t.Fatal(err)
+			}
+			pos++
 		}
-		pos++
-	}
-	for range 20 {
-		step()
-	}
-	if n := testing.AllocsPerRun(10, step); n > 0 {
-		t.Fatalf("a decode step allocates %.1f times", n)
+		for range 20 {
+			step()
+		}
+		if n := testing.AllocsPerRun(10, step); n > 0 {
+			t.Fatalf("a decode step (traced: %v) allocates %.1f times", tr != nil, n)
+		}
 	}
 }

@@ -13,8 +13,29 @@ type Trace struct {
 
 	cfg  Config
 	cell int // floats per cell
-	buf  []float32
+	// off and width place each vector in a cell, in Cell's field order.
+	off, width [numCellVecs]int
+	buf        []float32
 }
+
+// cellVec names a vector of a cell; the order is Cell's field order, which
+// is also the layout of a cell in Trace.buf.
+type cellVec int
+
+const (
+	cellH cellVec = iota
+	cellX1
+	cellQ
+	cellK
+	cellV
+	cellAtt
+	cellO
+	cellX2
+	cellGate
+	cellUp
+	cellDown
+	numCellVecs
+)
 
 // Cell is one (layer, position) record of a Trace.
 type Cell struct {
@@ -29,14 +50,19 @@ type Cell struct {
 	Down       []float32 // W_down·(silu(Gate)⊙Up); the next input is H+O+Down
 }
 
-func cellFloats(c Config) int {
-	qDim := c.Heads * c.HeadDim
-	return 4*c.Dim + 2*qDim + 2*c.KVDim() + 2*c.FF + c.Dim
+func cellWidths(c Config) [numCellVecs]int {
+	qDim, kvDim := c.Heads*c.HeadDim, c.KVDim()
+	return [numCellVecs]int{c.Dim, c.Dim, qDim, kvDim, kvDim, qDim, c.Dim, c.Dim, c.FF, c.FF, c.Dim}
 }
 
 func (t *Trace) reset(c Config, first, layers, start, n int) {
 	t.FirstLayer, t.Layers, t.Start, t.N, t.cfg = first, layers, start, n, c
-	t.cell = cellFloats(c)
+	t.width = cellWidths(c)
+	t.cell = 0
+	for v, w := range t.width {
+		t.off[v] = t.cell
+		t.cell += w
+	}
 	need := t.cell * layers * n
 	if cap(t.buf) < need {
 		t.buf = make([]float32, need)
@@ -55,29 +81,28 @@ func (t *Trace) Cell(layer, pos int) (Cell, error) {
 }
 
 func (t *Trace) cellAt(li, pi int) Cell {
-	c := t.cfg
-	qDim := c.Heads * c.HeadDim
-	b := t.buf[(li*t.N+pi)*t.cell : (li*t.N+pi+1)*t.cell]
-	take := func(n int) []float32 {
-		v := b[:n:n]
-		b = b[n:]
-		return v
+	base := (li*t.N + pi) * t.cell
+	vec := func(v cellVec) []float32 {
+		lo := base + t.off[v]
+		return t.buf[lo : lo+t.width[v] : lo+t.width[v]]
 	}
 	return Cell{
 		Layer: t.FirstLayer + li, Pos: t.Start + pi,
-		H: take(c.Dim), X1: take(c.Dim), Q: take(qDim), K: take(c.KVDim()), V: take(c.KVDim()),
-		Att: take(qDim), O: take(c.Dim), X2: take(c.Dim), Gate: take(c.FF), Up: take(c.FF), Down: take(c.Dim),
+		H: vec(cellH), X1: vec(cellX1), Q: vec(cellQ), K: vec(cellK), V: vec(cellV),
+		Att: vec(cellAtt), O: vec(cellO), X2: vec(cellX2), Gate: vec(cellGate), Up: vec(cellUp), Down: vec(cellDown),
 	}
 }
 
-// record copies one stage's per-position rows (n rows of width w starting
-// at src) into the cells of layer li through field.
-func (t *Trace) record(li, n, w int, src []float32, field func(*Cell) []float32) {
+// record copies one stage's per-position rows (n rows of vector v's width
+// from src) into the cells of layer li. It runs for every stage of every
+// traced layer, so it does no more than the copy: no Cell is built.
+func (t *Trace) record(li, n int, v cellVec, src []float32) {
 	if t == nil {
 		return
 	}
+	w := t.width[v]
 	for p := 0; p < n; p++ {
-		c := t.cellAt(li, p)
-		copy(field(&c), src[p*w:(p+1)*w])
+		lo := (li*t.N+p)*t.cell + t.off[v]
+		copy(t.buf[lo:lo+w], src[p*w:(p+1)*w])
 	}
 }
