@@ -180,7 +180,7 @@ func TestFiguresRecording(t *testing.T) {
 				var wall [2]time.Duration
 				for k, rec := range []bool{false, true} {
 					s, _ := m.NewSession(block)
-					var store proof.TraceStore
+					store := proof.TraceStore{Parallel: pool.Parallel} // as a node does
 					var prev proof.Hash
 					t0 := cpuNow()
 					w0 := time.Now()

@@ -170,12 +170,29 @@ func (t *TraceCommitment) Index(layer, pos int) int {
 	return CellIndex(t.First, t.Start, t.N, layer, pos)
 }
 
-// CommitTrace hashes every cell of tr and builds its tree. The vectors are
-// hashed on up to GOMAXPROCS goroutines (the result does not depend on
-// how many): a node commits to several hundred kilobytes per decode step
-// of a large layer, and spreading the hashing keeps it a small share of
-// the step's time.
+// Parallel runs f over contiguous ranges that together cover [0, n)
+// exactly once, each holding at least grain indices (but perhaps the
+// last), possibly concurrently, and returns when all are done:
+// kernels.Pool.Parallel's contract.
+type Parallel func(n, grain int, f func(lo, hi int))
+
+// CommitTrace hashes every cell of tr and builds its tree, spreading the
+// hashing over up to GOMAXPROCS goroutines (CommitTraceOn with nil).
 func CommitTrace(tr *model.Trace) (*TraceCommitment, error) {
+	return CommitTraceOn(tr, nil)
+}
+
+// commitGrain is the least trace bytes one thread hashes in a call: below
+// it, handing work to another thread costs more than it saves.
+const commitGrain = 16 << 10
+
+// CommitTraceOn is CommitTrace with the hashing run by par, or on
+// goroutines when par is nil; the result does not depend on how the work
+// is split. A node commits to several hundred kilobytes per decode step
+// of a large layer: running that on its kernel pool uses the threads the
+// node computes with, already awake, instead of waking others that then
+// compete with the pool's for the same cores.
+func CommitTraceOn(tr *model.Trace, par Parallel) (*TraceCommitment, error) {
 	tc := &TraceCommitment{First: tr.FirstLayer, Layers: tr.Layers, Start: tr.Start, N: tr.N}
 	cells := tr.Layers * tr.N
 	tc.Hashes = make([][NumVecs]Hash, cells)
@@ -189,32 +206,22 @@ func CommitTrace(tr *model.Trace) (*TraceCommitment, error) {
 			}
 			vecs[li*tr.N+pi] = CellVectors(c)
 			for _, v := range vecs[li*tr.N+pi] {
-				total += len(v)
+				total += 4 * len(v)
 			}
 		}
 	}
 	jobs := cells * NumVecs
-	workers := min(runtime.GOMAXPROCS(0), jobs, max(1, 4*total/(64<<10)))
-	hash := func(w int) {
+	hashRange := func(lo, hi int) {
 		var scratch []byte
-		for j := w; j < jobs; j += workers {
+		for j := lo; j < hi; j++ {
 			tc.Hashes[j/NumVecs][j%NumVecs] = sha256.Sum256(f32Bytes(vecs[j/NumVecs][j%NumVecs], &scratch))
 		}
 	}
-	if workers <= 1 {
-		hash(0)
-	} else {
-		var wg sync.WaitGroup
-		for w := 1; w < workers; w++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				hash(w)
-			}()
-		}
-		hash(0)
-		wg.Wait()
+	grain := max(1, jobs*commitGrain/max(total, 1))
+	if par == nil {
+		par = goroutines
 	}
+	par(jobs, grain, hashRange)
 	leaves := make([]Hash, cells)
 	for li := 0; li < tr.Layers; li++ {
 		for pi := 0; pi < tr.N; pi++ {
@@ -234,4 +241,23 @@ func finite(v []float32) bool {
 		}
 	}
 	return true
+}
+
+// goroutines is a Parallel on up to GOMAXPROCS goroutines.
+func goroutines(n, grain int, f func(lo, hi int)) {
+	workers := min(runtime.GOMAXPROCS(0), n/max(grain, 1))
+	if workers <= 1 {
+		f(0, n)
+		return
+	}
+	var wg sync.WaitGroup
+	for w := 1; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f(n*w/workers, n*(w+1)/workers)
+		}()
+	}
+	f(0, n/workers)
+	wg.Wait()
 }

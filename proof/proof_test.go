@@ -5,9 +5,11 @@ import (
 	"crypto/sha256"
 	"errors"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/tessera-net/tessera/kernels"
 	"github.com/tessera-net/tessera/model"
 	"github.com/tessera-net/tessera/proof"
 	"github.com/tessera-net/tessera/quant"
@@ -383,6 +385,51 @@ func TestCertificateChecks(t *testing.T) {
 		c.Sign(key)
 		if err := proof.VerifyCertificate(c); err != nil || c.Passed {
 			t.Fatalf("failed audit: %v, passed %v", err, c.Passed)
+		}
+	}
+}
+
+// A trace's commitment does not depend on how its hashing is split: on
+// goroutines, serially, on kernel pools of any size, or index by index in
+// reverse order. A changed value changes it.
+func TestCommitTraceSplitInvariant(t *testing.T) {
+	fx := kjv(t, "kjv-tiny-q8_0.gguf")
+	calls := runTraced(t, fx, model.Range{First: 1, Last: 4}, []int{5, 9, 14, 2, 77}, 3)
+	pool2, pool3 := kernels.NewPool(2), kernels.NewPool(3)
+	defer pool2.Close()
+	defer pool3.Close()
+	splits := map[string]proof.Parallel{
+		"serial":    func(n, _ int, f func(lo, hi int)) { f(0, n) },
+		"pool of 2": pool2.Parallel,
+		"pool of 3": pool3.Parallel,
+		"one by one, backwards": func(n, _ int, f func(lo, hi int)) {
+			for i := n - 1; i >= 0; i-- {
+				f(i, i+1)
+			}
+		},
+	}
+	for ci, cl := range calls {
+		want, err := proof.CommitTrace(cl.trace)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, par := range splits {
+			got, err := proof.CommitTraceOn(cl.trace, par)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Root() != want.Root() || !slices.Equal(got.Hashes, want.Hashes) {
+				t.Fatalf("call %d (%d positions): %s commits to another root", ci, cl.n, name)
+			}
+		}
+		c, _ := cl.trace.Cell(2, cl.start)
+		c.Up[len(c.Up)-1] = math.Nextafter32(c.Up[len(c.Up)-1], float32(math.Inf(1)))
+		moved, err := proof.CommitTraceOn(cl.trace, pool2.Parallel)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if moved.Root() == want.Root() {
+			t.Fatalf("call %d: one ulp in a cell's up vector left the root unchanged", ci)
 		}
 	}
 }

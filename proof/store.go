@@ -29,6 +29,9 @@ type TraceStore struct {
 	Window int
 	// MaxBytes bounds the bytes of full traces kept (0: DefaultTraceBytes).
 	MaxBytes int64
+	// Parallel runs the hashing of each commitment (nil: goroutines); a
+	// node passes its kernel pool's.
+	Parallel Parallel
 
 	steps   map[uint64]*storedStep
 	order   []uint64 // steps holding full traces, oldest first
@@ -62,7 +65,7 @@ func (s *TraceStore) NewTrace() *model.Trace {
 // positions) and keeps it; the store owns tr from now on. It returns the
 // commitment, whose Root goes into the receipt.
 func (s *TraceStore) Add(step uint64, cfg model.Config, tr *model.Trace) (*TraceCommitment, error) {
-	tc, err := CommitTrace(tr)
+	tc, err := CommitTraceOn(tr, s.Parallel)
 	if err != nil {
 		return nil, err
 	}

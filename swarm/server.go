@@ -414,6 +414,9 @@ func (c *conn) open(ctx context.Context, m *wire.OpenSession) *wire.Error {
 		c.signing = true
 		copy(c.nonce[:], m.Nonce)
 		c.store = &proof.TraceStore{Window: srv.TraceWindow, MaxBytes: srv.TraceBytes}
+		if pool := view.Pool(); pool != nil {
+			c.store.Parallel = pool.Parallel
+		}
 	}
 	return nil
 }
