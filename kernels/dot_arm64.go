@@ -17,34 +17,55 @@ func q8_0TileSDOT(y *float32, ystride int, w *byte, rowBytes, nrows int, q *[4]*
 func q8_0TileNEON(y *float32, ystride int, w *byte, rowBytes, nrows int, q *[4]*int8, d4 *float32, nb int)
 
 //go:noescape
-func q4_KRowsSDOT(y *float32, w *byte, nrows int, q *int8, d *float32, ks *int16, nb int)
+func q4_0RowsSDOT(y *float32, w *byte, rowBytes, nrows int, q *int8, d *float32, nb int)
 
 //go:noescape
-func q4_KRowsNEON(y *float32, w *byte, nrows int, q *int8, d *float32, ks *int16, nb int)
+func q4_0RowsNEON(y *float32, w *byte, rowBytes, nrows int, q *int8, d *float32, nb int)
 
-func rowsQ8_0SDOT(y []float32, w []byte, rb int, a *actVec) {
-	nb := len(a.d)
-	forRows4(y, w, rb, func(y *float32, w *byte, rb, nrows int) float32 {
-		var one [4]float32
-		if y == nil {
-			y = &one[0]
-		}
-		q8_0RowsSDOT(y, w, rb, nrows, &a.q[0], &a.d[0], nb)
-		return one[0]
-	})
+// bQuant names the kernels of the 32-value block types (Q8_0, Q4_0) of
+// one level, which share one calling convention.
+type bQuant int
+
+const (
+	bQ8SDOT bQuant = iota
+	bQ8NEON
+	bQ4SDOT
+	bQ4NEON
+)
+
+// bRows is the row kernel of block type t: four rows per step. The
+// assembly is called directly (not through a func value) so that the
+// one-row result buffer stays on the stack.
+func bRows(t bQuant) rowsDot {
+	return func(y []float32, w []byte, rb int, a *actVec) {
+		nb := len(a.d)
+		forRows4(y, w, rb, func(y *float32, w *byte, rb, nrows int) float32 {
+			var one [4]float32
+			if y == nil {
+				y = &one[0]
+			}
+			q, d := &a.q[0], &a.d[0]
+			switch t {
+			case bQ8SDOT:
+				q8_0RowsSDOT(y, w, rb, nrows, q, d, nb)
+			case bQ8NEON:
+				q8_0RowsNEON(y, w, rb, nrows, q, d, nb)
+			case bQ4SDOT:
+				q4_0RowsSDOT(y, w, rb, nrows, q, d, nb)
+			case bQ4NEON:
+				q4_0RowsNEON(y, w, rb, nrows, q, d, nb)
+			}
+			return one[0]
+		})
+	}
 }
 
-func rowsQ8_0NEON(y []float32, w []byte, rb int, a *actVec) {
-	nb := len(a.d)
-	forRows4(y, w, rb, func(y *float32, w *byte, rb, nrows int) float32 {
-		var one [4]float32
-		if y == nil {
-			y = &one[0]
-		}
-		q8_0RowsNEON(y, w, rb, nrows, &a.q[0], &a.d[0], nb)
-		return one[0]
-	})
-}
+var (
+	rowsQ8_0SDOT = bRows(bQ8SDOT)
+	rowsQ8_0NEON = bRows(bQ8NEON)
+	rowsQ4_0SDOT = bRows(bQ4SDOT)
+	rowsQ4_0NEON = bRows(bQ4NEON)
+)
 
 func tileQ8_0SDOT(y []float32, ys int, w []byte, rb, nrows int, acts []actVec) {
 	tile4(y, ys, w, rb, nrows, 2, acts, rowsQ8_0SDOT, func(y []float32, ys int, w *byte, rb, nrows int, g []actVec) {
@@ -72,17 +93,17 @@ func tileQ8_0NEON(y []float32, ys int, w []byte, rb, nrows int, acts []actVec) {
 	})
 }
 
-// The Q4_K kernels compute one row per step; rows are contiguous, so one
-// call covers them all.
-func rowsQ4_KSDOT(y []float32, w []byte, rb int, a *actVec) {
-	_ = w[len(y)*rb-1]
-	q4_KRowsSDOT(&y[0], &w[0], len(y), &a.q[0], &a.d[0], &a.ks[0], len(a.d))
-}
+//go:noescape
+func q4_KRowsSDOT(y *float32, w *byte, nrows int, q *int8, d *float32, ks *int16, nb int)
 
-func rowsQ4_KNEON(y []float32, w []byte, rb int, a *actVec) {
-	_ = w[len(y)*rb-1]
-	q4_KRowsNEON(&y[0], &w[0], len(y), &a.q[0], &a.d[0], &a.ks[0], len(a.d))
-}
+//go:noescape
+func q4_KRowsNEON(y *float32, w *byte, nrows int, q *int8, d *float32, ks *int16, nb int)
+
+//go:noescape
+func q5_KRowsSDOT(y *float32, w *byte, nrows int, q *int8, d *float32, ks *int16, nb int)
+
+//go:noescape
+func q5_KRowsNEON(y *float32, w *byte, nrows int, q *int8, d *float32, ks *int16, nb int)
 
 //go:noescape
 func q6_KRowsSDOT(y *float32, w *byte, nrows int, q *int8, d *float32, ks *int16, nb int)
@@ -90,12 +111,40 @@ func q6_KRowsSDOT(y *float32, w *byte, nrows int, q *int8, d *float32, ks *int16
 //go:noescape
 func q6_KRowsNEON(y *float32, w *byte, nrows int, q *int8, d *float32, ks *int16, nb int)
 
-func rowsQ6_KSDOT(y []float32, w []byte, rb int, a *actVec) {
-	_ = w[len(y)*rb-1]
-	q6_KRowsSDOT(&y[0], &w[0], len(y), &a.q[0], &a.d[0], &a.ks[0], len(a.d))
-}
+// kQuant names the K-quant kernels of one level, which share one calling
+// convention.
+type kQuant int
 
-func rowsQ6_KNEON(y []float32, w []byte, rb int, a *actVec) {
-	_ = w[len(y)*rb-1]
-	q6_KRowsNEON(&y[0], &w[0], len(y), &a.q[0], &a.d[0], &a.ks[0], len(a.d))
+const (
+	kQ4SDOT kQuant = iota
+	kQ4NEON
+	kQ5SDOT
+	kQ5NEON
+	kQ6SDOT
+	kQ6NEON
+)
+
+// kRows is the row kernel of K-quant t. The K-quant kernels compute one
+// row per step; rows are contiguous, so one call covers them all. The
+// assembly is called directly (not through a func value) so that its
+// arguments need not escape.
+func kRows(t kQuant) rowsDot {
+	return func(y []float32, w []byte, rb int, a *actVec) {
+		_ = w[len(y)*rb-1]
+		yp, wp, n, q, d, ks, nb := &y[0], &w[0], len(y), &a.q[0], &a.d[0], &a.ks[0], len(a.d)
+		switch t {
+		case kQ4SDOT:
+			q4_KRowsSDOT(yp, wp, n, q, d, ks, nb)
+		case kQ4NEON:
+			q4_KRowsNEON(yp, wp, n, q, d, ks, nb)
+		case kQ5SDOT:
+			q5_KRowsSDOT(yp, wp, n, q, d, ks, nb)
+		case kQ5NEON:
+			q5_KRowsNEON(yp, wp, n, q, d, ks, nb)
+		case kQ6SDOT:
+			q6_KRowsSDOT(yp, wp, n, q, d, ks, nb)
+		case kQ6NEON:
+			q6_KRowsNEON(yp, wp, n, q, d, ks, nb)
+		}
+	}
 }

@@ -12,11 +12,64 @@
 // positions) of a step sit in separate float lanes that follow the
 // generic code's float32 operations in block order.
 
-// Q8_0_ROWS: four Q8_0 rows per step (R3 = nrows, a multiple of 4).
-// R0 y, R1 w, R2 rowBytes, R4 q, R5 d, R6 nb. Per block, row r's 32
-// products land in V8+r (4 lanes), VADDP folds the four rows into
-// V18 = [s0 s1 s2 s3], and V21 (lane r = row r) does acc += (dw·dx)·s.
-#define Q8_0_ROWS(PROD) \
+// ROWS4_ARGS loads the arguments of the ROWS4 kernels (Go signature
+// (y *float32, w *byte, rowBytes, nrows int, q *int8, d *float32, nb int)).
+#define ROWS4_ARGS \
+	MOVD y+0(FP), R0; \
+	MOVD w+8(FP), R1; \
+	MOVD rowBytes+16(FP), R2; \
+	MOVD nrows+24(FP), R3; \
+	MOVD q+32(FP), R4; \
+	MOVD d+40(FP), R5; \
+	MOVD nb+48(FP), R6
+
+// KROWS_ARGS loads the arguments of the K-quant row kernels (Go
+// signature (y *float32, w *byte, nrows int, q *int8, d *float32,
+// ks *int16, nb int)).
+#define KROWS_ARGS \
+	MOVD y+0(FP), R0; \
+	MOVD w+8(FP), R1; \
+	MOVD nrows+16(FP), R3; \
+	MOVD q+24(FP), R4; \
+	MOVD d+32(FP), R5; \
+	MOVD ks+40(FP), R6; \
+	MOVD nb+48(FP), R7
+
+// Q8_0_LOAD: the 32 int8 weights of a Q8_0 block of each of the four
+// rows (R7..R10) into V2:V3, V4:V5, V6:V7, V16:V17.
+#define Q8_0_LOAD \
+	VLD1 (R7), [V2.B16, V3.B16]; \
+	VLD1 (R8), [V4.B16, V5.B16]; \
+	VLD1 (R9), [V6.B16, V7.B16]; \
+	VLD1 (R10), [V16.B16, V17.B16]
+
+// Q4_0_NIB: the 16 bytes of a Q4_0 block in RAW to its 32 weights
+// (nibble - 8, int8): low nibbles (values 0..15) into LO, high nibbles
+// (16..31) into RAW. V30 = 0x0f, V31 = 8 in each byte.
+#define Q4_0_NIB(RAW, LO) \
+	VAND V30.B16, RAW.B16, LO.B16; \
+	VUSHR $4, RAW.B16, RAW.B16; \
+	VSUB V31.B16, LO.B16, LO.B16; \
+	VSUB V31.B16, RAW.B16, RAW.B16
+
+// Q4_0_LOAD: as Q8_0_LOAD for Q4_0 blocks.
+#define Q4_0_LOAD \
+	VLD1 (R7), [V3.B16]; \
+	VLD1 (R8), [V5.B16]; \
+	VLD1 (R9), [V7.B16]; \
+	VLD1 (R10), [V17.B16]; \
+	Q4_0_NIB(V3, V2); \
+	Q4_0_NIB(V5, V4); \
+	Q4_0_NIB(V7, V6); \
+	Q4_0_NIB(V17, V16)
+
+// ROWS4: four rows of 32-value blocks (Q8_0, Q4_0: an f16 scale, then
+// BYTES-2 bytes that LOAD turns into 32 int8 weights) per step (R3 =
+// nrows, a multiple of 4). R0 y, R1 w, R2 rowBytes, R4 q, R5 d, R6 nb.
+// Per block, row r's 32 products land in V8+r (4 lanes), VADDP folds the
+// four rows into V18 = [s0 s1 s2 s3], and V21 (lane r = row r) does
+// acc += (dw·dx)·s.
+#define ROWS4(PROD, LOAD, BYTES) \
 qgroup: \
 	ZERO(21); \
 	ADD $2, R1, R7; \
@@ -28,10 +81,7 @@ qgroup: \
 	MOVD R6, R13; \
 qblock: \
 	VLD1.P 32(R11), [V0.B16, V1.B16]; \
-	VLD1 (R7), [V2.B16, V3.B16]; \
-	VLD1 (R8), [V4.B16, V5.B16]; \
-	VLD1 (R9), [V6.B16, V7.B16]; \
-	VLD1 (R10), [V16.B16, V17.B16]; \
+	LOAD; \
 	PROD(8, 2, 3, 0, 1, 12); \
 	PROD(9, 4, 5, 0, 1, 12); \
 	PROD(10, 6, 7, 0, 1, 12); \
@@ -53,10 +103,10 @@ qblock: \
 	FMUL4S(19, 19, 20); \
 	FMUL4S(19, 19, 18); \
 	FADD4S(21, 21, 19); \
-	ADD $34, R7; \
-	ADD $34, R8; \
-	ADD $34, R9; \
-	ADD $34, R10; \
+	ADD $BYTES, R7; \
+	ADD $BYTES, R8; \
+	ADD $BYTES, R9; \
+	ADD $BYTES, R10; \
 	SUBS $1, R13; \
 	BNE qblock; \
 	VST1.P [V21.S4], 16(R0); \
@@ -67,25 +117,27 @@ qblock: \
 
 // func q8_0RowsSDOT(y *float32, w *byte, rowBytes, nrows int, q *int8, d *float32, nb int)
 TEXT ·q8_0RowsSDOT(SB), NOSPLIT, $0-56
-	MOVD y+0(FP), R0
-	MOVD w+8(FP), R1
-	MOVD rowBytes+16(FP), R2
-	MOVD nrows+24(FP), R3
-	MOVD q+32(FP), R4
-	MOVD d+40(FP), R5
-	MOVD nb+48(FP), R6
-	Q8_0_ROWS(PROD8_SDOT)
+	ROWS4_ARGS
+	ROWS4(PROD8_SDOT, Q8_0_LOAD, 34)
 
 // func q8_0RowsNEON(y *float32, w *byte, rowBytes, nrows int, q *int8, d *float32, nb int)
 TEXT ·q8_0RowsNEON(SB), NOSPLIT, $0-56
-	MOVD y+0(FP), R0
-	MOVD w+8(FP), R1
-	MOVD rowBytes+16(FP), R2
-	MOVD nrows+24(FP), R3
-	MOVD q+32(FP), R4
-	MOVD d+40(FP), R5
-	MOVD nb+48(FP), R6
-	Q8_0_ROWS(PROD8_NEON)
+	ROWS4_ARGS
+	ROWS4(PROD8_NEON, Q8_0_LOAD, 34)
+
+// func q4_0RowsSDOT(y *float32, w *byte, rowBytes, nrows int, q *int8, d *float32, nb int)
+TEXT ·q4_0RowsSDOT(SB), NOSPLIT, $0-56
+	ROWS4_ARGS
+	VMOVI $15, V30.B16
+	VMOVI $8, V31.B16
+	ROWS4(PROD4_SDOT, Q4_0_LOAD, 18)
+
+// func q4_0RowsNEON(y *float32, w *byte, rowBytes, nrows int, q *int8, d *float32, nb int)
+TEXT ·q4_0RowsNEON(SB), NOSPLIT, $0-56
+	ROWS4_ARGS
+	VMOVI $15, V30.B16
+	VMOVI $8, V31.B16
+	ROWS4(PROD4_NEON, Q4_0_LOAD, 18)
 
 // Q8_0_TILE: two Q8_0 rows × four positions per step (R4 = nrows, even).
 // R0 y, R1 ystride in bytes, R2 w, R3 rowBytes, R19..R22 the positions'
@@ -215,36 +267,62 @@ TEXT ·q8_0TileNEON(SB), NOSPLIT, $0-64
 	PROD(LO, 20, 21, 8, 9, 24); \
 	PROD(HI, 22, 23, 10, 11, 24)
 
-// Q4_K_ROWS: Q4_K rows × Q8_K, one row per step (R3 = nrows). R0 y,
-// R1 w, R4 q, R5 d, R6 ks, R7 nb. Per super-block the eight sub-block
-// sums (V12..V19) are folded into V22 = [S0..S3], V23 = [S4..S7],
-// multiplied by the scales and summed (isum); msum is the mins times the
-// pair sums; then acc += (d·dx)·isum, acc -= (dmin·dx)·msum in F26.
-#define Q4_K_ROWS(PROD) \
-	VMOVI $15, V31.B16; \
-krow: \
-	ZERO(26); \
-	MOVD R4, R9; \
-	MOVD R5, R10; \
-	MOVD R6, R11; \
-	MOVD R7, R8; \
-ksb: \
+// Q4K_SUMS: the eight sub-block sums V12..V19 of the Q4_K block at R1
+// against the 256 activation quants at R9.
+#define Q4K_SUMS(PROD) \
 	ADD $16, R1, R12; \
 	VLD1.P 64(R12), [V0.B16, V1.B16, V2.B16, V3.B16]; \
 	VLD1 (R12), [V4.B16, V5.B16, V6.B16, V7.B16]; \
 	Q4K_PAIR(PROD, V0, V1, 12, 13); \
 	Q4K_PAIR(PROD, V2, V3, 14, 15); \
 	Q4K_PAIR(PROD, V4, V5, 16, 17); \
-	Q4K_PAIR(PROD, V6, V7, 18, 19); \
-	VADDP V13.S4, V12.S4, V20.S4; \
-	VADDP V15.S4, V14.S4, V21.S4; \
-	VADDP V21.S4, V20.S4, V22.S4; \
-	VADDP V17.S4, V16.S4, V20.S4; \
-	VADDP V19.S4, V18.S4, V21.S4; \
-	VADDP V21.S4, V20.S4, V23.S4; \
-	MOVWU 4(R1), R12; \
-	MOVWU 8(R1), R13; \
-	MOVWU 12(R1), R14; \
+	Q4K_PAIR(PROD, V6, V7, 18, 19)
+
+// Q5K_PAIR: as Q4K_PAIR for Q5_K, whose fifth bits come from qh (V27,
+// V28; bit 0 for sub-block 2j, bit 1 for 2j+1, shifted down by 2 for the
+// next pair). V29 = 0x10.
+#define Q5K_PAIR(PROD, VQ0, VQ1, LO, HI) \
+	VLD1.P 64(R9), [V8.B16, V9.B16, V10.B16, V11.B16]; \
+	VAND V31.B16, VQ0.B16, V20.B16; \
+	VAND V31.B16, VQ1.B16, V21.B16; \
+	VUSHR $4, VQ0.B16, V22.B16; \
+	VUSHR $4, VQ1.B16, V23.B16; \
+	VSHL $4, V27.B16, V24.B16; \
+	VAND V29.B16, V24.B16, V24.B16; \
+	VORR V24.B16, V20.B16, V20.B16; \
+	VSHL $4, V28.B16, V24.B16; \
+	VAND V29.B16, V24.B16, V24.B16; \
+	VORR V24.B16, V21.B16, V21.B16; \
+	VSHL $3, V27.B16, V24.B16; \
+	VAND V29.B16, V24.B16, V24.B16; \
+	VORR V24.B16, V22.B16, V22.B16; \
+	VSHL $3, V28.B16, V24.B16; \
+	VAND V29.B16, V24.B16, V24.B16; \
+	VORR V24.B16, V23.B16, V23.B16; \
+	VUSHR $2, V27.B16, V27.B16; \
+	VUSHR $2, V28.B16, V28.B16; \
+	PROD(LO, 20, 21, 8, 9, 24); \
+	PROD(HI, 22, 23, 10, 11, 24)
+
+// Q5K_SUMS: as Q4K_SUMS for the Q5_K block at R1.
+#define Q5K_SUMS(PROD) \
+	ADD $16, R1, R12; \
+	VLD1.P 32(R12), [V27.B16, V28.B16]; \
+	VLD1.P 64(R12), [V0.B16, V1.B16, V2.B16, V3.B16]; \
+	VLD1 (R12), [V4.B16, V5.B16, V6.B16, V7.B16]; \
+	VMOVI $16, V29.B16; \
+	Q5K_PAIR(PROD, V0, V1, 12, 13); \
+	Q5K_PAIR(PROD, V2, V3, 14, 15); \
+	Q5K_PAIR(PROD, V4, V5, 16, 17); \
+	Q5K_PAIR(PROD, V6, V7, 18, 19)
+
+// K4_SCALES: the eight 6-bit scales and mins of the Q4_K/Q5_K block at
+// W (scalesK4): scales as int32 in V28 (sub-blocks 0..3) and V29 (4..7),
+// mins as int16 in V27. Uses R12..R17, R19, V24, V25.
+#define K4_SCALES(W) \
+	MOVWU 4(W), R12; \
+	MOVWU 8(W), R13; \
+	MOVWU 12(W), R14; \
 	ANDW $0x3f3f3f3f, R12, R15; \
 	ANDW $0x0f0f0f0f, R14, R16; \
 	LSRW $6, R12, R17; \
@@ -263,7 +341,31 @@ ksb: \
 	VUXTL V24.B8, V25.H8; \
 	VUXTL2 V24.B16, V27.H8; \
 	VUXTL V25.H4, V28.S4; \
-	VUXTL2 V25.H8, V29.S4; \
+	VUXTL2 V25.H8, V29.S4
+
+// K4_ROWS: Q4_K or Q5_K rows (BYTES per super-block, SUMS its sub-block
+// sums) × Q8_K, one row per step (R3 = nrows). R0 y, R1 w, R4 q, R5 d,
+// R6 ks, R7 nb. Per super-block the eight sub-block sums (V12..V19) are
+// folded into V22 = [S0..S3], V23 = [S4..S7], multiplied by the scales
+// and summed (isum); msum is the mins times the pair sums; then
+// acc += (d·dx)·isum, acc -= (dmin·dx)·msum in F26.
+#define K4_ROWS(PROD, SUMS, BYTES) \
+	VMOVI $15, V31.B16; \
+krow: \
+	ZERO(26); \
+	MOVD R4, R9; \
+	MOVD R5, R10; \
+	MOVD R6, R11; \
+	MOVD R7, R8; \
+ksb: \
+	SUMS(PROD); \
+	VADDP V13.S4, V12.S4, V20.S4; \
+	VADDP V15.S4, V14.S4, V21.S4; \
+	VADDP V21.S4, V20.S4, V22.S4; \
+	VADDP V17.S4, V16.S4, V20.S4; \
+	VADDP V19.S4, V18.S4, V21.S4; \
+	VADDP V21.S4, V20.S4, V23.S4; \
+	K4_SCALES(R1); \
 	MUL4S(22, 22, 28); \
 	MUL4S(23, 23, 29); \
 	VADD V23.S4, V22.S4, V22.S4; \
@@ -284,7 +386,7 @@ ksb: \
 	FADDS F24, F26, F26; \
 	VDUP V24.S[1], V25.S4; \
 	FSUBS F25, F26, F26; \
-	ADD $144, R1; \
+	ADD $BYTES, R1; \
 	ADD $64, R11; \
 	SUBS $1, R8; \
 	BNE ksb; \
@@ -296,25 +398,23 @@ ksb: \
 
 // func q4_KRowsSDOT(y *float32, w *byte, nrows int, q *int8, d *float32, ks *int16, nb int)
 TEXT ·q4_KRowsSDOT(SB), NOSPLIT, $0-56
-	MOVD y+0(FP), R0
-	MOVD w+8(FP), R1
-	MOVD nrows+16(FP), R3
-	MOVD q+24(FP), R4
-	MOVD d+32(FP), R5
-	MOVD ks+40(FP), R6
-	MOVD nb+48(FP), R7
-	Q4_K_ROWS(PROD4_SDOT)
+	KROWS_ARGS
+	K4_ROWS(PROD4_SDOT, Q4K_SUMS, 144)
 
 // func q4_KRowsNEON(y *float32, w *byte, nrows int, q *int8, d *float32, ks *int16, nb int)
 TEXT ·q4_KRowsNEON(SB), NOSPLIT, $0-56
-	MOVD y+0(FP), R0
-	MOVD w+8(FP), R1
-	MOVD nrows+16(FP), R3
-	MOVD q+24(FP), R4
-	MOVD d+32(FP), R5
-	MOVD ks+40(FP), R6
-	MOVD nb+48(FP), R7
-	Q4_K_ROWS(PROD4_NEON)
+	KROWS_ARGS
+	K4_ROWS(PROD4_NEON, Q4K_SUMS, 144)
+
+// func q5_KRowsSDOT(y *float32, w *byte, nrows int, q *int8, d *float32, ks *int16, nb int)
+TEXT ·q5_KRowsSDOT(SB), NOSPLIT, $0-56
+	KROWS_ARGS
+	K4_ROWS(PROD4_SDOT, Q5K_SUMS, 176)
+
+// func q5_KRowsNEON(y *float32, w *byte, nrows int, q *int8, d *float32, ks *int16, nb int)
+TEXT ·q5_KRowsNEON(SB), NOSPLIT, $0-56
+	KROWS_ARGS
+	K4_ROWS(PROD4_NEON, Q5K_SUMS, 176)
 
 // Q6K_HALF: the four 32-value quarters of one half of a Q6_K block from
 // V0, V1 = ql[0:32], V2, V3 = ql[32:64] and V4, V5 = qh (unsigned 6-bit
@@ -445,22 +545,10 @@ q6sb: \
 
 // func q6_KRowsSDOT(y *float32, w *byte, nrows int, q *int8, d *float32, ks *int16, nb int)
 TEXT ·q6_KRowsSDOT(SB), NOSPLIT, $0-56
-	MOVD y+0(FP), R0
-	MOVD w+8(FP), R1
-	MOVD nrows+16(FP), R3
-	MOVD q+24(FP), R4
-	MOVD d+32(FP), R5
-	MOVD ks+40(FP), R6
-	MOVD nb+48(FP), R7
+	KROWS_ARGS
 	Q6_K_ROWS(PROD1_SDOT)
 
 // func q6_KRowsNEON(y *float32, w *byte, nrows int, q *int8, d *float32, ks *int16, nb int)
 TEXT ·q6_KRowsNEON(SB), NOSPLIT, $0-56
-	MOVD y+0(FP), R0
-	MOVD w+8(FP), R1
-	MOVD nrows+16(FP), R3
-	MOVD q+24(FP), R4
-	MOVD d+32(FP), R5
-	MOVD ks+40(FP), R6
-	MOVD nb+48(FP), R7
+	KROWS_ARGS
 	Q6_K_ROWS(PROD1_NEON)
