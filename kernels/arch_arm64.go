@@ -16,8 +16,9 @@ import (
 //     products.
 //
 // Both levels compute Q8_0, Q4_0, Q4_K, Q5_K and Q6_K (the formats of
-// the common Q8_0, Q4_0, Q4_K_M and Q5_K_M files) in assembly, Q8_0 also
-// as a prefill tile; the other types keep the portable kernels.
+// the common Q8_0, Q4_0, Q4_K_M and Q5_K_M files) in assembly, Q8_0,
+// Q4_K, Q5_K and Q6_K also as prefill tiles (several positions per
+// loaded weight block); the other types keep the portable kernels.
 func archLevels() []level {
 	return []level{
 		{name: "neon", supported: true, apply: neonKernels},
@@ -41,6 +42,6 @@ func dotprodKernels(t *kernelTable) {
 func kKernels(t *kernelTable, name string, q4, q5, q6 kQuant) {
 	for typ, k := range map[quant.Type]kQuant{quant.Q4_K: q4, quant.Q5_K: q5, quant.Q6_K: q6} {
 		rows := kRows(k)
-		t[typ] = kernel{act: actQ8_K, pack: packK16, dot: dotOne(rows), rows: rows, name: name}
+		t[typ] = kernel{act: actQ8_K, pack: packK16, dot: dotOne(rows), rows: rows, tile: kTile(k, rows), name: name}
 	}
 }

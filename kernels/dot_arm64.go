@@ -148,3 +148,47 @@ func kRows(t kQuant) rowsDot {
 		}
 	}
 }
+
+//go:noescape
+func q4_KTileSDOT(y *float32, ystride int, w *byte, nrows int, q *[4]*int8, d4 *float32, k4 *int16, nb int)
+
+//go:noescape
+func q4_KTileNEON(y *float32, ystride int, w *byte, nrows int, q *[4]*int8, d4 *float32, k4 *int16, nb int)
+
+//go:noescape
+func q5_KTileSDOT(y *float32, ystride int, w *byte, nrows int, q *[4]*int8, d4 *float32, k4 *int16, nb int)
+
+//go:noescape
+func q5_KTileNEON(y *float32, ystride int, w *byte, nrows int, q *[4]*int8, d4 *float32, k4 *int16, nb int)
+
+//go:noescape
+func q6_KTileSDOT(y *float32, ystride int, w *byte, nrows int, q *[4]*int8, d4 *float32, k4 *int16, nb int)
+
+//go:noescape
+func q6_KTileNEON(y *float32, ystride int, w *byte, nrows int, q *[4]*int8, d4 *float32, k4 *int16, nb int)
+
+// kTile is the prefill tile of K-quant t: one row × four positions per
+// step, each super-block's weights unpacked once for the four; positions
+// that do not fill a group of four go through rows.
+func kTile(t kQuant, rows rowsDot) tileDot {
+	return func(y []float32, ys int, w []byte, rb, nrows int, acts []actVec) {
+		tile4(y, ys, w, rb, nrows, 1, acts, rows, func(y []float32, ys int, w *byte, rb, nrows int, g []actVec) {
+			q := [4]*int8{&g[0].q[0], &g[1].q[0], &g[2].q[0], &g[3].q[0]}
+			yp, d4, k4, nb := &y[0], &g[0].g4d[0], &g[0].g4k[0], len(g[0].d)
+			switch t {
+			case kQ4SDOT:
+				q4_KTileSDOT(yp, ys, w, nrows, &q, d4, k4, nb)
+			case kQ4NEON:
+				q4_KTileNEON(yp, ys, w, nrows, &q, d4, k4, nb)
+			case kQ5SDOT:
+				q5_KTileSDOT(yp, ys, w, nrows, &q, d4, k4, nb)
+			case kQ5NEON:
+				q5_KTileNEON(yp, ys, w, nrows, &q, d4, k4, nb)
+			case kQ6SDOT:
+				q6_KTileSDOT(yp, ys, w, nrows, &q, d4, k4, nb)
+			case kQ6NEON:
+				q6_KTileNEON(yp, ys, w, nrows, &q, d4, k4, nb)
+			}
+		})
+	}
+}

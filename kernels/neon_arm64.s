@@ -35,6 +35,24 @@
 	MOVD ks+40(FP), R6; \
 	MOVD nb+48(FP), R7
 
+// KTILE_ARGS loads the arguments of the K-quant tiles (Go signature
+// (y *float32, ystride int, w *byte, nrows int, q *[4]*int8,
+// d4 *float32, k4 *int16, nb int)); see KTILE.
+#define KTILE_ARGS \
+	MOVD y+0(FP), R0; \
+	MOVD ystride+8(FP), R1; \
+	LSL $2, R1; \
+	MOVD w+16(FP), R2; \
+	MOVD nrows+24(FP), R3; \
+	MOVD q+32(FP), R12; \
+	MOVD (R12), R4; \
+	MOVD 8(R12), R5; \
+	MOVD 16(R12), R6; \
+	MOVD 24(R12), R7; \
+	MOVD d4+40(FP), R20; \
+	MOVD k4+48(FP), R21; \
+	MOVD nb+56(FP), R22
+
 // Q8_0_LOAD: the 32 int8 weights of a Q8_0 block of each of the four
 // rows (R7..R10) into V2:V3, V4:V5, V6:V7, V16:V17.
 #define Q8_0_LOAD \
@@ -256,14 +274,40 @@ TEXT ·q8_0TileNEON(SB), NOSPLIT, $0-64
 	MOVD nb+56(FP), R24
 	Q8_0_TILE(PROD8_NEON)
 
+// K4_NIB: the low and high nibbles of RAW0, RAW1 (32 bytes of a Q4_K or
+// Q5_K pair of sub-blocks) into A, B (sub-block 2j) and C, D (2j+1).
+// M15 = 0x0f.
+#define K4_NIB(RAW0, RAW1, A, B, C, D, M15) \
+	VAND M15.B16, RAW0.B16, A.B16; \
+	VAND M15.B16, RAW1.B16, B.B16; \
+	VUSHR $4, RAW0.B16, C.B16; \
+	VUSHR $4, RAW1.B16, D.B16
+
+// K5_NIB: K4_NIB for Q5_K, with the fifth bits from qh (QH0, QH1; bit 0
+// for sub-block 2j, bit 1 for 2j+1, then shifted down by 2 for the next
+// pair). M16 = 0x10; T is scratch.
+#define K5_NIB(RAW0, RAW1, A, B, C, D, M15, QH0, QH1, M16, T) \
+	K4_NIB(RAW0, RAW1, A, B, C, D, M15); \
+	VSHL $4, QH0.B16, T.B16; \
+	VAND M16.B16, T.B16, T.B16; \
+	VORR T.B16, A.B16, A.B16; \
+	VSHL $4, QH1.B16, T.B16; \
+	VAND M16.B16, T.B16, T.B16; \
+	VORR T.B16, B.B16, B.B16; \
+	VSHL $3, QH0.B16, T.B16; \
+	VAND M16.B16, T.B16, T.B16; \
+	VORR T.B16, C.B16, C.B16; \
+	VSHL $3, QH1.B16, T.B16; \
+	VAND M16.B16, T.B16, T.B16; \
+	VORR T.B16, D.B16, D.B16; \
+	VUSHR $2, QH0.B16, QH0.B16; \
+	VUSHR $2, QH1.B16, QH1.B16
+
 // Q4K_PAIR: sub-blocks 2j (low nibbles of VQ0, VQ1) and 2j+1 (high
 // nibbles) against the next 64 activation quants (R9), into V(LO), V(HI).
 #define Q4K_PAIR(PROD, VQ0, VQ1, LO, HI) \
 	VLD1.P 64(R9), [V8.B16, V9.B16, V10.B16, V11.B16]; \
-	VAND V31.B16, VQ0.B16, V20.B16; \
-	VAND V31.B16, VQ1.B16, V21.B16; \
-	VUSHR $4, VQ0.B16, V22.B16; \
-	VUSHR $4, VQ1.B16, V23.B16; \
+	K4_NIB(VQ0, VQ1, V20, V21, V22, V23, V31); \
 	PROD(LO, 20, 21, 8, 9, 24); \
 	PROD(HI, 22, 23, 10, 11, 24)
 
@@ -278,29 +322,10 @@ TEXT ·q8_0TileNEON(SB), NOSPLIT, $0-64
 	Q4K_PAIR(PROD, V4, V5, 16, 17); \
 	Q4K_PAIR(PROD, V6, V7, 18, 19)
 
-// Q5K_PAIR: as Q4K_PAIR for Q5_K, whose fifth bits come from qh (V27,
-// V28; bit 0 for sub-block 2j, bit 1 for 2j+1, shifted down by 2 for the
-// next pair). V29 = 0x10.
+// Q5K_PAIR: as Q4K_PAIR for Q5_K, with qh in V27, V28 and V29 = 0x10.
 #define Q5K_PAIR(PROD, VQ0, VQ1, LO, HI) \
 	VLD1.P 64(R9), [V8.B16, V9.B16, V10.B16, V11.B16]; \
-	VAND V31.B16, VQ0.B16, V20.B16; \
-	VAND V31.B16, VQ1.B16, V21.B16; \
-	VUSHR $4, VQ0.B16, V22.B16; \
-	VUSHR $4, VQ1.B16, V23.B16; \
-	VSHL $4, V27.B16, V24.B16; \
-	VAND V29.B16, V24.B16, V24.B16; \
-	VORR V24.B16, V20.B16, V20.B16; \
-	VSHL $4, V28.B16, V24.B16; \
-	VAND V29.B16, V24.B16, V24.B16; \
-	VORR V24.B16, V21.B16, V21.B16; \
-	VSHL $3, V27.B16, V24.B16; \
-	VAND V29.B16, V24.B16, V24.B16; \
-	VORR V24.B16, V22.B16, V22.B16; \
-	VSHL $3, V28.B16, V24.B16; \
-	VAND V29.B16, V24.B16, V24.B16; \
-	VORR V24.B16, V23.B16, V23.B16; \
-	VUSHR $2, V27.B16, V27.B16; \
-	VUSHR $2, V28.B16, V28.B16; \
+	K5_NIB(VQ0, VQ1, V20, V21, V22, V23, V31, V27, V28, V29, V24); \
 	PROD(LO, 20, 21, 8, 9, 24); \
 	PROD(HI, 22, 23, 10, 11, 24)
 
@@ -416,60 +441,67 @@ TEXT ·q5_KRowsNEON(SB), NOSPLIT, $0-56
 	KROWS_ARGS
 	K4_ROWS(PROD4_NEON, Q5K_SUMS, 176)
 
-// Q6K_HALF: the four 32-value quarters of one half of a Q6_K block from
-// V0, V1 = ql[0:32], V2, V3 = ql[32:64] and V4, V5 = qh (unsigned 6-bit
-// values in V6, V7: nibble | shifted qh & 0x30; V31 = 0x0f, V30 = 0x30),
-// times the next 128 quants (R9), into the eight 16-value group sums
-// V8..V15, folded into V22 = [S0..S3] and V23 = [S4..S7] of the half.
-#define Q6K_HALF(PROD) \
-	VAND V31.B16, V0.B16, V6.B16; \
-	VAND V31.B16, V1.B16, V7.B16; \
-	VSHL $4, V4.B16, V20.B16; \
-	VSHL $4, V5.B16, V21.B16; \
-	VAND V30.B16, V20.B16, V20.B16; \
-	VAND V30.B16, V21.B16, V21.B16; \
-	VORR V20.B16, V6.B16, V6.B16; \
-	VORR V21.B16, V7.B16, V7.B16; \
-	VLD1.P 32(R9), [V24.B16, V25.B16]; \
-	PROD(8, 6, 24, 26); \
-	PROD(9, 7, 25, 26); \
-	VAND V31.B16, V2.B16, V6.B16; \
-	VAND V31.B16, V3.B16, V7.B16; \
-	VSHL $2, V4.B16, V20.B16; \
-	VSHL $2, V5.B16, V21.B16; \
-	VAND V30.B16, V20.B16, V20.B16; \
-	VAND V30.B16, V21.B16, V21.B16; \
-	VORR V20.B16, V6.B16, V6.B16; \
-	VORR V21.B16, V7.B16, V7.B16; \
-	VLD1.P 32(R9), [V24.B16, V25.B16]; \
-	PROD(10, 6, 24, 26); \
-	PROD(11, 7, 25, 26); \
-	VUSHR $4, V0.B16, V6.B16; \
-	VUSHR $4, V1.B16, V7.B16; \
-	VAND V30.B16, V4.B16, V20.B16; \
-	VAND V30.B16, V5.B16, V21.B16; \
-	VORR V20.B16, V6.B16, V6.B16; \
-	VORR V21.B16, V7.B16, V7.B16; \
-	VLD1.P 32(R9), [V24.B16, V25.B16]; \
-	PROD(12, 6, 24, 26); \
-	PROD(13, 7, 25, 26); \
-	VUSHR $4, V2.B16, V6.B16; \
-	VUSHR $4, V3.B16, V7.B16; \
-	VUSHR $2, V4.B16, V20.B16; \
-	VUSHR $2, V5.B16, V21.B16; \
-	VAND V30.B16, V20.B16, V20.B16; \
-	VAND V30.B16, V21.B16, V21.B16; \
-	VORR V20.B16, V6.B16, V6.B16; \
-	VORR V21.B16, V7.B16, V7.B16; \
-	VLD1.P 32(R9), [V24.B16, V25.B16]; \
-	PROD(14, 6, 24, 26); \
-	PROD(15, 7, 25, 26); \
-	VADDP V9.S4, V8.S4, V20.S4; \
-	VADDP V11.S4, V10.S4, V21.S4; \
-	VADDP V21.S4, V20.S4, V22.S4; \
-	VADDP V13.S4, V12.S4, V20.S4; \
-	VADDP V15.S4, V14.S4, V21.S4; \
-	VADDP V21.S4, V20.S4, V23.S4
+// Q6_UNPACK: the 128 weights of one half of the Q6_K block at W (ql at
+// QL, qh at QH) as unsigned 6-bit values into V0..V7 (16-value group k
+// in Vk). V30 = 0x30, V31 = 0x0f; V8..V15 are scratch.
+#define Q6_UNPACK(W, QL, QH) \
+	ADD $QL, W, R12; \
+	VLD1 (R12), [V8.B16, V9.B16, V10.B16, V11.B16]; \
+	ADD $QH, W, R12; \
+	VLD1 (R12), [V12.B16, V13.B16]; \
+	VAND V31.B16, V8.B16, V0.B16; \
+	VAND V31.B16, V9.B16, V1.B16; \
+	VSHL $4, V12.B16, V14.B16; \
+	VSHL $4, V13.B16, V15.B16; \
+	VAND V30.B16, V14.B16, V14.B16; \
+	VAND V30.B16, V15.B16, V15.B16; \
+	VORR V14.B16, V0.B16, V0.B16; \
+	VORR V15.B16, V1.B16, V1.B16; \
+	VAND V31.B16, V10.B16, V2.B16; \
+	VAND V31.B16, V11.B16, V3.B16; \
+	VSHL $2, V12.B16, V14.B16; \
+	VSHL $2, V13.B16, V15.B16; \
+	VAND V30.B16, V14.B16, V14.B16; \
+	VAND V30.B16, V15.B16, V15.B16; \
+	VORR V14.B16, V2.B16, V2.B16; \
+	VORR V15.B16, V3.B16, V3.B16; \
+	VUSHR $4, V8.B16, V4.B16; \
+	VUSHR $4, V9.B16, V5.B16; \
+	VAND V30.B16, V12.B16, V14.B16; \
+	VAND V30.B16, V13.B16, V15.B16; \
+	VORR V14.B16, V4.B16, V4.B16; \
+	VORR V15.B16, V5.B16, V5.B16; \
+	VUSHR $4, V10.B16, V6.B16; \
+	VUSHR $4, V11.B16, V7.B16; \
+	VUSHR $2, V12.B16, V14.B16; \
+	VUSHR $2, V13.B16, V15.B16; \
+	VAND V30.B16, V14.B16, V14.B16; \
+	VAND V30.B16, V15.B16, V15.B16; \
+	VORR V14.B16, V6.B16, V6.B16; \
+	VORR V15.B16, V7.B16, V7.B16
+
+// Q6_GROUPS: the eight 16-value group sums V8..V15 of the unpacked half
+// V0..V7 (Q6_UNPACK) times the next 128 quants (RQ), folded into
+// V16 = [S0..S3] and V17 = [S4..S7] of the half. V18 is scratch.
+#define Q6_GROUPS(PROD, RQ) \
+	VLD1.P 32(RQ), [V16.B16, V17.B16]; \
+	PROD(8, 0, 16, 18); \
+	PROD(9, 1, 17, 18); \
+	VLD1.P 32(RQ), [V16.B16, V17.B16]; \
+	PROD(10, 2, 16, 18); \
+	PROD(11, 3, 17, 18); \
+	VLD1.P 32(RQ), [V16.B16, V17.B16]; \
+	PROD(12, 4, 16, 18); \
+	PROD(13, 5, 17, 18); \
+	VLD1.P 32(RQ), [V16.B16, V17.B16]; \
+	PROD(14, 6, 16, 18); \
+	PROD(15, 7, 17, 18); \
+	VADDP V9.S4, V8.S4, V16.S4; \
+	VADDP V11.S4, V10.S4, V17.S4; \
+	VADDP V17.S4, V16.S4, V16.S4; \
+	VADDP V13.S4, V12.S4, V17.S4; \
+	VADDP V15.S4, V14.S4, V18.S4; \
+	VADDP V18.S4, V17.S4, V17.S4
 
 // Q6_K_ROWS: Q6_K rows × Q8_K, one row per step (R3 = nrows). R0 y,
 // R1 w, R4 q, R5 d, R6 ks, R7 nb. Per half, the eight 16-value groups'
@@ -486,19 +518,16 @@ q6row: \
 	MOVD R6, R11; \
 	MOVD R7, R8; \
 q6sb: \
-	VLD1 (R1), [V0.B16, V1.B16, V2.B16, V3.B16]; \
-	ADD $128, R1, R12; \
-	VLD1 (R12), [V4.B16, V5.B16]; \
-	Q6K_HALF(PROD); \
+	Q6_UNPACK(R1, 0, 128); \
+	Q6_GROUPS(PROD, R9); \
+	VMOV V16.B16, V22.B16; \
+	VMOV V17.B16, V23.B16; \
+	Q6_UNPACK(R1, 64, 160); \
+	Q6_GROUPS(PROD, R9); \
+	VMOV V16.B16, V18.B16; \
+	VMOV V17.B16, V19.B16; \
 	VMOV V22.B16, V16.B16; \
 	VMOV V23.B16, V17.B16; \
-	ADD $64, R1, R12; \
-	VLD1 (R12), [V0.B16, V1.B16, V2.B16, V3.B16]; \
-	ADD $160, R1, R12; \
-	VLD1 (R12), [V4.B16, V5.B16]; \
-	Q6K_HALF(PROD); \
-	VMOV V22.B16, V18.B16; \
-	VMOV V23.B16, V19.B16; \
 	ADD $192, R1, R12; \
 	VLD1 (R12), [V28.B16]; \
 	SXTLB(20, 28); \
@@ -552,3 +581,248 @@ TEXT ·q6_KRowsSDOT(SB), NOSPLIT, $0-56
 TEXT ·q6_KRowsNEON(SB), NOSPLIT, $0-56
 	KROWS_ARGS
 	Q6_K_ROWS(PROD1_NEON)
+
+// K-quant prefill tiles: one row × four positions per step (R3 = nrows;
+// rows are contiguous). The weights of each super-block are unpacked
+// once and used for the four positions, whose results sit in the four
+// lanes of ACC (lane p = position p) and follow dotQ*_KGeneric's float32
+// operations each. R0 y, R1 ystride in bytes, R2 w, R4..R7 the
+// positions' quants, R20 d4 (the positions' scales, interleaved), R21 k4
+// (g4k: the positions' pair sums and bsums), R22 nb.
+// KTILE: the row loop; SB(PROD) computes one super-block at R2 (the
+// quants at R8..R11, the scales at R23, g4k at R24), adds it to ACC and
+// moves R2 and R23, R24 on.
+#define KTILE(PROD, SB, ACC) \
+ktrow: \
+	VEOR ACC.B16, ACC.B16, ACC.B16; \
+	MOVD R4, R8; \
+	MOVD R5, R9; \
+	MOVD R6, R10; \
+	MOVD R7, R11; \
+	MOVD R20, R23; \
+	MOVD R21, R24; \
+	MOVD R22, R25; \
+ktsb: \
+	SB(PROD); \
+	SUBS $1, R25; \
+	BNE ktsb; \
+	MOVD R0, R16; \
+	VMOV ACC.S[0], R15; \
+	MOVW R15, (R16); \
+	ADD R1, R16, R16; \
+	VMOV ACC.S[1], R15; \
+	MOVW R15, (R16); \
+	ADD R1, R16, R16; \
+	VMOV ACC.S[2], R15; \
+	MOVW R15, (R16); \
+	ADD R1, R16, R16; \
+	VMOV ACC.S[3], R15; \
+	MOVW R15, (R16); \
+	ADD $4, R0; \
+	SUBS $1, R3; \
+	BNE ktrow; \
+	RET
+
+// Q4KT_UNPACK: the 256 weights of the Q4_K block at R2 into V0..V15
+// (sub-block j in V2j, V2j+1).
+#define Q4KT_UNPACK \
+	ADD $16, R2, R12; \
+	VLD1.P 64(R12), [V16.B16, V17.B16, V18.B16, V19.B16]; \
+	VLD1 (R12), [V20.B16, V21.B16, V22.B16, V23.B16]; \
+	VMOVI $15, V24.B16; \
+	K4_NIB(V16, V17, V0, V1, V2, V3, V24); \
+	K4_NIB(V18, V19, V4, V5, V6, V7, V24); \
+	K4_NIB(V20, V21, V8, V9, V10, V11, V24); \
+	K4_NIB(V22, V23, V12, V13, V14, V15, V24)
+
+// Q5KT_UNPACK: as Q4KT_UNPACK for the Q5_K block at R2.
+#define Q5KT_UNPACK \
+	ADD $16, R2, R12; \
+	VLD1.P 32(R12), [V24.B16, V25.B16]; \
+	VLD1.P 64(R12), [V16.B16, V17.B16, V18.B16, V19.B16]; \
+	VLD1 (R12), [V20.B16, V21.B16, V22.B16, V23.B16]; \
+	VMOVI $15, V26.B16; \
+	VMOVI $16, V27.B16; \
+	K5_NIB(V16, V17, V0, V1, V2, V3, V26, V24, V25, V27, V28); \
+	K5_NIB(V18, V19, V4, V5, V6, V7, V26, V24, V25, V27, V28); \
+	K5_NIB(V20, V21, V8, V9, V10, V11, V26, V24, V25, V27, V28); \
+	K5_NIB(V22, V23, V12, V13, V14, V15, V26, V24, V25, V27, V28)
+
+// K4T_POS: isum of the position whose quants are at RQ (256 bytes,
+// post-incremented) against the unpacked weights V0..V15 and the scales
+// V28, V29, into lane LANE of V30.
+#define K4T_POS(PROD, RQ, LANE) \
+	VLD1.P 32(RQ), [V24.B16, V25.B16]; \
+	PROD(16, 0, 1, 24, 25, 26); \
+	VLD1.P 32(RQ), [V24.B16, V25.B16]; \
+	PROD(17, 2, 3, 24, 25, 26); \
+	VLD1.P 32(RQ), [V24.B16, V25.B16]; \
+	PROD(18, 4, 5, 24, 25, 26); \
+	VLD1.P 32(RQ), [V24.B16, V25.B16]; \
+	PROD(19, 6, 7, 24, 25, 26); \
+	VLD1.P 32(RQ), [V24.B16, V25.B16]; \
+	PROD(20, 8, 9, 24, 25, 26); \
+	VLD1.P 32(RQ), [V24.B16, V25.B16]; \
+	PROD(21, 10, 11, 24, 25, 26); \
+	VLD1.P 32(RQ), [V24.B16, V25.B16]; \
+	PROD(22, 12, 13, 24, 25, 26); \
+	VLD1.P 32(RQ), [V24.B16, V25.B16]; \
+	PROD(23, 14, 15, 24, 25, 26); \
+	VADDP V17.S4, V16.S4, V24.S4; \
+	VADDP V19.S4, V18.S4, V25.S4; \
+	VADDP V25.S4, V24.S4, V24.S4; \
+	VADDP V21.S4, V20.S4, V25.S4; \
+	VADDP V23.S4, V22.S4, V26.S4; \
+	VADDP V26.S4, V25.S4, V25.S4; \
+	MUL4S(24, 24, 28); \
+	MUL4S(25, 25, 29); \
+	VADD V25.S4, V24.S4, V24.S4; \
+	VADDV V24.S4, V24; \
+	VMOV V24.S[0], V30.S[LANE]
+
+// K4T_SB: one Q4_K/Q5_K super-block (UNPACK, BYTES) for the four
+// positions: isum in V30, msum (mins × pair sums) in V20, then
+// acc += (d·dx)·isum, acc -= (dmin·dx)·msum lane by lane in V31.
+#define K4T_SB(PROD, UNPACK, BYTES) \
+	UNPACK; \
+	K4_SCALES(R2); \
+	K4T_POS(PROD, R8, 0); \
+	K4T_POS(PROD, R9, 1); \
+	K4T_POS(PROD, R10, 2); \
+	K4T_POS(PROD, R11, 3); \
+	VLD1.P 64(R24), [V16.H8, V17.H8, V18.H8, V19.H8]; \
+	ADD $128, R24; \
+	SMULLH(20, 16, 27); \
+	SMLAL2H(20, 16, 27); \
+	SMULLH(21, 17, 27); \
+	SMLAL2H(21, 17, 27); \
+	SMULLH(22, 18, 27); \
+	SMLAL2H(22, 18, 27); \
+	SMULLH(23, 19, 27); \
+	SMLAL2H(23, 19, 27); \
+	VADDP V21.S4, V20.S4, V20.S4; \
+	VADDP V23.S4, V22.S4, V22.S4; \
+	VADDP V22.S4, V20.S4, V20.S4; \
+	SCVTF4S(30, 30); \
+	SCVTF4S(20, 20); \
+	MOVWU (R2), R16; \
+	VMOV R16, V24.S[0]; \
+	FCVTL4S(24, 24); \
+	VDUP V24.S[0], V25.S4; \
+	VDUP V24.S[1], V26.S4; \
+	VLD1.P 16(R23), [V24.S4]; \
+	FMUL4S(25, 25, 24); \
+	FMUL4S(26, 26, 24); \
+	FMUL4S(25, 25, 30); \
+	FADD4S(31, 31, 25); \
+	FMUL4S(26, 26, 20); \
+	FSUB4S(31, 31, 26); \
+	ADD $BYTES, R2
+
+#define Q4KT_SB(PROD) K4T_SB(PROD, Q4KT_UNPACK, 144)
+#define Q5KT_SB(PROD) K4T_SB(PROD, Q5KT_UNPACK, 176)
+
+// func q4_KTileSDOT(y *float32, ystride int, w *byte, nrows int, q *[4]*int8, d4 *float32, k4 *int16, nb int)
+TEXT ·q4_KTileSDOT(SB), NOSPLIT, $0-64
+	KTILE_ARGS
+	KTILE(PROD4_SDOT, Q4KT_SB, V31)
+
+// func q4_KTileNEON(y *float32, ystride int, w *byte, nrows int, q *[4]*int8, d4 *float32, k4 *int16, nb int)
+TEXT ·q4_KTileNEON(SB), NOSPLIT, $0-64
+	KTILE_ARGS
+	KTILE(PROD4_NEON, Q4KT_SB, V31)
+
+// func q5_KTileSDOT(y *float32, ystride int, w *byte, nrows int, q *[4]*int8, d4 *float32, k4 *int16, nb int)
+TEXT ·q5_KTileSDOT(SB), NOSPLIT, $0-64
+	KTILE_ARGS
+	KTILE(PROD4_SDOT, Q5KT_SB, V31)
+
+// func q5_KTileNEON(y *float32, ystride int, w *byte, nrows int, q *[4]*int8, d4 *float32, k4 *int16, nb int)
+TEXT ·q5_KTileNEON(SB), NOSPLIT, $0-64
+	KTILE_ARGS
+	KTILE(PROD4_NEON, Q5KT_SB, V31)
+
+// Q6T_POS: Σ sc_g·S_g over the eight groups of the half (weights V0..V7,
+// scales as int32 in VSCA, VSCB) for the position whose quants are at RQ
+// (128 bytes, post-incremented), into lane LANE of ISUM.
+#define Q6T_POS(PROD, RQ, SCA, SCB, ISUM, LANE) \
+	Q6_GROUPS(PROD, RQ); \
+	MUL4S(16, 16, SCA); \
+	MUL4S(17, 17, SCB); \
+	VADD V17.S4, V16.S4, V16.S4; \
+	VADDV V16.S4, V16; \
+	VMOV V16.S[0], ISUM.S[LANE]
+
+// Q6T_HALF: one half of the Q6_K block at R2 for the four positions.
+#define Q6T_HALF(PROD, QL, QH, SCA, SCB, ISUM) \
+	Q6_UNPACK(R2, QL, QH); \
+	Q6T_POS(PROD, R8, SCA, SCB, ISUM, 0); \
+	Q6T_POS(PROD, R9, SCA, SCB, ISUM, 1); \
+	Q6T_POS(PROD, R10, SCA, SCB, ISUM, 2); \
+	Q6T_POS(PROD, R11, SCA, SCB, ISUM, 3)
+
+// Q6T_SB: one Q6_K super-block for the four positions. The scales are
+// kept as int16 (V20, V21) and int32 (V22..V25); isum = Σ sc_g·S_g (V26
+// + V27, one per half) - 32·Σ sc_g·bs_g (exact, as Q6_K_ROWS), then
+// acc += (d·dx)·isum lane by lane in V28.
+#define Q6T_SB(PROD) \
+	ADD $192, R2, R12; \
+	VLD1 (R12), [V16.B16]; \
+	SXTLB(20, 16); \
+	SXTL2B(21, 16); \
+	SXTLH(22, 20); \
+	SXTL2H(23, 20); \
+	SXTLH(24, 21); \
+	SXTL2H(25, 21); \
+	Q6T_HALF(PROD, 0, 128, 22, 23, V26); \
+	Q6T_HALF(PROD, 64, 160, 24, 25, V27); \
+	VADD V27.S4, V26.S4, V26.S4; \
+	ADD $64, R24, R12; \
+	VLD1.P 64(R12), [V8.H8, V9.H8, V10.H8, V11.H8]; \
+	VLD1 (R12), [V12.H8, V13.H8, V14.H8, V15.H8]; \
+	ADD $192, R24; \
+	SMULLH(16, 20, 8); \
+	SMLAL2H(16, 20, 8); \
+	SMLALH(16, 21, 9); \
+	SMLAL2H(16, 21, 9); \
+	SMULLH(17, 20, 10); \
+	SMLAL2H(17, 20, 10); \
+	SMLALH(17, 21, 11); \
+	SMLAL2H(17, 21, 11); \
+	SMULLH(18, 20, 12); \
+	SMLAL2H(18, 20, 12); \
+	SMLALH(18, 21, 13); \
+	SMLAL2H(18, 21, 13); \
+	SMULLH(19, 20, 14); \
+	SMLAL2H(19, 20, 14); \
+	SMLALH(19, 21, 15); \
+	SMLAL2H(19, 21, 15); \
+	VADDP V17.S4, V16.S4, V16.S4; \
+	VADDP V19.S4, V18.S4, V18.S4; \
+	VADDP V18.S4, V16.S4, V16.S4; \
+	VSHL $5, V16.S4, V16.S4; \
+	VSUB V16.S4, V26.S4, V26.S4; \
+	SCVTF4S(26, 26); \
+	MOVHU 208(R2), R13; \
+	VMOV R13, V29.S[0]; \
+	FCVTL4S(29, 29); \
+	VDUP V29.S[0], V29.S4; \
+	VLD1.P 16(R23), [V16.S4]; \
+	FMUL4S(29, 29, 16); \
+	FMUL4S(29, 29, 26); \
+	FADD4S(28, 28, 29); \
+	ADD $210, R2
+
+// func q6_KTileSDOT(y *float32, ystride int, w *byte, nrows int, q *[4]*int8, d4 *float32, k4 *int16, nb int)
+TEXT ·q6_KTileSDOT(SB), NOSPLIT, $0-64
+	KTILE_ARGS
+	VMOVI $15, V31.B16
+	VMOVI $48, V30.B16
+	KTILE(PROD1_SDOT, Q6T_SB, V28)
+
+// func q6_KTileNEON(y *float32, ystride int, w *byte, nrows int, q *[4]*int8, d4 *float32, k4 *int16, nb int)
+TEXT ·q6_KTileNEON(SB), NOSPLIT, $0-64
+	KTILE_ARGS
+	VMOVI $15, V31.B16
+	VMOVI $48, V30.B16
+	KTILE(PROD1_NEON, Q6T_SB, V28)
