@@ -22,6 +22,12 @@ func q4_0RowsSDOT(y *float32, w *byte, rowBytes, nrows int, q *int8, d *float32,
 //go:noescape
 func q4_0RowsNEON(y *float32, w *byte, rowBytes, nrows int, q *int8, d *float32, nb int)
 
+//go:noescape
+func q4_0TileSDOT(y *float32, ystride int, w *byte, rowBytes, nrows int, q *[4]*int8, d4 *float32, nb int)
+
+//go:noescape
+func q4_0TileNEON(y *float32, ystride int, w *byte, rowBytes, nrows int, q *[4]*int8, d4 *float32, nb int)
+
 // bQuant names the kernels of the 32-value block types (Q8_0, Q4_0) of
 // one level, which share one calling convention.
 type bQuant int
@@ -67,31 +73,41 @@ var (
 	rowsQ4_0NEON = bRows(bQ4NEON)
 )
 
-func tileQ8_0SDOT(y []float32, ys int, w []byte, rb, nrows int, acts []actVec) {
-	tile4(y, ys, w, rb, nrows, 2, acts, rowsQ8_0SDOT, func(y []float32, ys int, w *byte, rb, nrows int, g []actVec) {
-		q := [4]*int8{&g[0].q[0], &g[1].q[0], &g[2].q[0], &g[3].q[0]}
-		if nrows == 1 {
+// bTile is the prefill tile of block type t: two rows × four positions
+// per step.
+func bTile(t bQuant, rows rowsDot) tileDot {
+	return func(y []float32, ys int, w []byte, rb, nrows int, acts []actVec) {
+		tile4(y, ys, w, rb, nrows, 2, acts, rows, func(y []float32, ys int, w *byte, rb, nrows int, g []actVec) {
+			q := [4]*int8{&g[0].q[0], &g[1].q[0], &g[2].q[0], &g[3].q[0]}
 			var one [8]float32
-			q8_0TileSDOT(&one[0], 2, w, 0, 2, &q, &g[0].g4d[0], len(g[0].d))
-			spread(y, ys, one[:], 2)
-			return
-		}
-		q8_0TileSDOT(&y[0], ys, w, rb, nrows, &q, &g[0].g4d[0], len(g[0].d))
-	})
+			yp, ys1, rb1, n := &one[0], 2, 0, 2
+			if nrows > 1 {
+				yp, ys1, rb1, n = &y[0], ys, rb, nrows
+			}
+			d4, nb := &g[0].g4d[0], len(g[0].d)
+			switch t {
+			case bQ8SDOT:
+				q8_0TileSDOT(yp, ys1, w, rb1, n, &q, d4, nb)
+			case bQ8NEON:
+				q8_0TileNEON(yp, ys1, w, rb1, n, &q, d4, nb)
+			case bQ4SDOT:
+				q4_0TileSDOT(yp, ys1, w, rb1, n, &q, d4, nb)
+			case bQ4NEON:
+				q4_0TileNEON(yp, ys1, w, rb1, n, &q, d4, nb)
+			}
+			if nrows == 1 {
+				spread(y, ys, one[:], 2)
+			}
+		})
+	}
 }
 
-func tileQ8_0NEON(y []float32, ys int, w []byte, rb, nrows int, acts []actVec) {
-	tile4(y, ys, w, rb, nrows, 2, acts, rowsQ8_0NEON, func(y []float32, ys int, w *byte, rb, nrows int, g []actVec) {
-		q := [4]*int8{&g[0].q[0], &g[1].q[0], &g[2].q[0], &g[3].q[0]}
-		if nrows == 1 {
-			var one [8]float32
-			q8_0TileNEON(&one[0], 2, w, 0, 2, &q, &g[0].g4d[0], len(g[0].d))
-			spread(y, ys, one[:], 2)
-			return
-		}
-		q8_0TileNEON(&y[0], ys, w, rb, nrows, &q, &g[0].g4d[0], len(g[0].d))
-	})
-}
+var (
+	tileQ8_0SDOT = bTile(bQ8SDOT, rowsQ8_0SDOT)
+	tileQ8_0NEON = bTile(bQ8NEON, rowsQ8_0NEON)
+	tileQ4_0SDOT = bTile(bQ4SDOT, rowsQ4_0SDOT)
+	tileQ4_0NEON = bTile(bQ4NEON, rowsQ4_0NEON)
+)
 
 //go:noescape
 func q4_KRowsSDOT(y *float32, w *byte, nrows int, q *int8, d *float32, ks *int16, nb int)

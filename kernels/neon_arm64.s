@@ -35,6 +35,24 @@
 	MOVD ks+40(FP), R6; \
 	MOVD nb+48(FP), R7
 
+// TILE2_ARGS loads the arguments of the TILE2 kernels (Go signature
+// (y *float32, ystride int, w *byte, rowBytes, nrows int, q *[4]*int8,
+// d4 *float32, nb int)).
+#define TILE2_ARGS \
+	MOVD y+0(FP), R0; \
+	MOVD ystride+8(FP), R1; \
+	LSL $2, R1; \
+	MOVD w+16(FP), R2; \
+	MOVD rowBytes+24(FP), R3; \
+	MOVD nrows+32(FP), R4; \
+	MOVD q+40(FP), R5; \
+	MOVD (R5), R19; \
+	MOVD 8(R5), R20; \
+	MOVD 16(R5), R21; \
+	MOVD 24(R5), R22; \
+	MOVD d4+48(FP), R23; \
+	MOVD nb+56(FP), R24
+
 // KTILE_ARGS loads the arguments of the K-quant tiles (Go signature
 // (y *float32, ystride int, w *byte, nrows int, q *[4]*int8,
 // d4 *float32, k4 *int16, nb int)); see KTILE.
@@ -63,23 +81,23 @@
 
 // Q4_0_NIB: the 16 bytes of a Q4_0 block in RAW to its 32 weights
 // (nibble - 8, int8): low nibbles (values 0..15) into LO, high nibbles
-// (16..31) into RAW. V30 = 0x0f, V31 = 8 in each byte.
-#define Q4_0_NIB(RAW, LO) \
-	VAND V30.B16, RAW.B16, LO.B16; \
+// (16..31) into RAW. M15 = 0x0f, M8 = 8 in each byte.
+#define Q4_0_NIB(RAW, LO, M15, M8) \
+	VAND M15.B16, RAW.B16, LO.B16; \
 	VUSHR $4, RAW.B16, RAW.B16; \
-	VSUB V31.B16, LO.B16, LO.B16; \
-	VSUB V31.B16, RAW.B16, RAW.B16
+	VSUB M8.B16, LO.B16, LO.B16; \
+	VSUB M8.B16, RAW.B16, RAW.B16
 
-// Q4_0_LOAD: as Q8_0_LOAD for Q4_0 blocks.
+// Q4_0_LOAD: as Q8_0_LOAD for Q4_0 blocks. V30 = 0x0f, V31 = 8.
 #define Q4_0_LOAD \
 	VLD1 (R7), [V3.B16]; \
 	VLD1 (R8), [V5.B16]; \
 	VLD1 (R9), [V7.B16]; \
 	VLD1 (R10), [V17.B16]; \
-	Q4_0_NIB(V3, V2); \
-	Q4_0_NIB(V5, V4); \
-	Q4_0_NIB(V7, V6); \
-	Q4_0_NIB(V17, V16)
+	Q4_0_NIB(V3, V2, V30, V31); \
+	Q4_0_NIB(V5, V4, V30, V31); \
+	Q4_0_NIB(V7, V6, V30, V31); \
+	Q4_0_NIB(V17, V16, V30, V31)
 
 // ROWS4: four rows of 32-value blocks (Q8_0, Q4_0: an f16 scale, then
 // BYTES-2 bytes that LOAD turns into 32 int8 weights) per step (R3 =
@@ -157,11 +175,23 @@ TEXT ·q4_0RowsNEON(SB), NOSPLIT, $0-56
 	VMOVI $8, V31.B16
 	ROWS4(PROD4_NEON, Q4_0_LOAD, 18)
 
-// Q8_0_TILE: two Q8_0 rows × four positions per step (R4 = nrows, even).
-// R0 y, R1 ystride in bytes, R2 w, R3 rowBytes, R19..R22 the positions'
-// quants, R23 d4 (scales interleaved), R24 nb. Row r's four positions
-// end in V28+r, lane p; they are stored to y[p*ystride + r].
-#define Q8_0_TILE(PROD) \
+// Q8_0_TLOAD, Q4_0_TLOAD: the 32 int8 weights of a block of each of the
+// two rows (R7, R8) into V0:V1, V2:V3 (for Q4_0, V22 = 0x0f, V23 = 8).
+#define Q8_0_TLOAD \
+	VLD1 (R7), [V0.B16, V1.B16]; \
+	VLD1 (R8), [V2.B16, V3.B16]
+#define Q4_0_TLOAD \
+	VLD1 (R7), [V1.B16]; \
+	VLD1 (R8), [V3.B16]; \
+	Q4_0_NIB(V1, V0, V22, V23); \
+	Q4_0_NIB(V3, V2, V22, V23)
+
+// TILE2: two rows of 32-value blocks (as ROWS4) × four positions per
+// step (R4 = nrows, even). R0 y, R1 ystride in bytes, R2 w, R3 rowBytes,
+// R19..R22 the positions' quants, R23 d4 (scales interleaved), R24 nb.
+// Row r's four positions end in V28+r, lane p; they are stored to
+// y[p*ystride + r].
+#define TILE2(PROD, LOAD, BYTES) \
 tgroup: \
 	ZERO(28); \
 	ZERO(29); \
@@ -174,8 +204,7 @@ tgroup: \
 	MOVD R23, R13; \
 	MOVD R24, R14; \
 tblock: \
-	VLD1 (R7), [V0.B16, V1.B16]; \
-	VLD1 (R8), [V2.B16, V3.B16]; \
+	LOAD; \
 	VLD1.P 32(R9), [V4.B16, V5.B16]; \
 	VLD1.P 32(R10), [V6.B16, V7.B16]; \
 	VLD1.P 32(R11), [V8.B16, V9.B16]; \
@@ -188,12 +217,12 @@ tblock: \
 	PROD(17, 2, 3, 6, 7, 20); \
 	PROD(18, 2, 3, 8, 9, 20); \
 	PROD(19, 2, 3, 10, 11, 20); \
-	VADDP V13.S4, V12.S4, V22.S4; \
-	VADDP V15.S4, V14.S4, V23.S4; \
-	VADDP V23.S4, V22.S4, V24.S4; \
-	VADDP V17.S4, V16.S4, V22.S4; \
-	VADDP V19.S4, V18.S4, V23.S4; \
-	VADDP V23.S4, V22.S4, V25.S4; \
+	VADDP V13.S4, V12.S4, V12.S4; \
+	VADDP V15.S4, V14.S4, V13.S4; \
+	VADDP V13.S4, V12.S4, V24.S4; \
+	VADDP V17.S4, V16.S4, V16.S4; \
+	VADDP V19.S4, V18.S4, V17.S4; \
+	VADDP V17.S4, V16.S4, V25.S4; \
 	SCVTF4S(24, 24); \
 	SCVTF4S(25, 25); \
 	MOVHU -2(R7), R15; \
@@ -210,8 +239,8 @@ tblock: \
 	FMUL4S(31, 31, 25); \
 	FADD4S(28, 28, 30); \
 	FADD4S(29, 29, 31); \
-	ADD $34, R7; \
-	ADD $34, R8; \
+	ADD $BYTES, R7; \
+	ADD $BYTES, R8; \
 	SUBS $1, R14; \
 	BNE tblock; \
 	MOVD R0, R16; \
@@ -242,37 +271,27 @@ tblock: \
 
 // func q8_0TileSDOT(y *float32, ystride int, w *byte, rowBytes, nrows int, q *[4]*int8, d4 *float32, nb int)
 TEXT ·q8_0TileSDOT(SB), NOSPLIT, $0-64
-	MOVD y+0(FP), R0
-	MOVD ystride+8(FP), R1
-	LSL $2, R1
-	MOVD w+16(FP), R2
-	MOVD rowBytes+24(FP), R3
-	MOVD nrows+32(FP), R4
-	MOVD q+40(FP), R5
-	MOVD (R5), R19
-	MOVD 8(R5), R20
-	MOVD 16(R5), R21
-	MOVD 24(R5), R22
-	MOVD d4+48(FP), R23
-	MOVD nb+56(FP), R24
-	Q8_0_TILE(PROD8_SDOT)
+	TILE2_ARGS
+	TILE2(PROD8_SDOT, Q8_0_TLOAD, 34)
 
 // func q8_0TileNEON(y *float32, ystride int, w *byte, rowBytes, nrows int, q *[4]*int8, d4 *float32, nb int)
 TEXT ·q8_0TileNEON(SB), NOSPLIT, $0-64
-	MOVD y+0(FP), R0
-	MOVD ystride+8(FP), R1
-	LSL $2, R1
-	MOVD w+16(FP), R2
-	MOVD rowBytes+24(FP), R3
-	MOVD nrows+32(FP), R4
-	MOVD q+40(FP), R5
-	MOVD (R5), R19
-	MOVD 8(R5), R20
-	MOVD 16(R5), R21
-	MOVD 24(R5), R22
-	MOVD d4+48(FP), R23
-	MOVD nb+56(FP), R24
-	Q8_0_TILE(PROD8_NEON)
+	TILE2_ARGS
+	TILE2(PROD8_NEON, Q8_0_TLOAD, 34)
+
+// func q4_0TileSDOT(y *float32, ystride int, w *byte, rowBytes, nrows int, q *[4]*int8, d4 *float32, nb int)
+TEXT ·q4_0TileSDOT(SB), NOSPLIT, $0-64
+	TILE2_ARGS
+	VMOVI $15, V22.B16
+	VMOVI $8, V23.B16
+	TILE2(PROD4_SDOT, Q4_0_TLOAD, 18)
+
+// func q4_0TileNEON(y *float32, ystride int, w *byte, rowBytes, nrows int, q *[4]*int8, d4 *float32, nb int)
+TEXT ·q4_0TileNEON(SB), NOSPLIT, $0-64
+	TILE2_ARGS
+	VMOVI $15, V22.B16
+	VMOVI $8, V23.B16
+	TILE2(PROD4_NEON, Q4_0_TLOAD, 18)
 
 // K4_NIB: the low and high nibbles of RAW0, RAW1 (32 bytes of a Q4_K or
 // Q5_K pair of sub-blocks) into A, B (sub-block 2j) and C, D (2j+1).
