@@ -608,6 +608,7 @@ TEXT ·q6_KRowsNEON(SB), NOSPLIT, $0-56
 // operations each. R0 y, R1 ystride in bytes, R2 w, R4..R7 the
 // positions' quants, R20 d4 (the positions' scales, interleaved), R21 k4
 // (g4k: the positions' pair sums and bsums), R22 nb.
+//
 // KTILE: the row loop; SB(PROD) computes one super-block at R2 (the
 // quants at R8..R11, the scales at R23, g4k at R24), adds it to ACC and
 // moves R2 and R23, R24 on.
