@@ -15,8 +15,10 @@ import (
 //     Cortex-A55/A76 and newer, Apple M1), one instruction per 16 byte
 //     products.
 //
-// Both levels compute Q8_0, Q4_K and Q6_K (the formats of the common
-// Q8_0 and Q4_K_M files) in assembly; the other types keep the portable
+// Both levels compute Q8_0, Q4_0, Q4_K, Q5_K and Q6_K (the formats of
+// the common Q8_0, Q4_0, Q4_K_M and Q5_K_M files) in assembly, as rows
+// and as prefill tiles (several positions per loaded weight block); the
+// other types (F32, F16, BF16, Q4_1, Q5_0, Q5_1) keep the portable
 // kernels.
 func archLevels() []level {
 	return []level{
@@ -27,12 +29,20 @@ func archLevels() []level {
 
 func neonKernels(t *kernelTable) {
 	t[quant.Q8_0] = kernel{act: actQ8_0, dot: dotOne(rowsQ8_0NEON), rows: rowsQ8_0NEON, tile: tileQ8_0NEON, name: "neon"}
-	t[quant.Q4_K] = kernel{act: actQ8_K, pack: packK16, dot: dotOne(rowsQ4_KNEON), rows: rowsQ4_KNEON, name: "neon"}
-	t[quant.Q6_K] = kernel{act: actQ8_K, pack: packK16, dot: dotOne(rowsQ6_KNEON), rows: rowsQ6_KNEON, name: "neon"}
+	t[quant.Q4_0] = kernel{act: actQ8_0, dot: dotOne(rowsQ4_0NEON), rows: rowsQ4_0NEON, tile: tileQ4_0NEON, name: "neon"}
+	kKernels(t, "neon", kQ4NEON, kQ5NEON, kQ6NEON)
 }
 
 func dotprodKernels(t *kernelTable) {
 	t[quant.Q8_0] = kernel{act: actQ8_0, dot: dotOne(rowsQ8_0SDOT), rows: rowsQ8_0SDOT, tile: tileQ8_0SDOT, name: "dotprod"}
-	t[quant.Q4_K] = kernel{act: actQ8_K, pack: packK16, dot: dotOne(rowsQ4_KSDOT), rows: rowsQ4_KSDOT, name: "dotprod"}
-	t[quant.Q6_K] = kernel{act: actQ8_K, pack: packK16, dot: dotOne(rowsQ6_KSDOT), rows: rowsQ6_KSDOT, name: "dotprod"}
+	t[quant.Q4_0] = kernel{act: actQ8_0, dot: dotOne(rowsQ4_0SDOT), rows: rowsQ4_0SDOT, tile: tileQ4_0SDOT, name: "dotprod"}
+	kKernels(t, "dotprod", kQ4SDOT, kQ5SDOT, kQ6SDOT)
+}
+
+// kKernels sets the Q4_K, Q5_K and Q6_K entries of a level.
+func kKernels(t *kernelTable, name string, q4, q5, q6 kQuant) {
+	for typ, k := range map[quant.Type]kQuant{quant.Q4_K: q4, quant.Q5_K: q5, quant.Q6_K: q6} {
+		rows := kRows(k)
+		t[typ] = kernel{act: actQ8_K, pack: packK16, dot: dotOne(rows), rows: rows, tile: kTile(k, rows), name: name}
+	}
 }

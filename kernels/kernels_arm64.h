@@ -58,8 +58,8 @@
 	SMULL(t, w1, a1); \
 	SMLAL2(t, w1, a1); \
 	SADALP(acc, t)
-// PROD4: weights 0..63 (Q4_K/Q5_K/Q6_K values). Each int16 lane holds four
-// products (at most 4·63·128 < 2^15).
+// PROD4: weights of magnitude at most 63 (Q4_0's -8..7, the K-quants'
+// 0..63). Each int16 lane holds four products (at most 4·63·128 < 2^15).
 #define PROD4_SDOT(acc, w0, w1, a0, a1, t) PROD8_SDOT(acc, w0, w1, a0, a1, t)
 #define PROD4_NEON(acc, w0, w1, a0, a1, t) \
 	SMULL(t, w0, a0); \
