@@ -46,7 +46,10 @@ func avx2Kernels(t *kernelTable) {
 	t[quant.Q4_K] = kernel{act: actQ8_K, pack: packK16, dot: dotQ4_KAVX2, rows: rowsQ4_KAVX2, tile: tileQ4_KAVX2, name: "avx2"}
 	t[quant.Q6_K] = kernel{act: actQ8_K, pack: packK16, dot: dotQ6_KAVX2, rows: rowsQ6_KAVX2, tile: tileQ6_KAVX2, name: "avx2"}
 	t[quant.Q5_K] = kernel{act: actQ8_K, pack: packK16, dot: dotQ5_KAVX2, rows: rowsQ5_KAVX2, tile: tileQ5_KAVX2, name: "avx2"}
-	t[quant.Q4_0] = kernel{act: actQ8_0, dot: dotQ4_0AVX2, rows: rowsQ4_0AVX2, tile: tileQ4_0AVX2, name: "avx2"}
+	t[quant.Q4_0] = legacyKernel(lQ4_0, isaAVX2, "avx2")
+	t[quant.Q4_1] = legacyKernel(lQ4_1, isaAVX2, "avx2")
+	t[quant.Q5_0] = legacyKernel(lQ5_0, isaAVX2, "avx2")
+	t[quant.Q5_1] = legacyKernel(lQ5_1, isaAVX2, "avx2")
 	t[quant.F32] = kernel{act: actF32, dot: dotF32AVX2, rows: rowsF32AVX2, name: "avx2"}
 	t[quant.F16] = kernel{act: actF16, dot: dotF16AVX2, rows: rowsF16AVX2, name: "avx2"}
 	t[quant.BF16] = kernel{act: actBF16, dot: dotBF16AVX2, rows: rowsBF16AVX2, name: "avx2"}
@@ -54,7 +57,10 @@ func avx2Kernels(t *kernelTable) {
 
 func avx512Kernels(t *kernelTable) {
 	t[quant.Q8_0] = kernel{act: actQ8_0, dot: dotQ8_0VNNI, rows: rowsQ8_0VNNI, tile: tileQ8_0VNNI, prep: prepTile16, name: "avx512"}
-	t[quant.Q4_0] = kernel{act: actQ8_0, dot: dotQ4_0VNNI, rows: rowsQ4_0VNNI, tile: tileQ4_0VNNI, prep: prepTile16, name: "avx512"}
+	t[quant.Q4_0] = kernel{act: actQ8_0, dot: dotOne(rowsQ4_0VNNI), rows: rowsQ4_0VNNI, tile: tileQ4_0VNNI, prep: prepTile16, name: "avx512"}
+	t[quant.Q4_1] = legacyKernel(lQ4_1, isaVNNI, "avx512")
+	t[quant.Q5_0] = legacyKernel(lQ5_0, isaVNNI, "avx512")
+	t[quant.Q5_1] = legacyKernel(lQ5_1, isaVNNI, "avx512")
 	t[quant.Q4_K] = kernel{act: actQ8_K, pack: packK16Z, dot: dotQ4_KVNNI, rows: rowsQ4_KVNNI, tile: tileQ4_KVNNI, prep: prepTile16, name: "avx512"}
 	t[quant.Q6_K] = kernel{act: actQ8_K, pack: packK16, dot: dotQ6_KAVX2, rows: rowsQ6_KAVX2, tile: tileQ6_KVNNI, prep: prepTile16, name: "avx512"}
 	t[quant.Q5_K] = kernel{act: actQ8_K, pack: packK16, dot: dotQ5_KAVX2, rows: rowsQ5_KAVX2, tile: tileQ5_KVNNI, prep: prepTile16, name: "avx512"}

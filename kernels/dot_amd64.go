@@ -79,38 +79,12 @@ var rowsQ5_KAVX2 = kRowsAVX2(kQ5)
 
 var tileQ5_KAVX2 = kTileAVX2(kQ5, rowsQ5_KAVX2)
 
-//go:noescape
-func q4_0RowsAVX2(y *float32, w *byte, rowBytes, nrows int, q *int8, d *float32, sum *int32, nb int)
-
-//go:noescape
-func q4_0TileAVX2(y *float32, ystride int, w *byte, rowBytes, nrows int, q *[4]*int8, d4 *float32, s4 *int32, nb int)
-
-var dotQ4_0AVX2 = dotOne(rowsQ4_0AVX2)
-
-func rowsQ4_0AVX2(y []float32, w []byte, rb int, a *actVec) {
-	nb := len(a.d)
-	forRows4(y, w, rb, func(y *float32, w *byte, rb, nrows int) float32 {
-		var one [4]float32
-		if y == nil {
-			y = &one[0]
-		}
-		q4_0RowsAVX2(y, w, rb, nrows, &a.q[0], &a.d[0], &a.sum[0], nb)
-		return one[0]
-	})
-}
-
-func tileQ4_0AVX2(y []float32, ys int, w []byte, rb, nrows int, acts []actVec) {
-	tile4(y, ys, w, rb, nrows, 2, acts, rowsQ4_0AVX2, func(y []float32, ys int, w *byte, rb, nrows int, g []actVec) {
-		q := [4]*int8{&g[0].q[0], &g[1].q[0], &g[2].q[0], &g[3].q[0]}
-		if nrows == 1 {
-			var one [8]float32
-			q4_0TileAVX2(&one[0], 2, w, 0, 2, &q, &g[0].g4d[0], &g[0].g4s[0], len(g[0].d))
-			spread(y, ys, one[:], 2)
-			return
-		}
-		q4_0TileAVX2(&y[0], ys, w, rb, nrows, &q, &g[0].g4d[0], &g[0].g4s[0], len(g[0].d))
-	})
-}
+// The Q4_0 kernels are legacy ones (dot_legacy_amd64.go); the avx512
+// level's sixteen-position tile falls back to tileQ4_0AVX2.
+var (
+	rowsQ4_0AVX2 = legacyRows(lQ4_0, isaAVX2)
+	tileQ4_0AVX2 = legacyTile(lQ4_0, isaAVX2, rowsQ4_0AVX2)
+)
 
 //go:noescape
 func f32RowsAVX2(y *float32, w *byte, rowBytes, nrows int, x *float32, n8 int)

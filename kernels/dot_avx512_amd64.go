@@ -166,19 +166,4 @@ func tileQ5_KVNNI(y []float32, ys int, w []byte, rb, nrows int, acts []actVec) {
 	}
 }
 
-//go:noescape
-func q4_0RowsVNNI(y *float32, w *byte, rowBytes, nrows int, q *int8, d *float32, sum *int32, nb int)
-
-var dotQ4_0VNNI = dotOne(rowsQ4_0VNNI)
-
-func rowsQ4_0VNNI(y []float32, w []byte, rb int, a *actVec) {
-	nb := len(a.d)
-	forRows4(y, w, rb, func(y *float32, w *byte, rb, nrows int) float32 {
-		var one [4]float32
-		if y == nil {
-			y = &one[0]
-		}
-		q4_0RowsVNNI(y, w, rb, nrows, &a.q[0], &a.d[0], &a.sum[0], nb)
-		return one[0]
-	})
-}
+var rowsQ4_0VNNI = legacyRows(lQ4_0, isaVNNI)

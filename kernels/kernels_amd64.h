@@ -75,3 +75,19 @@
 	SHLL $16, T; \
 	ORL T, S; \
 	VMOVD S, X
+
+// VPDPBUSD_VEX(S, U, D) is the AVX-VNNI instruction VPDPBUSD YD, YU, YS
+// in Go operand order (YD += per 32-bit lane, the sum of the products of
+// the four unsigned bytes of YU with the four signed bytes of YS), given
+// by register numbers 0..15. Go's assembler only knows the EVEX encoding
+// of VPDPBUSD (AVX512_VNNI + AVX512VL), which CPUs with AVX-VNNI but
+// without AVX-512 (Alder Lake and later consumer Intel parts) fault on,
+// so the VEX encoding is spelled out: C4, then R̄X̄B̄ and map 0F38, then
+// W0, the inverted vvvv = U, L = 256 and pp = 66, opcode 50, and a
+// register-direct ModRM (reg = D, rm = S).
+#define VPDPBUSD_VEX(S, U, D) \
+	BYTE $0xC4; \
+	BYTE $(((((D)>>3)^1)<<7) | 0x40 | ((((S)>>3)^1)<<5) | 0x02); \
+	BYTE $((((U)^15)<<3) | 0x05); \
+	BYTE $0x50; \
+	BYTE $(0xC0 | (((D)&7)<<3) | ((S)&7))

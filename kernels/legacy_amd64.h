@@ -1,0 +1,310 @@
+// Template of the amd64 kernels of the legacy 32-value block types Q4_0,
+// Q4_1, Q5_0 and Q5_1, included by legacy_amd64.s once per kernel with:
+//
+//   NAME     the function
+//   LQ4_0, LQ4_1, LQ5_0 or LQ5_1: the weight type
+//   TILE     defined: the 2-row × 4-position tile; else the 4-row kernel
+//   DOTM     DOTM(M, W, WN, D, DN): D = the eight int32 sums of four
+//            products of the unsigned bytes W (register number WN) with
+//            the signed bytes at M (a memory operand), D ≠ W; see
+//            legacy_amd64.s for the AVX2, AVX-VNNI and AVX-512 forms
+//
+// and #undefs them all but DOTM at its end. The type sets:
+//
+//   BB       block bytes; QS the offset of the 16 nibble bytes
+//   QH       defined (Q5_*): the offset of the 32 fifth bits
+//   MINS     defined (Q4_1, Q5_1): the f16 min at offset 2 pairs with the
+//            Q8_1 activation's s; the last argument points to s (rows) or
+//            to the four positions' s interleaved (tiles, actVec.g4m)
+//   SUMSHIFT else (Q4_0, Q5_0): the weights are stored as w+8 (w+16), and
+//            s = Σ u·q - (Σ q)<<SUMSHIFT; the last argument points to the
+//            quant sums (rows) or to them interleaved (actVec.g4s)
+//
+// Every form computes the unsigned weight u (nibble, | fifth bit << 4)
+// times the quant, exactly (VPMADDUBSW pairs ≤ 2·31·127), so the block
+// sum s is the generic code's, and each lane combines the floats in its
+// order: sumf += (dw·dx)·float32(s), summs += dm·s_x, result sumf + summs.
+
+#ifdef LQ4_0
+#define BB 18
+#define QS 2
+#define SUMSHIFT 3
+#endif
+#ifdef LQ4_1
+#define BB 20
+#define QS 4
+#define MINS
+#endif
+#ifdef LQ5_0
+#define BB 22
+#define QS 6
+#define QH 2
+#define SUMSHIFT 4
+#endif
+#ifdef LQ5_1
+#define BB 24
+#define QS 8
+#define QH 4
+#define MINS
+#endif
+
+// LW sets Y (X its X register) to the 32 unsigned weights of the block at
+// P, in value order; T (XT) is scratch.
+#ifdef QH
+#define LW(P, Y, X, T, XT) \
+	VMOVDQU QS(P), X; \
+	VPSRLW $4, X, XT; \
+	VINSERTI128 $1, XT, Y, Y; \
+	VPAND Y13, Y, Y; \
+	VPBROADCASTD QH(P), T; \
+	VPSHUFB hiShuf<>(SB), T, T; \
+	VPAND hiBits<>(SB), T, T; \
+	VPCMPEQB hiBits<>(SB), T, T; \
+	VPAND hi16<>(SB), T, T; \
+	VPOR T, Y, Y
+#else
+#define LW(P, Y, X, T, XT) \
+	VMOVDQU QS(P), X; \
+	VPSRLW $4, X, XT; \
+	VINSERTI128 $1, XT, Y, Y; \
+	VPAND Y13, Y, Y
+#endif
+
+#ifndef TILE
+
+// func NAME(y *float32, w *byte, rowBytes, nrows int, q *int8, d *float32, e *(int32|float32), nb int)
+//
+// Four rows per step (nrows a multiple of 4), one row per lane of X14
+// (sumf) and X12 (summs); REDUCE4 sums each row's eight lanes.
+TEXT NAME(SB), NOSPLIT, $0-64
+	MOVQ y+0(FP), DI
+	MOVQ w+8(FP), SI
+	MOVQ rowBytes+16(FP), R8
+	MOVQ nrows+24(FP), R10
+	LEAQ (R8)(R8*2), R9
+	MOVL $0x00010001, AX
+	VMOVD AX, X15
+	VPBROADCASTD X15, Y15
+	MOVL $0x0f0f0f0f, AX
+	VMOVD AX, X13
+	VPBROADCASTD X13, Y13
+
+group:
+	VXORPS X14, X14, X14
+	VXORPS X12, X12, X12
+	MOVQ SI, BX
+	MOVQ q+32(FP), DX
+	MOVQ d+40(FP), R12
+	MOVQ e+48(FP), R13
+	MOVQ nb+56(FP), CX
+
+block:
+	LEAQ (BX)(R8*4), AX
+	PREFETCHT0 (AX)
+	PREFETCHT0 (AX)(R8*1)
+	PREFETCHT0 (AX)(R8*2)
+	PREFETCHT0 (AX)(R9*1)
+
+	LW(BX, Y5, X5, Y9, X9)
+	DOTM((DX), Y5, 5, Y1, 1)
+	LEAQ (BX)(R8*1), AX
+	LW(AX, Y6, X6, Y9, X9)
+	DOTM((DX), Y6, 6, Y2, 2)
+	LEAQ (BX)(R8*2), AX
+	LW(AX, Y7, X7, Y9, X9)
+	DOTM((DX), Y7, 7, Y3, 3)
+	LEAQ (BX)(R9*1), AX
+	LW(AX, Y8, X8, Y9, X9)
+	DOTM((DX), Y8, 8, Y4, 4)
+	REDUCE4(Y1, Y2, Y3, Y4, Y5, Y6, X1, X5)
+#ifndef MINS
+	VPBROADCASTD (R13), X2
+	VPSLLD $SUMSHIFT, X2, X2
+	VPSUBD X2, X1, X1
+#endif
+	VCVTDQ2PS X1, X1
+
+	HALVES4(0, BX, R8, R9, X9, AX, R11)
+	VCVTPH2PS X9, X9
+	VBROADCASTSS (R12), X10
+	VMULPS X10, X9, X9
+	VMULPS X1, X9, X9
+	VADDPS X9, X14, X14
+#ifdef MINS
+	HALVES4(2, BX, R8, R9, X9, AX, R11)
+	VCVTPH2PS X9, X9
+	VBROADCASTSS (R13), X10
+	VMULPS X10, X9, X9
+	VADDPS X9, X12, X12
+#endif
+
+	ADDQ $BB, BX
+	ADDQ $32, DX
+	ADDQ $4, R12
+	ADDQ $4, R13
+	DECQ CX
+	JNZ block
+
+	VADDPS X12, X14, X14
+	VMOVUPS X14, (DI)
+	ADDQ $16, DI
+	LEAQ (SI)(R8*4), SI
+	SUBQ $4, R10
+	JA group
+	VZEROUPPER
+	RET
+
+#else
+
+// LPOS sets D (number DN) to position QP's block sums against weights W.
+#define LPOS(D, DN, W, WN, QP) DOTM((QP)(DX*1), W, WN, D, DN)
+
+// func NAME(y *float32, ystride int, w *byte, rowBytes, nrows int, q *[4]*int8, d4 *float32, e4 *(int32|float32), nb int)
+//
+// Two rows × four positions per step (nrows even), lane 4r+p of Y0
+// (sumf) and Y10 (summs); results go to y[p*ystride + r]. The output
+// pointer and the block count live in the frame (yp, cnt): the general
+// registers are all in use.
+TEXT NAME(SB), NOSPLIT, $16-72
+	MOVQ y+0(FP), DI
+	MOVQ DI, yp-8(SP)
+	MOVQ w+16(FP), SI
+	MOVQ rowBytes+24(FP), R8
+	MOVQ nrows+32(FP), R10
+	MOVQ q+40(FP), AX
+	MOVQ 8(AX), R12
+	MOVQ 16(AX), R13
+	MOVQ 24(AX), R11
+	MOVQ (AX), AX
+	MOVL $0x00010001, CX
+	VMOVD CX, X15
+	VPBROADCASTD X15, Y15
+	MOVL $0x0f0f0f0f, CX
+	VMOVD CX, X13
+	VPBROADCASTD X13, Y13
+	VMOVDQU lpermDW<>(SB), Y8
+
+tgroup:
+	VXORPS Y0, Y0, Y0
+	VXORPS Y10, Y10, Y10
+	MOVQ SI, BX
+	XORQ DX, DX
+	MOVQ d4+48(FP), R9
+	MOVQ nb+64(FP), CX
+	MOVQ CX, cnt-16(SP)
+
+	// DI and CX are scratch registers in the loop.
+tblock:
+	LW(BX, Y2, X2, Y4, X4)
+	LEAQ (BX)(R8*1), DI
+	LW(DI, Y3, X3, Y4, X4)
+
+	LPOS(Y4, 4, Y2, 2, AX)
+	LPOS(Y5, 5, Y2, 2, R12)
+	MERGE2(Y4, Y5, Y6, Y7)
+	LPOS(Y5, 5, Y2, 2, R13)
+	LPOS(Y6, 6, Y2, 2, R11)
+	MERGE2(Y5, Y6, Y7, Y1)
+	MERGE4(Y4, Y5, Y6, Y7)
+	LPOS(Y5, 5, Y3, 3, AX)
+	LPOS(Y6, 6, Y3, 3, R12)
+	MERGE2(Y5, Y6, Y7, Y1)
+	LPOS(Y6, 6, Y3, 3, R13)
+	LPOS(Y7, 7, Y3, 3, R11)
+	MERGE2(Y6, Y7, Y1, Y9)
+	MERGE4(Y5, Y6, Y7, Y1)
+	// [r0 p0..p3 | r1 p0..p3]
+	VPBLENDD $0xf0, Y5, Y4, Y6
+	VPERM2I128 $0x21, Y5, Y4, Y7
+	VPADDD Y7, Y6, Y6
+	// This block's e4 entries are at e4 + DX/2 (DX advances 32 per
+	// block, e4 16).
+	MOVQ DX, DI
+	SHRQ $1, DI
+	ADDQ e4+56(FP), DI
+#ifndef MINS
+	VBROADCASTI128 (DI), Y7
+	VPSLLD $SUMSHIFT, Y7, Y7
+	VPSUBD Y7, Y6, Y6
+#endif
+	VCVTDQ2PS Y6, Y6
+#ifdef MINS
+	VBROADCASTF128 (DI), Y14
+	HALVES2(2, 2, BX, R8, X12, CX, DI)
+	VCVTPH2PS X12, X12
+	VPERMPS Y12, Y8, Y12
+	VMULPS Y14, Y12, Y12
+	VADDPS Y12, Y10, Y10
+#endif
+
+	HALVES2(0, 0, BX, R8, X12, CX, DI)
+	VCVTPH2PS X12, X12
+	VPERMPS Y12, Y8, Y12
+	VBROADCASTF128 (R9), Y14
+	VMULPS Y14, Y12, Y12
+	VMULPS Y6, Y12, Y12
+	VADDPS Y12, Y0, Y0
+
+	ADDQ $BB, BX
+	ADDQ $32, DX
+	ADDQ $16, R9
+	DECQ cnt-16(SP)
+	JNZ tblock
+
+	VADDPS Y10, Y0, Y0
+	MOVQ yp-8(SP), DI
+	MOVQ ystride+8(FP), CX
+	SHLQ $2, CX
+	VEXTRACTF128 $1, Y0, X1
+	MOVQ DI, DX
+	VMOVSS X0, (DX)
+	VMOVSS X1, 4(DX)
+	ADDQ CX, DX
+	VEXTRACTPS $1, X0, (DX)
+	VEXTRACTPS $1, X1, 4(DX)
+	ADDQ CX, DX
+	VEXTRACTPS $2, X0, (DX)
+	VEXTRACTPS $2, X1, 4(DX)
+	ADDQ CX, DX
+	VEXTRACTPS $3, X0, (DX)
+	VEXTRACTPS $3, X1, 4(DX)
+
+	ADDQ $8, DI
+	MOVQ DI, yp-8(SP)
+	LEAQ (SI)(R8*2), SI
+	SUBQ $2, R10
+	JA tgroup
+	VZEROUPPER
+	RET
+
+#undef LPOS
+#endif
+
+#undef LW
+#undef NAME
+#undef BB
+#undef QS
+#ifdef QH
+#undef QH
+#endif
+#ifdef MINS
+#undef MINS
+#endif
+#ifdef SUMSHIFT
+#undef SUMSHIFT
+#endif
+#ifdef TILE
+#undef TILE
+#endif
+#ifdef LQ4_0
+#undef LQ4_0
+#endif
+#ifdef LQ4_1
+#undef LQ4_1
+#endif
+#ifdef LQ5_0
+#undef LQ5_0
+#endif
+#ifdef LQ5_1
+#undef LQ5_1
+#endif
