@@ -15,6 +15,12 @@ import (
 //     block scales). Signed int8 products use VPSIGNB + VPMADDUBSW +
 //     VPMADDWD. FMA is not used: the kernels multiply and add in
 //     separate roundings, as the generic code does.
+//   - avxvnni: AVX2 plus AVX-VNNI (Intel Alder Lake and later consumer
+//     parts, AMD Zen 5), for the many desktop CPUs without AVX-512:
+//     VEX-encoded VPDPBUSD multiplies and accumulates bytes into int32
+//     in one instruction on YMM registers, where AVX2 needs VPMADDUBSW
+//     and VPMADDWD. Q8_0 weights are then made unsigned (w XOR 0x80)
+//     rather than sign-flipped into the quants (VPSIGNB).
 //   - avx512: AVX-512 F/BW/VL with VNNI. Row kernels as avx2, but
 //     VPDPBUSD multiplies and accumulates bytes in one instruction (Q4_K
 //     works on 64 bytes at a time); MatMul tiles keep sixteen positions
@@ -25,9 +31,11 @@ import (
 // (XSAVE state for YMM, and for ZMM and the mask registers).
 func archLevels() []level {
 	avx2 := cpu.X86.HasAVX2 && cpu.X86.HasF16C
+	avxvnni := avx2 && cpu.X86.HasAVXVNNI
 	avx512 := avx2 && cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VL && cpu.X86.HasAVX512VNNI
 	return []level{
 		{name: "avx2", supported: avx2, apply: avx2Kernels},
+		{name: "avxvnni", supported: avxvnni, apply: avxvnniKernels},
 		{name: "avx512", supported: avx512, apply: avx512Kernels},
 	}
 }
@@ -53,6 +61,14 @@ func avx2Kernels(t *kernelTable) {
 	t[quant.F32] = kernel{act: actF32, dot: dotF32AVX2, rows: rowsF32AVX2, name: "avx2"}
 	t[quant.F16] = kernel{act: actF16, dot: dotF16AVX2, rows: rowsF16AVX2, name: "avx2"}
 	t[quant.BF16] = kernel{act: actBF16, dot: dotBF16AVX2, rows: rowsBF16AVX2, name: "avx2"}
+}
+
+func avxvnniKernels(t *kernelTable) {
+	t[quant.Q8_0] = legacyKernel(lQ8_0, isaAVXVNNI, "avxvnni")
+	t[quant.Q4_0] = legacyKernel(lQ4_0, isaAVXVNNI, "avxvnni")
+	t[quant.Q4_1] = legacyKernel(lQ4_1, isaAVXVNNI, "avxvnni")
+	t[quant.Q5_0] = legacyKernel(lQ5_0, isaAVXVNNI, "avxvnni")
+	t[quant.Q5_1] = legacyKernel(lQ5_1, isaAVXVNNI, "avxvnni")
 }
 
 func avx512Kernels(t *kernelTable) {

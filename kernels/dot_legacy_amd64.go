@@ -4,9 +4,11 @@ package kernels
 
 // Go side of the kernels of the legacy 32-value block types (Q4_0, Q4_1,
 // Q5_0, Q5_1; legacy_amd64.s) for the AVX2, AVX-VNNI and AVX-512 VNNI
-// levels. Every kernel has the same arguments: the last one, e, points
-// to the activations' quant sums (Q4_0, Q5_0, which store weights with an
-// offset) or to their s = d·Σq (Q4_1, Q5_1, whose blocks have a min).
+// levels, and of the VNNI ones of Q8_0 (which the same template makes).
+// Every kernel has the same arguments: the last one, e, points to the
+// activations' quant sums (Q8_0, Q4_0, Q5_0, whose weights are made
+// unsigned by an offset) or to their s = d·Σq (Q4_1, Q5_1, whose blocks
+// have a min).
 
 // legacyQuant names a legacy block type.
 type legacyQuant int
@@ -16,6 +18,7 @@ const (
 	lQ4_1
 	lQ5_0
 	lQ5_1
+	lQ8_0 // VNNI instruction sets only
 )
 
 // hasMin reports whether the type's blocks carry a min (Q8_1 activations).
@@ -65,6 +68,15 @@ func q5_0RowsVNNI(y *float32, w *byte, rowBytes, nrows int, q *int8, d *float32,
 
 //go:noescape
 func q5_1RowsVNNI(y *float32, w *byte, rowBytes, nrows int, q *int8, d *float32, e *float32, nb int)
+
+//go:noescape
+func q8_0RowsAVXVNNI(y *float32, w *byte, rowBytes, nrows int, q *int8, d *float32, e *int32, nb int)
+
+//go:noescape
+func q8_0RowsVNNI(y *float32, w *byte, rowBytes, nrows int, q *int8, d *float32, e *int32, nb int)
+
+//go:noescape
+func q8_0TileAVXVNNI(y *float32, ystride int, w *byte, rowBytes, nrows int, q *[4]*int8, d4 *float32, e4 *int32, nb int)
 
 //go:noescape
 func q4_0TileAVX2(y *float32, ystride int, w *byte, rowBytes, nrows int, q *[4]*int8, d4 *float32, e4 *int32, nb int)
@@ -125,6 +137,10 @@ func legacyRowsAsm(t legacyQuant, s x86ISA, y *float32, w *byte, rb, nrows int, 
 	}
 	e := &a.sum[0]
 	switch {
+	case t == lQ8_0 && s == isaAVXVNNI:
+		q8_0RowsAVXVNNI(y, w, rb, nrows, q, d, e, nb)
+	case t == lQ8_0:
+		q8_0RowsVNNI(y, w, rb, nrows, q, d, e, nb)
 	case t == lQ4_0 && s == isaAVX2:
 		q4_0RowsAVX2(y, w, rb, nrows, q, d, e, nb)
 	case t == lQ4_0 && s == isaAVXVNNI:
@@ -142,8 +158,8 @@ func legacyRowsAsm(t legacyQuant, s x86ISA, y *float32, w *byte, rb, nrows int, 
 
 // legacyTileAsm runs the tile kernel of type t for instruction set s on
 // the group of four positions g (prepTile, and prepTileS for types with
-// a min, have set g[0]'s interleaved fields). Q4_0 has no AVX-512 tile
-// here: that level uses the sixteen-position one.
+// a min, have set g[0]'s interleaved fields). Q4_0 and Q8_0 have no
+// AVX-512 tile here: that level uses the sixteen-position ones.
 func legacyTileAsm(t legacyQuant, s x86ISA, y *float32, ys int, w *byte, rb, nrows int, g []actVec) {
 	q := [4]*int8{&g[0].q[0], &g[1].q[0], &g[2].q[0], &g[3].q[0]}
 	a := &g[0]
@@ -168,6 +184,8 @@ func legacyTileAsm(t legacyQuant, s x86ISA, y *float32, ys int, w *byte, rb, nro
 	}
 	e4 := &a.g4s[0]
 	switch {
+	case t == lQ8_0:
+		q8_0TileAVXVNNI(y, ys, w, rb, nrows, &q, d4, e4, nb)
 	case t == lQ4_0 && s == isaAVXVNNI:
 		q4_0TileAVXVNNI(y, ys, w, rb, nrows, &q, d4, e4, nb)
 	case t == lQ4_0:

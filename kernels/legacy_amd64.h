@@ -1,8 +1,9 @@
 // Template of the amd64 kernels of the legacy 32-value block types Q4_0,
-// Q4_1, Q5_0 and Q5_1, included by legacy_amd64.s once per kernel with:
+// Q4_1, Q5_0 and Q5_1, and of the VNNI kernels of Q8_0, included by
+// legacy_amd64.s once per kernel with:
 //
 //   NAME     the function
-//   LQ4_0, LQ4_1, LQ5_0 or LQ5_1: the weight type
+//   LQ8_0, LQ4_0, LQ4_1, LQ5_0 or LQ5_1: the weight type
 //   TILE     defined: the 2-row × 4-position tile; else the 4-row kernel
 //   DOTM     DOTM(M, W, WN, D, DN): D = the eight int32 sums of four
 //            products of the unsigned bytes W (register number WN) with
@@ -18,13 +19,22 @@
 //            to the four positions' s interleaved (tiles, actVec.g4m)
 //   SUMSHIFT else (Q4_0, Q5_0): the weights are stored as w+8 (w+16), and
 //            s = Σ u·q - (Σ q)<<SUMSHIFT; the last argument points to the
-//            quant sums (rows) or to them interleaved (actVec.g4s)
+//            quant sums (rows) or to them interleaved (actVec.g4s). The
+//            signed Q8_0 weights are made unsigned likewise, u = w+128
+//            (w XOR 0x80): VPMADDUBSW would saturate on those pairs
+//            (2·255·127), so Q8_0 is only instantiated with VPDPBUSD,
+//            whose sums of four go to int32 directly
 //
 // Every form computes the unsigned weight u (nibble, | fifth bit << 4)
 // times the quant, exactly (VPMADDUBSW pairs ≤ 2·31·127), so the block
 // sum s is the generic code's, and each lane combines the floats in its
 // order: sumf += (dw·dx)·float32(s), summs += dm·s_x, result sumf + summs.
 
+#ifdef LQ8_0
+#define BB 34
+#define QS 2
+#define SUMSHIFT 7
+#endif
 #ifdef LQ4_0
 #define BB 18
 #define QS 2
@@ -49,7 +59,14 @@
 #endif
 
 // LW sets Y (X its X register) to the 32 unsigned weights of the block at
-// P, in value order; T (XT) is scratch.
+// P, in value order; T (XT) is scratch. Y13 holds 0x0f bytes (0x80 for
+// Q8_0).
+#ifdef LQ8_0
+#define LW(P, Y, X, T, XT) VPXOR QS(P), Y13, Y
+#define LWMASK $0x80808080
+#else
+#define LWMASK $0x0f0f0f0f
+#endif
 #ifdef QH
 #define LW(P, Y, X, T, XT) \
 	VMOVDQU QS(P), X; \
@@ -62,12 +79,15 @@
 	VPCMPEQB hiBits<>(SB), T, T; \
 	VPAND hi16<>(SB), T, T; \
 	VPOR T, Y, Y
-#else
+#endif
+#ifndef QH
+#ifndef LQ8_0
 #define LW(P, Y, X, T, XT) \
 	VMOVDQU QS(P), X; \
 	VPSRLW $4, X, XT; \
 	VINSERTI128 $1, XT, Y, Y; \
 	VPAND Y13, Y, Y
+#endif
 #endif
 
 #ifndef TILE
@@ -85,7 +105,7 @@ TEXT NAME(SB), NOSPLIT, $0-64
 	MOVL $0x00010001, AX
 	VMOVD AX, X15
 	VPBROADCASTD X15, Y15
-	MOVL $0x0f0f0f0f, AX
+	MOVL LWMASK, AX
 	VMOVD AX, X13
 	VPBROADCASTD X13, Y13
 
@@ -145,7 +165,9 @@ block:
 	DECQ CX
 	JNZ block
 
+#ifdef MINS
 	VADDPS X12, X14, X14
+#endif
 	VMOVUPS X14, (DI)
 	ADDQ $16, DI
 	LEAQ (SI)(R8*4), SI
@@ -179,7 +201,7 @@ TEXT NAME(SB), NOSPLIT, $16-72
 	MOVL $0x00010001, CX
 	VMOVD CX, X15
 	VPBROADCASTD X15, Y15
-	MOVL $0x0f0f0f0f, CX
+	MOVL LWMASK, CX
 	VMOVD CX, X13
 	VPBROADCASTD X13, Y13
 	VMOVDQU lpermDW<>(SB), Y8
@@ -251,7 +273,9 @@ tblock:
 	DECQ cnt-16(SP)
 	JNZ tblock
 
+#ifdef MINS
 	VADDPS Y10, Y0, Y0
+#endif
 	MOVQ yp-8(SP), DI
 	MOVQ ystride+8(FP), CX
 	SHLQ $2, CX
@@ -281,6 +305,7 @@ tblock:
 #endif
 
 #undef LW
+#undef LWMASK
 #undef NAME
 #undef BB
 #undef QS
@@ -295,6 +320,9 @@ tblock:
 #endif
 #ifdef TILE
 #undef TILE
+#endif
+#ifdef LQ8_0
+#undef LQ8_0
 #endif
 #ifdef LQ4_0
 #undef LQ4_0

@@ -3,10 +3,11 @@
 #include "textflag.h"
 #include "kernels_amd64.h"
 
-// Kernels of the legacy 32-value block types Q4_0, Q4_1, Q5_0 and Q5_1:
-// rows and tiles for three instruction sets, instances of the template
-// legacy_amd64.h (the types differ only in block layout, and the
-// instruction sets only in how they form the byte products).
+// Kernels of the legacy 32-value block types Q4_0, Q4_1, Q5_0 and Q5_1,
+// and the VNNI ones of Q8_0: rows and tiles for three instruction sets,
+// instances of the template legacy_amd64.h (the types differ only in
+// block layout, and the instruction sets only in how they form the byte
+// products).
 
 // lpermDW spreads two float lanes [a b . .] to [a a a a b b b b] (VPERMPS).
 DATA lpermDW<>+0(SB)/4, $0
@@ -90,6 +91,13 @@ GLOBL hi16<>(SB), RODATA|NOPTR, $32
 #undef DOTM
 
 #define DOTM DOTM_VEX
+#define NAME ·q8_0RowsAVXVNNI
+#define LQ8_0
+#include "legacy_amd64.h"
+#define NAME ·q8_0TileAVXVNNI
+#define LQ8_0
+#define TILE
+#include "legacy_amd64.h"
 #define NAME ·q4_0RowsAVXVNNI
 #define LQ4_0
 #include "legacy_amd64.h"
@@ -121,6 +129,9 @@ GLOBL hi16<>(SB), RODATA|NOPTR, $32
 #undef DOTM
 
 #define DOTM DOTM_EVEX
+#define NAME ·q8_0RowsVNNI
+#define LQ8_0
+#include "legacy_amd64.h"
 #define NAME ·q4_0RowsVNNI
 #define LQ4_0
 #include "legacy_amd64.h"
