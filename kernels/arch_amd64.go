@@ -20,7 +20,9 @@ import (
 //     VEX-encoded VPDPBUSD multiplies and accumulates bytes into int32
 //     in one instruction on YMM registers, where AVX2 needs VPMADDUBSW
 //     and VPMADDWD. Q8_0 weights are then made unsigned (w XOR 0x80)
-//     rather than sign-flipped into the quants (VPSIGNB).
+//     rather than sign-flipped into the quants (VPSIGNB). Q4_K and Q5_K
+//     keep the AVX2 byte products (their int16 pairs are then scaled per
+//     sub-block) but scale and add them in one VPDPWSSD.
 //   - avx512: AVX-512 F/BW/VL with VNNI. Row kernels as avx2, but
 //     VPDPBUSD multiplies and accumulates bytes in one instruction (Q4_K
 //     works on 64 bytes at a time); MatMul tiles keep sixteen positions
@@ -69,6 +71,8 @@ func avxvnniKernels(t *kernelTable) {
 	t[quant.Q4_1] = legacyKernel(lQ4_1, isaAVXVNNI, "avxvnni")
 	t[quant.Q5_0] = legacyKernel(lQ5_0, isaAVXVNNI, "avxvnni")
 	t[quant.Q5_1] = legacyKernel(lQ5_1, isaAVXVNNI, "avxvnni")
+	t[quant.Q4_K] = kernel{act: actQ8_K, pack: packK16, dot: dotOne(rowsQ4_KAVXVNNI), rows: rowsQ4_KAVXVNNI, tile: tileQ4_KAVXVNNI, name: "avxvnni"}
+	t[quant.Q5_K] = kernel{act: actQ8_K, pack: packK16, dot: dotOne(rowsQ5_KAVXVNNI), rows: rowsQ5_KAVXVNNI, tile: tileQ5_KAVXVNNI, name: "avxvnni"}
 }
 
 func avx512Kernels(t *kernelTable) {
