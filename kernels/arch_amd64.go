@@ -20,7 +20,7 @@ import (
 //     VEX-encoded VPDPBUSD multiplies and accumulates bytes into int32
 //     in one instruction on YMM registers, where AVX2 needs VPMADDUBSW
 //     and VPMADDWD. Q8_0 weights are then made unsigned (w XOR 0x80)
-//     rather than sign-flipped into the quants (VPSIGNB). Q4_K and Q5_K
+//     rather than sign-flipped into the quants (VPSIGNB). The K-quants
 //     keep the AVX2 byte products (their int16 pairs are then scaled per
 //     sub-block) but scale and add them in one VPDPWSSD.
 //   - avx512: AVX-512 F/BW/VL with VNNI. Row kernels as avx2, but
@@ -73,6 +73,7 @@ func avxvnniKernels(t *kernelTable) {
 	t[quant.Q5_1] = legacyKernel(lQ5_1, isaAVXVNNI, "avxvnni")
 	t[quant.Q4_K] = kernel{act: actQ8_K, pack: packK16, dot: dotOne(rowsQ4_KAVXVNNI), rows: rowsQ4_KAVXVNNI, tile: tileQ4_KAVXVNNI, name: "avxvnni"}
 	t[quant.Q5_K] = kernel{act: actQ8_K, pack: packK16, dot: dotOne(rowsQ5_KAVXVNNI), rows: rowsQ5_KAVXVNNI, tile: tileQ5_KAVXVNNI, name: "avxvnni"}
+	t[quant.Q6_K] = kernel{act: actQ8_K, pack: packK16, dot: dotOne(rowsQ6_KAVXVNNI), rows: rowsQ6_KAVXVNNI, tile: tileQ6_KAVXVNNI, name: "avxvnni"}
 }
 
 func avx512Kernels(t *kernelTable) {

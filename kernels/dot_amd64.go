@@ -218,17 +218,25 @@ func q5_KRowsAVXVNNI(y *float32, w *byte, rowBytes, nrows int, q *int8, d *float
 //go:noescape
 func q5_KTileAVXVNNI(y *float32, ystride int, w *byte, nrows int, q *[4]*int8, d4 *float32, k4 *int16, nb int)
 
-// The avxvnni level's Q4_K and Q5_K kernels: the AVX2 ones with VPDPWSSD
-// (q4_k_amd64.s).
+//go:noescape
+func q6_KRowsAVXVNNI(y *float32, w *byte, rowBytes, nrows int, q *int8, d *float32, ks *int16, nb int)
+
+//go:noescape
+func q6_KTileAVXVNNI(y *float32, ystride int, w *byte, nrows int, q *[4]*int8, d4 *float32, k4 *int16, nb int)
+
+// The avxvnni level's K-quant kernels: the AVX2 ones with VPDPWSSD
+// (q4_k_amd64.s, q6_k_amd64.s).
 var (
+	rowsQ6_KAVXVNNI = kRows(kQ6, isaAVXVNNI)
+	tileQ6_KAVXVNNI = kTile(kQ6, isaAVXVNNI, rowsQ6_KAVXVNNI)
 	rowsQ4_KAVXVNNI = kRows(kQ4, isaAVXVNNI)
 	tileQ4_KAVXVNNI = kTile(kQ4, isaAVXVNNI, rowsQ4_KAVXVNNI)
 	rowsQ5_KAVXVNNI = kRows(kQ5, isaAVXVNNI)
 	tileQ5_KAVXVNNI = kTile(kQ5, isaAVXVNNI, rowsQ5_KAVXVNNI)
 )
 
-// kRows is the row kernel of K-quant t for instruction set s (isaAVX2,
-// or isaAVXVNNI for Q4_K and Q5_K): groups of up to four rows per
+// kRows is the row kernel of K-quant t for instruction set s (isaAVX2 or
+// isaAVXVNNI): groups of up to four rows per
 // assembly call. The assembly functions are called directly (not through a
 // func value) so that the one-row result buffer stays on the stack.
 func kRows(t kQuant, s x86ISA) func(y []float32, w []byte, rb int, a *actVec) {
@@ -248,6 +256,8 @@ func kRows(t kQuant, s x86ISA) func(y []float32, w []byte, rb int, a *actVec) {
 				q4_KRowsAVX2(y, w, rb, nrows, &a.q[0], &a.d[0], &a.ks[0], nb)
 			case t == kQ5:
 				q5_KRowsAVX2(y, w, rb, nrows, &a.q[0], &a.d[0], &a.ks[0], nb)
+			case t == kQ6 && s == isaAVXVNNI:
+				q6_KRowsAVXVNNI(y, w, rb, nrows, &a.q[0], &a.d[0], &a.ks[0], nb)
 			case t == kQ6:
 				q6_KRowsAVX2(y, w, rb, nrows, &a.q[0], &a.d[0], &a.ks[0], nb)
 			}
@@ -271,6 +281,8 @@ func kTile(t kQuant, s x86ISA, rows func(y []float32, w []byte, rb int, a *actVe
 				q4_KTileAVX2(&y[0], ys, w, nrows, &q, &g[0].g4d[0], &g[0].g4k[0], len(g[0].d))
 			case t == kQ5:
 				q5_KTileAVX2(&y[0], ys, w, nrows, &q, &g[0].g4d[0], &g[0].g4k[0], len(g[0].d))
+			case t == kQ6 && s == isaAVXVNNI:
+				q6_KTileAVXVNNI(&y[0], ys, w, nrows, &q, &g[0].g4d[0], &g[0].g4k[0], len(g[0].d))
 			case t == kQ6:
 				q6_KTileAVX2(&y[0], ys, w, nrows, &q, &g[0].g4d[0], &g[0].g4k[0], len(g[0].d))
 			}

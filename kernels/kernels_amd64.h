@@ -98,3 +98,13 @@
 // on, so the VEX encodings are spelled out.
 #define VPDPBUSD_VEX(S, U, D) VEX256_0F38(0x50, S, U, D)
 #define VPDPWSSD_VEX(S, U, D) VEX256_0F38(0x52, S, U, D)
+
+// MADDACC_AVX2 and MADDACC_VEX(S, SN, P, PN, I, IN) add to the int32 lanes
+// of I the products of the int16 pairs of P and S (register numbers SN,
+// PN, IN): with AVX2, VPMADDWD (into P) and VPADDD; with AVX-VNNI, one
+// VPDPWSSD. Both sum exact integers. The K-quant kernels are templates
+// instantiated with MADDACC defined as either.
+#define MADDACC_AVX2(S, SN, P, PN, I, IN) \
+	VPMADDWD S, P, P; \
+	VPADDD P, I, I
+#define MADDACC_VEX(S, SN, P, PN, I, IN) VPDPWSSD_VEX(SN, PN, IN)

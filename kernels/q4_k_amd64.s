@@ -199,12 +199,8 @@ GLOBL k5bit<>(SB), RODATA|NOPTR, $32
 	Q4KT_POS(Y2, 2, Y11, Y13, 13, (AOFF+32), R13); \
 	Q4KT_POS(Y3, 3, Y11, Y13, 13, (AOFF+32), BX)
 
-// The kernels, from the template q4_k_amd64.h: for AVX2, MADDACC
-// multiplies the int16 pair sums by the scales (VPMADDWD) and adds them
-// (VPADDD); AVX-VNNI does both in one VPDPWSSD. Both sum exact integers.
-#define MADDACC(S, SN, P, PN, I, IN) \
-	VPMADDWD S, P, P; \
-	VPADDD P, I, I
+// The kernels, from the template q4_k_amd64.h, for AVX2 and AVX-VNNI.
+#define MADDACC MADDACC_AVX2
 #define K4ROWS ·q4_KRowsAVX2
 #define K4TILE ·q4_KTileAVX2
 #define K5ROWS ·q5_KRowsAVX2
@@ -216,7 +212,7 @@ GLOBL k5bit<>(SB), RODATA|NOPTR, $32
 #undef K5ROWS
 #undef K5TILE
 
-#define MADDACC(S, SN, P, PN, I, IN) VPDPWSSD_VEX(SN, PN, IN)
+#define MADDACC MADDACC_VEX
 #define K4ROWS ·q4_KRowsAVXVNNI
 #define K4TILE ·q4_KTileAVXVNNI
 #define K5ROWS ·q5_KRowsAVXVNNI
