@@ -111,6 +111,30 @@ func q5_0TileVNNI(y *float32, ystride int, w *byte, rowBytes, nrows int, q *[4]*
 //go:noescape
 func q5_1TileVNNI(y *float32, ystride int, w *byte, rowBytes, nrows int, q *[4]*int8, d4 *float32, e4 *float32, nb int)
 
+//go:noescape
+func q8_0Tile8AVXVNNI(y *float32, ystride int, w *byte, rowBytes, nrows int, t *int8, d16 *float32, e16 *int32, nb int)
+
+//go:noescape
+func q4_0Tile8AVXVNNI(y *float32, ystride int, w *byte, rowBytes, nrows int, t *int8, d16 *float32, e16 *int32, nb int)
+
+//go:noescape
+func q4_1Tile8AVXVNNI(y *float32, ystride int, w *byte, rowBytes, nrows int, t *int8, d16 *float32, e16 *float32, nb int)
+
+//go:noescape
+func q5_0Tile8AVXVNNI(y *float32, ystride int, w *byte, rowBytes, nrows int, t *int8, d16 *float32, e16 *int32, nb int)
+
+//go:noescape
+func q5_1Tile8AVXVNNI(y *float32, ystride int, w *byte, rowBytes, nrows int, t *int8, d16 *float32, e16 *float32, nb int)
+
+//go:noescape
+func q4_1Tile8VNNI(y *float32, ystride int, w *byte, rowBytes, nrows int, t *int8, d16 *float32, e16 *float32, nb int)
+
+//go:noescape
+func q5_0Tile8VNNI(y *float32, ystride int, w *byte, rowBytes, nrows int, t *int8, d16 *float32, e16 *int32, nb int)
+
+//go:noescape
+func q5_1Tile8VNNI(y *float32, ystride int, w *byte, rowBytes, nrows int, t *int8, d16 *float32, e16 *float32, nb int)
+
 // legacyRowsAsm runs the rows kernel of type t for instruction set s. It
 // is called directly (not through a func value) so that escape analysis
 // sees the pointers do not escape and callers' result buffers stay on
@@ -199,6 +223,63 @@ func legacyTileAsm(t legacyQuant, s x86ISA, y *float32, ys int, w *byte, rb, nro
 	}
 }
 
+// legacyTile8Asm runs the 8-position tile of type t for instruction set s
+// (isaAVXVNNI, or isaVNNI for Q4_1, Q5_0 and Q5_1) on the group of
+// sixteen positions whose first is a (prepTile16, and prepTileS for
+// types with a min, have set its fields): positions 0..7 to y0, 8..15 to
+// y1.
+func legacyTile8Asm(t legacyQuant, s x86ISA, y0, y1 *float32, ys int, w *byte, rb, nrows int, a *actVec) {
+	nb := len(a.d)
+	for h := 0; h < 2; h++ {
+		y, tq, d := y0, &a.t16[32*h], &a.d16[8*h]
+		if h == 1 {
+			y = y1
+		}
+		if t.hasMin() {
+			e := &a.m16[8*h]
+			switch {
+			case t == lQ4_1 && s == isaAVXVNNI:
+				q4_1Tile8AVXVNNI(y, ys, w, rb, nrows, tq, d, e, nb)
+			case t == lQ4_1:
+				q4_1Tile8VNNI(y, ys, w, rb, nrows, tq, d, e, nb)
+			case s == isaAVXVNNI:
+				q5_1Tile8AVXVNNI(y, ys, w, rb, nrows, tq, d, e, nb)
+			default:
+				q5_1Tile8VNNI(y, ys, w, rb, nrows, tq, d, e, nb)
+			}
+			continue
+		}
+		e := &a.s16[8*h]
+		switch {
+		case t == lQ8_0:
+			q8_0Tile8AVXVNNI(y, ys, w, rb, nrows, tq, d, e, nb)
+		case t == lQ4_0:
+			q4_0Tile8AVXVNNI(y, ys, w, rb, nrows, tq, d, e, nb)
+		case s == isaAVXVNNI:
+			q5_0Tile8AVXVNNI(y, ys, w, rb, nrows, tq, d, e, nb)
+		default:
+			q5_0Tile8VNNI(y, ys, w, rb, nrows, tq, d, e, nb)
+		}
+	}
+}
+
+// legacyTile8 is the prefill tile of type t for instruction set s with
+// sixteen positions per step (two calls of eight), rows in groups of
+// four (see tile16); positions left over go to rest.
+func legacyTile8(t legacyQuant, s x86ISA, rest tileDot) tileDot {
+	return func(y []float32, ys int, w []byte, rb, nrows int, acts []actVec) {
+		tile16(y, ys, w, rb, nrows, acts, rest, func(y []float32, ys int, w *byte, rb, nrows int, g []actVec) {
+			if nrows == 1 {
+				var one [64]float32
+				legacyTile8Asm(t, s, &one[0], &one[32], 4, w, 0, 4, &g[0])
+				spread(y, ys, one[:], 4)
+				return
+			}
+			legacyTile8Asm(t, s, &y[0], &y[8*ys], ys, w, rb, nrows, &g[0])
+		})
+	}
+}
+
 // legacyRows is the rows kernel of type t for instruction set s: groups
 // of four rows per assembly call.
 func legacyRows(t legacyQuant, s x86ISA) rowsDot {
@@ -233,28 +314,46 @@ func legacyTile(t legacyQuant, s x86ISA, rows rowsDot) tileDot {
 }
 
 // legacyKernel is the table entry of type t for instruction set s, named
-// after the level.
+// after the level. With VNNI, prefill uses the 8-position tiles (Q8_0 and
+// Q4_0 have AVX-512 ones of sixteen positions, see avx512Kernels).
 func legacyKernel(t legacyQuant, s x86ISA, name string) kernel {
 	rows := legacyRows(t, s)
 	k := kernel{act: actQ8_0, dot: dotOne(rows), rows: rows, tile: legacyTile(t, s, rows), name: name}
+	if s != isaAVX2 {
+		k.tile = legacyTile8(t, s, k.tile)
+		k.prep = prepTile16
+	}
 	if t.hasMin() {
 		k.act = actQ8_1
 		k.prep = prepTileS
+		if s != isaAVX2 {
+			k.prep = func(acts []actVec) {
+				prepTile16(acts)
+				prepTileS(acts)
+			}
+		}
 	}
 	return k
 }
 
 // prepTileS sets g4m on the first position of each whole group of four
-// in acts (Q8_1 activations; see actVec).
+// in acts, and m16 on that of each group of sixteen (Q8_1 activations;
+// see actVec).
 func prepTileS(acts []actVec) {
-	for j := 0; j+4 <= len(acts); j += 4 {
-		g := acts[j : j+4]
-		a := &g[0]
-		nb := len(a.d)
-		a.g4m = growF32(a.g4m, 4*nb)
-		for i := range g {
-			for b, v := range g[i].s[:nb] {
-				a.g4m[4*b+i] = v
+	for _, step := range [2]int{4, 16} {
+		for j := 0; j+step <= len(acts); j += step {
+			g := acts[j : j+step]
+			a := &g[0]
+			nb := len(a.d)
+			m := &a.g4m
+			if step == 16 {
+				m = &a.m16
+			}
+			*m = growF32(*m, step*nb)
+			for i := range g {
+				for b, v := range g[i].s[:nb] {
+					(*m)[step*b+i] = v
+				}
 			}
 		}
 	}

@@ -4,7 +4,9 @@
 //
 //   NAME     the function
 //   LQ8_0, LQ4_0, LQ4_1, LQ5_0 or LQ5_1: the weight type
-//   TILE     defined: the 2-row × 4-position tile; else the 4-row kernel
+//   TILE     defined: the 2-row × 4-position tile; TILE8: the 4-row ×
+//            8-position one (VNNI only; DOTR as DOTM with a register
+//            operand); else the 4-row kernel
 //   DOTM     DOTM(M, W, WN, D, DN): D = the eight int32 sums of four
 //            products of the unsigned bytes W (register number WN) with
 //            the signed bytes at M (a memory operand), D ≠ W; see
@@ -90,6 +92,164 @@
 #endif
 #endif
 
+#ifdef TILE8
+
+// T8ROW broadcasts four weights of a row from the frame scratch and adds
+// their products with the chunk of quants in Y8 to ACC.
+#define T8ROW(OFF, ACC, ACCN) \
+	VPBROADCASTD OFF(SP), Y9; \
+	DOTR(Y8, 8, Y9, 9, ACC, ACCN)
+
+// T8CHUNK: chunk C (quants 4C..4C+3 of the block) of the eight positions
+// against the four rows' weights 4C..4C+3 (broadcast from the scratch).
+#define T8CHUNK(C) \
+	VMOVDQU (64*C)(DX), Y8; \
+	T8ROW((4*C), Y0, 0); \
+	T8ROW((32+4*C), Y1, 1); \
+	T8ROW((64+4*C), Y2, 2); \
+	T8ROW((96+4*C), Y3, 3)
+
+// T8FIN adds row ROW's block (at P; int sums in I) to its float lanes F
+// (and M, the mins' lanes).
+#ifdef MINS
+#define T8FIN(P, I, F, M) \
+	VCVTDQ2PS I, I; \
+	VPBROADCASTW P, X9; \
+	VCVTPH2PS X9, Y9; \
+	VMULPS (R11), Y9, Y9; \
+	VMULPS I, Y9, Y9; \
+	VADDPS Y9, F, F; \
+	VPBROADCASTW 2 P, X9; \
+	VCVTPH2PS X9, Y9; \
+	VMULPS (R12), Y9, Y9; \
+	VADDPS Y9, M, M
+#else
+#define T8FIN(P, I, F, M) \
+	VPSUBD Y8, I, I; \
+	VCVTDQ2PS I, I; \
+	VPBROADCASTW P, X9; \
+	VCVTPH2PS X9, Y9; \
+	VMULPS (R11), Y9, Y9; \
+	VMULPS I, Y9, Y9; \
+	VADDPS Y9, F, F
+#endif
+
+// T8STORE stores the eight lanes of F (X register XF; XT scratch) to
+// OFF(DI) + p·ystride·4 (AX = ystride·4, R13 = 3·AX).
+#define T8STORE(F, XF, XT, OFF) \
+	VEXTRACTF128 $1, F, XT; \
+	VMOVSS XF, OFF(DI); \
+	VEXTRACTPS $1, XF, OFF(DI)(AX*1); \
+	VEXTRACTPS $2, XF, OFF(DI)(AX*2); \
+	VEXTRACTPS $3, XF, OFF(DI)(R13*1); \
+	LEAQ (DI)(AX*4), BX; \
+	VMOVSS XT, OFF(BX); \
+	VEXTRACTPS $1, XT, OFF(BX)(AX*1); \
+	VEXTRACTPS $2, XT, OFF(BX)(AX*2); \
+	VEXTRACTPS $3, XT, OFF(BX)(R13*1)
+
+// func NAME(y *float32, ystride int, w *byte, rowBytes, nrows int, t *int8, d16 *float32, e16 *(int32|float32), nb int)
+//
+// Four rows (nrows a multiple of 4) × eight positions, one position per
+// 32-bit lane: each DOTR multiplies four weights of a row, broadcast to
+// every lane, with four quants of each position (t is prepTile16's
+// transposed layout, offset to the half of the sixteen positions this
+// call does; d16 and e16 (s16 or m16) likewise), so each lane's block sum
+// is exact with no horizontal reduction. Per block, the four rows'
+// unsigned weights are formed once (LW) into a 128-byte frame scratch
+// and broadcast from there. Lanes: Y0..Y3 the rows' block sums, Y4..Y7
+// sumf, Y10..Y12, Y14 summs (MINS). Results go to y[p*ystride + r].
+TEXT NAME(SB), NOSPLIT, $128-72
+	MOVQ y+0(FP), DI
+	MOVQ w+16(FP), SI
+	MOVQ rowBytes+24(FP), R8
+	MOVQ nrows+32(FP), R10
+	LEAQ (R8)(R8*2), R9
+	MOVL LWMASK, AX
+	VMOVD AX, X13
+	VPBROADCASTD X13, Y13
+
+t8group:
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+#ifdef MINS
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+	VXORPS Y12, Y12, Y12
+	VXORPS Y14, Y14, Y14
+#endif
+	MOVQ SI, BX
+	MOVQ t+40(FP), DX
+	MOVQ d16+48(FP), R11
+	MOVQ e16+56(FP), R12
+	MOVQ nb+64(FP), CX
+
+t8block:
+	LW(BX, Y8, X8, Y9, X9)
+	VMOVDQU Y8, 0(SP)
+	LEAQ (BX)(R8*1), AX
+	LW(AX, Y8, X8, Y9, X9)
+	VMOVDQU Y8, 32(SP)
+	LEAQ (BX)(R8*2), AX
+	LW(AX, Y8, X8, Y9, X9)
+	VMOVDQU Y8, 64(SP)
+	LEAQ (BX)(R9*1), AX
+	LW(AX, Y8, X8, Y9, X9)
+	VMOVDQU Y8, 96(SP)
+	VPXOR Y0, Y0, Y0
+	VPXOR Y1, Y1, Y1
+	VPXOR Y2, Y2, Y2
+	VPXOR Y3, Y3, Y3
+	T8CHUNK(0)
+	T8CHUNK(1)
+	T8CHUNK(2)
+	T8CHUNK(3)
+	T8CHUNK(4)
+	T8CHUNK(5)
+	T8CHUNK(6)
+	T8CHUNK(7)
+#ifndef MINS
+	VMOVDQU (R12), Y8
+	VPSLLD $SUMSHIFT, Y8, Y8
+#endif
+	T8FIN((BX), Y0, Y4, Y10)
+	T8FIN((BX)(R8*1), Y1, Y5, Y11)
+	T8FIN((BX)(R8*2), Y2, Y6, Y12)
+	T8FIN((BX)(R9*1), Y3, Y7, Y14)
+	ADDQ $BB, BX
+	ADDQ $512, DX
+	ADDQ $64, R11
+	ADDQ $64, R12
+	DECQ CX
+	JNZ t8block
+
+#ifdef MINS
+	VADDPS Y10, Y4, Y4
+	VADDPS Y11, Y5, Y5
+	VADDPS Y12, Y6, Y6
+	VADDPS Y14, Y7, Y7
+#endif
+	MOVQ ystride+8(FP), AX
+	SHLQ $2, AX
+	LEAQ (AX)(AX*2), R13
+	T8STORE(Y4, X4, X8, 0)
+	T8STORE(Y5, X5, X8, 4)
+	T8STORE(Y6, X6, X8, 8)
+	T8STORE(Y7, X7, X8, 12)
+	ADDQ $16, DI
+	LEAQ (SI)(R8*4), SI
+	SUBQ $4, R10
+	JA t8group
+	VZEROUPPER
+	RET
+
+#undef T8ROW
+#undef T8CHUNK
+#undef T8FIN
+#undef T8STORE
+#else
 #ifndef TILE
 
 // func NAME(y *float32, w *byte, rowBytes, nrows int, q *int8, d *float32, e *(int32|float32), nb int)
@@ -303,6 +463,7 @@ tblock:
 
 #undef LPOS
 #endif
+#endif
 
 #undef LW
 #undef LWMASK
@@ -320,6 +481,9 @@ tblock:
 #endif
 #ifdef TILE
 #undef TILE
+#endif
+#ifdef TILE8
+#undef TILE8
 #endif
 #ifdef LQ8_0
 #undef LQ8_0

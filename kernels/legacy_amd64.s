@@ -53,6 +53,12 @@ GLOBL hi16<>(SB), RODATA|NOPTR, $32
 	VPXOR D, D, D; \
 	VPDPBUSD_VEX(15, WN, DN)
 
+// DOTR_VEX and DOTR_EVEX(Q, QN, W, WN, D, DN) add to the int32 lanes of
+// D the sums of four products of the unsigned bytes of W with the signed
+// bytes of Q (register numbers QN, WN, DN), for the 8-position tiles.
+#define DOTR_VEX(Q, QN, W, WN, D, DN) VPDPBUSD_VEX(QN, WN, DN)
+#define DOTR_EVEX(Q, QN, W, WN, D, DN) VPDPBUSD Q, W, D
+
 // AVX-512 VNNI: the EVEX form, which Go's assembler emits for VPDPBUSD
 // (it needs AVX512VL for YMM registers).
 #define DOTM_EVEX(M, W, WN, D, DN) \
@@ -91,6 +97,27 @@ GLOBL hi16<>(SB), RODATA|NOPTR, $32
 #undef DOTM
 
 #define DOTM DOTM_VEX
+#define DOTR DOTR_VEX
+#define NAME ·q8_0Tile8AVXVNNI
+#define LQ8_0
+#define TILE8
+#include "legacy_amd64.h"
+#define NAME ·q4_0Tile8AVXVNNI
+#define LQ4_0
+#define TILE8
+#include "legacy_amd64.h"
+#define NAME ·q4_1Tile8AVXVNNI
+#define LQ4_1
+#define TILE8
+#include "legacy_amd64.h"
+#define NAME ·q5_0Tile8AVXVNNI
+#define LQ5_0
+#define TILE8
+#include "legacy_amd64.h"
+#define NAME ·q5_1Tile8AVXVNNI
+#define LQ5_1
+#define TILE8
+#include "legacy_amd64.h"
 #define NAME ·q8_0RowsAVXVNNI
 #define LQ8_0
 #include "legacy_amd64.h"
@@ -127,8 +154,22 @@ GLOBL hi16<>(SB), RODATA|NOPTR, $32
 #define TILE
 #include "legacy_amd64.h"
 #undef DOTM
+#undef DOTR
 
 #define DOTM DOTM_EVEX
+#define DOTR DOTR_EVEX
+#define NAME ·q4_1Tile8VNNI
+#define LQ4_1
+#define TILE8
+#include "legacy_amd64.h"
+#define NAME ·q5_0Tile8VNNI
+#define LQ5_0
+#define TILE8
+#include "legacy_amd64.h"
+#define NAME ·q5_1Tile8VNNI
+#define LQ5_1
+#define TILE8
+#include "legacy_amd64.h"
 #define NAME ·q8_0RowsVNNI
 #define LQ8_0
 #include "legacy_amd64.h"
@@ -157,3 +198,4 @@ GLOBL hi16<>(SB), RODATA|NOPTR, $32
 #define TILE
 #include "legacy_amd64.h"
 #undef DOTM
+#undef DOTR
