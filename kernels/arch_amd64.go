@@ -71,7 +71,7 @@ func avxvnniKernels(t *kernelTable) {
 	t[quant.Q4_1] = legacyKernel(lQ4_1, isaAVXVNNI, "avxvnni")
 	t[quant.Q5_0] = legacyKernel(lQ5_0, isaAVXVNNI, "avxvnni")
 	t[quant.Q5_1] = legacyKernel(lQ5_1, isaAVXVNNI, "avxvnni")
-	t[quant.Q4_K] = kernel{act: actQ8_K, pack: packK16, dot: dotOne(rowsQ4_KAVXVNNI), rows: rowsQ4_KAVXVNNI, tile: tileQ4_KAVXVNNI, name: "avxvnni"}
+	t[quant.Q4_K] = kernel{act: actQ8_K, pack: packK16, dot: dotOne(rowsQ4_KAVXVNNI), rows: rowsQ4_KAVXVNNI, tile: tile8Q4_KAVXVNNI, prep: prepTile16, name: "avxvnni"}
 	t[quant.Q5_K] = kernel{act: actQ8_K, pack: packK16, dot: dotOne(rowsQ5_KAVXVNNI), rows: rowsQ5_KAVXVNNI, tile: tileQ5_KAVXVNNI, name: "avxvnni"}
 	t[quant.Q6_K] = kernel{act: actQ8_K, pack: packK16, dot: dotOne(rowsQ6_KAVXVNNI), rows: rowsQ6_KAVXVNNI, tile: tileQ6_KAVXVNNI, name: "avxvnni"}
 }

@@ -231,9 +231,36 @@ var (
 	tileQ6_KAVXVNNI = kTile(kQ6, isaAVXVNNI, rowsQ6_KAVXVNNI)
 	rowsQ4_KAVXVNNI = kRows(kQ4, isaAVXVNNI)
 	tileQ4_KAVXVNNI = kTile(kQ4, isaAVXVNNI, rowsQ4_KAVXVNNI)
-	rowsQ5_KAVXVNNI = kRows(kQ5, isaAVXVNNI)
-	tileQ5_KAVXVNNI = kTile(kQ5, isaAVXVNNI, rowsQ5_KAVXVNNI)
+	// tile8Q4_KAVXVNNI does prefill in groups of sixteen positions.
+	tile8Q4_KAVXVNNI = kTile8(tileQ4_KAVXVNNI)
+	rowsQ5_KAVXVNNI  = kRows(kQ5, isaAVXVNNI)
+	tileQ5_KAVXVNNI  = kTile(kQ5, isaAVXVNNI, rowsQ5_KAVXVNNI)
 )
+
+//go:noescape
+func q4_KTile8AVXVNNI(y *float32, ystride int, w *byte, nrows int, t *int8, d16 *float32, k16 *int16, nb int)
+
+// kTile8 is the avxvnni level's Q4_K prefill: sixteen positions per step
+// (prepTile16 has laid them out) in two calls of eight, each position in
+// a lane (q4_k_avxvnni_amd64.s); positions left over go to rest.
+func kTile8(rest tileDot) tileDot {
+	return func(y []float32, ys int, w []byte, rb, nrows int, acts []actVec) {
+		n := len(acts)
+		_ = w[nrows*rb-1]
+		p := 0
+		for ; p+16 <= n; p += 16 {
+			yp := y[p*ys:]
+			_ = yp[15*ys+nrows-1]
+			a := &acts[p]
+			nb := len(a.d)
+			q4_KTile8AVXVNNI(&yp[0], ys, &w[0], nrows, &a.t16[0], &a.d16[0], &a.k16[0], nb)
+			q4_KTile8AVXVNNI(&yp[8*ys], ys, &w[0], nrows, &a.t16[32], &a.d16[8], &a.k16[16], nb)
+		}
+		if p < n {
+			rest(y[p*ys:], ys, w, rb, nrows, acts[p:])
+		}
+	}
+}
 
 // kRows is the row kernel of K-quant t for instruction set s (isaAVX2 or
 // isaAVXVNNI): groups of up to four rows per
