@@ -9,7 +9,7 @@
 //            operand); else the 4-row kernel
 //   DOTM     DOTM(M, W, WN, D, DN): D = the eight int32 sums of four
 //            products of the unsigned bytes W (register number WN) with
-//            the signed bytes at M (a memory operand), D ≠ W; see
+//            the signed bytes at M (a memory operand, or Y0), D ≠ W; see
 //            legacy_amd64.s for the AVX2, AVX-VNNI and AVX-512 forms
 //
 // and #undefs them all but DOTM at its end. The type sets:
@@ -285,17 +285,18 @@ block:
 	PREFETCHT0 (AX)(R8*2)
 	PREFETCHT0 (AX)(R9*1)
 
+	VMOVDQU (DX), Y0
 	LW(BX, Y5, X5, Y9, X9)
-	DOTM((DX), Y5, 5, Y1, 1)
+	DOTM(Y0, Y5, 5, Y1, 1)
 	LEAQ (BX)(R8*1), AX
 	LW(AX, Y6, X6, Y9, X9)
-	DOTM((DX), Y6, 6, Y2, 2)
+	DOTM(Y0, Y6, 6, Y2, 2)
 	LEAQ (BX)(R8*2), AX
 	LW(AX, Y7, X7, Y9, X9)
-	DOTM((DX), Y7, 7, Y3, 3)
+	DOTM(Y0, Y7, 7, Y3, 3)
 	LEAQ (BX)(R9*1), AX
 	LW(AX, Y8, X8, Y9, X9)
-	DOTM((DX), Y8, 8, Y4, 4)
+	DOTM(Y0, Y8, 8, Y4, 4)
 	REDUCE4(Y1, Y2, Y3, Y4, Y5, Y6, X1, X5)
 #ifndef MINS
 	VPBROADCASTD (R13), X2
