@@ -120,11 +120,11 @@ tsb:
 	// Scales as in Q4K_SCALES; mins against each position's pair sums.
 	VMOVDQU 4(SI), X8
 	VPSHUFD $0x98, X8, X9
-	VPSRLVD k4shrA<>(SB), X9, X9
-	VPAND k4maskA<>(SB), X9, X9
+	VPSRLVD ·k4shrA(SB), X9, X9
+	VPAND ·k4maskA(SB), X9, X9
 	VPSHUFD $0x50, X8, X8
-	VPSRLVD k4shrB<>(SB), X8, X8
-	VPAND k4maskB<>(SB), X8, X8
+	VPSRLVD ·k4shrB(SB), X8, X8
+	VPAND ·k4maskB(SB), X8, X8
 	VPSLLD $4, X8, X8
 	VPOR X8, X9, X9
 	VPMOVZXBW X9, Y9
@@ -295,11 +295,11 @@ trow5:
 tsb5:
 	VMOVDQU 4(SI), X8
 	VPSHUFD $0x98, X8, X9
-	VPSRLVD k4shrA<>(SB), X9, X9
-	VPAND k4maskA<>(SB), X9, X9
+	VPSRLVD ·k4shrA(SB), X9, X9
+	VPAND ·k4maskA(SB), X9, X9
 	VPSHUFD $0x50, X8, X8
-	VPSRLVD k4shrB<>(SB), X8, X8
-	VPAND k4maskB<>(SB), X8, X8
+	VPSRLVD ·k4shrB(SB), X8, X8
+	VPAND ·k4maskB(SB), X8, X8
 	VPSLLD $4, X8, X8
 	VPOR X8, X9, X9
 	VPMOVZXBW X9, Y9

@@ -4,27 +4,28 @@
 #include "kernels_amd64.h"
 
 // Constants for unpacking the 12-byte scales field of Q4_K/Q5_K blocks
-// with vector shifts (see Q4K_SCALES) and for spreading the scales.
-DATA k4shrA<>+0(SB)/4, $0
-DATA k4shrA<>+4(SB)/4, $0
-DATA k4shrA<>+8(SB)/4, $0
-DATA k4shrA<>+12(SB)/4, $4
-GLOBL k4shrA<>(SB), RODATA|NOPTR, $16
-DATA k4maskA<>+0(SB)/4, $0x3f3f3f3f
-DATA k4maskA<>+4(SB)/4, $0x0f0f0f0f
-DATA k4maskA<>+8(SB)/4, $0x3f3f3f3f
-DATA k4maskA<>+12(SB)/4, $0x0f0f0f0f
-GLOBL k4maskA<>(SB), RODATA|NOPTR, $16
-DATA k4shrB<>+0(SB)/4, $32
-DATA k4shrB<>+4(SB)/4, $6
-DATA k4shrB<>+8(SB)/4, $32
-DATA k4shrB<>+12(SB)/4, $6
-GLOBL k4shrB<>(SB), RODATA|NOPTR, $16
-DATA k4maskB<>+0(SB)/4, $0x03030303
-DATA k4maskB<>+4(SB)/4, $0x03030303
-DATA k4maskB<>+8(SB)/4, $0x03030303
-DATA k4maskB<>+12(SB)/4, $0x03030303
-GLOBL k4maskB<>(SB), RODATA|NOPTR, $16
+// with vector shifts (see Q4K_SCALES; global: q4_k_avxvnni_amd64.s uses
+// them too) and for spreading the scales.
+DATA ·k4shrA+0(SB)/4, $0
+DATA ·k4shrA+4(SB)/4, $0
+DATA ·k4shrA+8(SB)/4, $0
+DATA ·k4shrA+12(SB)/4, $4
+GLOBL ·k4shrA(SB), RODATA|NOPTR, $16
+DATA ·k4maskA+0(SB)/4, $0x3f3f3f3f
+DATA ·k4maskA+4(SB)/4, $0x0f0f0f0f
+DATA ·k4maskA+8(SB)/4, $0x3f3f3f3f
+DATA ·k4maskA+12(SB)/4, $0x0f0f0f0f
+GLOBL ·k4maskA(SB), RODATA|NOPTR, $16
+DATA ·k4shrB+0(SB)/4, $32
+DATA ·k4shrB+4(SB)/4, $6
+DATA ·k4shrB+8(SB)/4, $32
+DATA ·k4shrB+12(SB)/4, $6
+GLOBL ·k4shrB(SB), RODATA|NOPTR, $16
+DATA ·k4maskB+0(SB)/4, $0x03030303
+DATA ·k4maskB+4(SB)/4, $0x03030303
+DATA ·k4maskB+8(SB)/4, $0x03030303
+DATA ·k4maskB+12(SB)/4, $0x03030303
+GLOBL ·k4maskB(SB), RODATA|NOPTR, $16
 
 // kScaleShuf<>+32*j is a VPSHUFB control that copies 16-bit word j of
 // each 128-bit lane to all eight words of the lane.
@@ -61,11 +62,11 @@ GLOBL kScaleShuf<>(SB), RODATA|NOPTR, $256
 #define Q4K_SCALES(M) \
 	VMOVDQU 4(AX), X8; \
 	VPSHUFD $0x98, X8, X9; \
-	VPSRLVD k4shrA<>(SB), X9, X9; \
-	VPAND k4maskA<>(SB), X9, X9; \
+	VPSRLVD ·k4shrA(SB), X9, X9; \
+	VPAND ·k4maskA(SB), X9, X9; \
 	VPSHUFD $0x50, X8, X8; \
-	VPSRLVD k4shrB<>(SB), X8, X8; \
-	VPAND k4maskB<>(SB), X8, X8; \
+	VPSRLVD ·k4shrB(SB), X8, X8; \
+	VPAND ·k4maskB(SB), X8, X8; \
 	VPSLLD $4, X8, X8; \
 	VPOR X8, X9, X9; \
 	VPMOVZXBW X9, Y9; \

@@ -13,28 +13,7 @@
 // Σ mn_s·pairsum_s (VPDPWSSD of int16 pairs) are exact, and the lanes do
 // acc += (d·dx)·isum, acc -= (dmin·dx)·msum as finishK4.
 
-// Scale-unpacking constants (scalesK4's shifts and masks on the four
-// dwords of the 12-byte field, as in q4_k_amd64.s).
-DATA k8shrA<>+0(SB)/4, $0
-DATA k8shrA<>+4(SB)/4, $0
-DATA k8shrA<>+8(SB)/4, $0
-DATA k8shrA<>+12(SB)/4, $4
-GLOBL k8shrA<>(SB), RODATA|NOPTR, $16
-DATA k8maskA<>+0(SB)/4, $0x3f3f3f3f
-DATA k8maskA<>+4(SB)/4, $0x0f0f0f0f
-DATA k8maskA<>+8(SB)/4, $0x3f3f3f3f
-DATA k8maskA<>+12(SB)/4, $0x0f0f0f0f
-GLOBL k8maskA<>(SB), RODATA|NOPTR, $16
-DATA k8shrB<>+0(SB)/4, $32
-DATA k8shrB<>+4(SB)/4, $6
-DATA k8shrB<>+8(SB)/4, $32
-DATA k8shrB<>+12(SB)/4, $6
-GLOBL k8shrB<>(SB), RODATA|NOPTR, $16
-DATA k8maskB<>+0(SB)/4, $0x03030303
-DATA k8maskB<>+4(SB)/4, $0x03030303
-DATA k8maskB<>+8(SB)/4, $0x03030303
-DATA k8maskB<>+12(SB)/4, $0x03030303
-GLOBL k8maskB<>(SB), RODATA|NOPTR, $16
+// The scale-unpacking constants ·k4shrA... are q4_k_amd64.s's.
 
 // K8DWORD: the dword at OFF(SI) of the row's block; its low nibbles go
 // with the quants at TLO(DX) into Y<LO>, its high ones with THI(DX) into
@@ -97,11 +76,11 @@ k8row:
 k8sb:
 	VMOVDQU 4(SI), X8
 	VPSHUFD $0x98, X8, X9
-	VPSRLVD k8shrA<>(SB), X9, X9
-	VPAND k8maskA<>(SB), X9, X9
+	VPSRLVD ·k4shrA(SB), X9, X9
+	VPAND ·k4maskA(SB), X9, X9
 	VPSHUFD $0x50, X8, X8
-	VPSRLVD k8shrB<>(SB), X8, X8
-	VPAND k8maskB<>(SB), X8, X8
+	VPSRLVD ·k4shrB(SB), X8, X8
+	VPAND ·k4maskB(SB), X8, X8
 	VPSLLD $4, X8, X8
 	VPOR X8, X9, X9
 	VPMOVZXBD X9, Y8
