@@ -62,6 +62,10 @@ type actVec struct {
 	// quant sums interleaved, g4d[4*b+i] = acts[i].d[b].
 	g4d []float32
 	g4s []int32
+	// g4m and m16 (Q8_1) hold the positions' s interleaved like g4d and
+	// d16, for the amd64 Q4_1/Q5_1 tiles (set by their prep, prepTileS).
+	g4m []float32
+	m16 []float32
 	// g4k (Q8_K with packK16) holds per super-block the four positions'
 	// 8 pair sums (32 int16: position i at 8i), then their 16 bsums
 	// (64 int16: position i at 32+16i).

@@ -4,22 +4,10 @@ package kernels
 
 // Go side of the AVX-512 (VNNI) kernels; see dot_amd64.go.
 
-//go:noescape
-func q8_0RowsVNNI(y *float32, w *byte, rowBytes, nrows int, q *int8, d *float32, sum *int32, nb int)
+// rowsQ8_0VNNI is the legacy template's (dot_legacy_amd64.go).
+var rowsQ8_0VNNI = legacyRows(lQ8_0, isaVNNI)
 
 var dotQ8_0VNNI = dotOne(rowsQ8_0VNNI)
-
-func rowsQ8_0VNNI(y []float32, w []byte, rb int, a *actVec) {
-	nb := len(a.d)
-	forRows4(y, w, rb, func(y *float32, w *byte, rb, nrows int) float32 {
-		var one [4]float32
-		if y == nil {
-			y = &one[0]
-		}
-		q8_0RowsVNNI(y, w, rb, nrows, &a.q[0], &a.d[0], &a.sum[0], nb)
-		return one[0]
-	})
-}
 
 //go:noescape
 func q8_0Tile16VNNI(y *float32, ystride int, w *byte, rowBytes, nrows int, t *int8, d16 *float32, s16 *int32, nb int)
@@ -166,19 +154,4 @@ func tileQ5_KVNNI(y []float32, ys int, w []byte, rb, nrows int, acts []actVec) {
 	}
 }
 
-//go:noescape
-func q4_0RowsVNNI(y *float32, w *byte, rowBytes, nrows int, q *int8, d *float32, sum *int32, nb int)
-
-var dotQ4_0VNNI = dotOne(rowsQ4_0VNNI)
-
-func rowsQ4_0VNNI(y []float32, w []byte, rb int, a *actVec) {
-	nb := len(a.d)
-	forRows4(y, w, rb, func(y *float32, w *byte, rb, nrows int) float32 {
-		var one [4]float32
-		if y == nil {
-			y = &one[0]
-		}
-		q4_0RowsVNNI(y, w, rb, nrows, &a.q[0], &a.d[0], &a.sum[0], nb)
-		return one[0]
-	})
-}
+var rowsQ4_0VNNI = legacyRows(lQ4_0, isaVNNI)

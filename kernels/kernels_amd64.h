@@ -75,3 +75,36 @@
 	SHLL $16, T; \
 	ORL T, S; \
 	VMOVD S, X
+
+// VEX256_0F38(OP, S, U, D) encodes the VEX.256.66.0F38.W0 instruction
+// OP with the register operands YD (ModRM reg), YU (vvvv) and YS (ModRM
+// rm), given as register numbers 0..15: C4, then R̄X̄B̄ and map 0F38,
+// then W0, the inverted vvvv, L = 256 and pp = 66, the opcode, and a
+// register-direct ModRM.
+#define VEX256_0F38(OP, S, U, D) \
+	BYTE $0xC4; \
+	BYTE $(((((D)>>3)^1)<<7) | 0x40 | ((((S)>>3)^1)<<5) | 0x02); \
+	BYTE $((((U)^15)<<3) | 0x05); \
+	BYTE $OP; \
+	BYTE $(0xC0 | (((D)&7)<<3) | ((S)&7))
+
+// VPDPBUSD_VEX(S, U, D) and VPDPWSSD_VEX(S, U, D) are the AVX-VNNI
+// instructions VPDPBUSD/VPDPWSSD YD, YU, YS in Go operand order: YD +=
+// per 32-bit lane the sum of the products of the four unsigned bytes of
+// YU with the four signed bytes of YS (VPDPBUSD), or of the two signed
+// words of YU with those of YS (VPDPWSSD). Go's assembler only knows
+// their EVEX encodings (AVX512_VNNI + AVX512VL), which CPUs with AVX-VNNI
+// but without AVX-512 (Alder Lake and later consumer Intel parts) fault
+// on, so the VEX encodings are spelled out.
+#define VPDPBUSD_VEX(S, U, D) VEX256_0F38(0x50, S, U, D)
+#define VPDPWSSD_VEX(S, U, D) VEX256_0F38(0x52, S, U, D)
+
+// MADDACC_AVX2 and MADDACC_VEX(S, SN, P, PN, I, IN) add to the int32 lanes
+// of I the products of the int16 pairs of P and S (register numbers SN,
+// PN, IN): with AVX2, VPMADDWD (into P) and VPADDD; with AVX-VNNI, one
+// VPDPWSSD. Both sum exact integers. The K-quant kernels are templates
+// instantiated with MADDACC defined as either.
+#define MADDACC_AVX2(S, SN, P, PN, I, IN) \
+	VPMADDWD S, P, P; \
+	VPADDD P, I, I
+#define MADDACC_VEX(S, SN, P, PN, I, IN) VPDPWSSD_VEX(SN, PN, IN)

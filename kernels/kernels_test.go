@@ -440,7 +440,7 @@ func TestZeroAllocs(t *testing.T) {
 			for _, typ := range allTypes {
 				// 3 rows: the scratch paths for fewer rows than a group.
 				rows, cols := 67, 512
-				if typ == quant.Q8_0 || typ == quant.Q4_0 || typ == quant.F32 {
+				if typ.BlockSize() == 32 || typ == quant.F32 {
 					rows = 3
 				}
 				m, err := NewMatrix(typ, rows, cols, quantMatrix(t, rng, typ, rows, cols))

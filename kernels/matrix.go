@@ -23,13 +23,19 @@
 //   - generic: simple integer loops, the reference for all others;
 //   - swar: plain Go on 64-bit machines, several small products per
 //     64-bit multiply (dot_swar.go);
-//   - avx2 (amd64, AVX2 + F16C): Go assembly for Q8_0, Q4_0, Q4_K, Q5_K,
-//     Q6_K, F32, F16 and BF16, four rows per step for one position and
-//     (quantized types) tiles of rows × four positions for MatMul;
+//   - avx2 (amd64, AVX2 + F16C): Go assembly for Q8_0, Q4_0, Q4_1, Q5_0,
+//     Q5_1, Q4_K, Q5_K, Q6_K, F32, F16 and BF16, four rows per step for
+//     one position and (quantized types) tiles of rows × four positions
+//     for MatMul;
+//   - avxvnni (amd64, AVX2 + AVX-VNNI, e.g. Alder Lake and later desktop
+//     CPUs without AVX-512): the avx2 kernels of the quantized types with
+//     VEX VPDPBUSD (32-value block types) or VPDPWSSD (K-quants) doing
+//     the multiply-adds;
 //   - avx512 (amd64, AVX-512 F/BW/VL + VNNI): VPDPBUSD row kernels for
-//     Q8_0, Q4_0 and Q4_K, and MatMul tiles with sixteen positions in the
-//     lanes of a ZMM register (no horizontal sums) for Q8_0, Q4_0, Q4_K,
-//     Q5_K and Q6_K;
+//     Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 and Q4_K, and MatMul tiles with
+//     sixteen positions in the lanes of a ZMM register (no horizontal
+//     sums) for Q8_0, Q4_0, Q4_K, Q5_K and Q6_K (Q4_1, Q5_0, Q5_1: rows
+//     × four positions with VPDPBUSD);
 //   - neon and dotprod (arm64, ASIMD with or without the dot-product
 //     extension): Q8_0 rows and tiles, Q4_K and Q6_K rows.
 //

@@ -130,7 +130,7 @@ func findLevel(name string) *level {
 // features are present). TESSERA_KERNELS=<level> in the environment
 // forces a level instead, if this CPU supports it: "generic" for the
 // simple loops (for debugging), "swar", or an assembly level such as
-// "avx2", "avx512" or "neon".
+// "avx2", "avxvnni", "avx512" or "neon".
 var bestKernels, bestLevel = selectKernels()
 
 // active is the table Pool calls use; tests switch it with useLevel.
@@ -150,7 +150,8 @@ func selectKernels() (kernelTable, string) {
 
 // Level returns the name of the kernel set in use, chosen at start-up
 // from the CPU's features (or TESSERA_KERNELS): "generic", "swar",
-// "avx2", "avx512" or "neon". It is for logs and benchmark reports.
+// "avx2", "avxvnni", "avx512", "neon" or "dotprod". It is for logs and
+// benchmark reports.
 func Level() string { return bestLevel }
 
 // useLevel switches Pool calls to the kernels of the named level and
