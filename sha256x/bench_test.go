@@ -57,6 +57,9 @@ func BenchmarkSumMany(b *testing.B) {
 // BenchmarkFewLanes finds where the 16-lane kernel starts to beat one
 // message at a time, which sets minLanes.
 func BenchmarkFewLanes(b *testing.B) {
+	if !useMulti {
+		b.Skip("no multi-buffer kernel on this CPU")
+	}
 	msgs := batch(8, 8192)
 	out := make([][32]byte, len(msgs))
 	for _, n := range []int{1, 2, 3, 4, 6, 8} {

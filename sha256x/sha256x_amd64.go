@@ -5,7 +5,9 @@ package sha256x
 import (
 	"cmp"
 	"crypto/sha256"
+	"encoding"
 	"encoding/binary"
+	"hash"
 	"slices"
 	"sync"
 	"unsafe"
@@ -55,21 +57,27 @@ func (l *lanes) blocks(i int) (unsafe.Pointer, int) {
 	return unsafe.Pointer(unsafe.SliceData(l.body[i])), len(l.body[i]) / 64
 }
 
-// orderPool holds the index scratch used to sort messages by length.
-var orderPool = sync.Pool{New: func() any { return new([]int32) }}
+// scratch is the per-call heap state, pooled so that calls do not allocate.
+type scratch struct {
+	order []int32   // message indices, longest first
+	h     hash.Hash // crypto/sha256, to finish messages handed off
+	state []byte    // marshalled crypto/sha256 state for a hand-off
+}
+
+var scratchPool = sync.Pool{New: func() any { return &scratch{h: sha256.New()} }}
 
 // sumMulti hashes msgs 16 at a time. Messages go to lanes longest first so
 // that lanes running side by side have similar lengths and the last,
 // partly filled passes are over the shortest messages; a lane whose message
 // ends is refilled with the next one at once.
 func sumMulti(out [][32]byte, msgs [][]byte) {
-	op := orderPool.Get().(*[]int32)
-	defer orderPool.Put(op)
-	order := (*op)[:0]
+	s := scratchPool.Get().(*scratch)
+	defer scratchPool.Put(s)
+	order := s.order[:0]
 	for i := range msgs {
 		order = append(order, int32(i))
 	}
-	*op = order
+	s.order = order
 	slices.SortFunc(order, func(a, b int32) int { return cmp.Compare(len(msgs[b]), len(msgs[a])) })
 	// The last len%16 messages would leave most lanes idle on the final
 	// pass; with few of them, one at a time is cheaper.
@@ -99,6 +107,19 @@ func sumMulti(out [][32]byte, msgs [][]byte) {
 		}
 		if busy == 0 {
 			return
+		}
+		// When the batch runs dry, the longest messages are often left
+		// in a few lanes; they go on one at a time.
+		if next == len(order) && busy < minLanes {
+			for i := range l.msg {
+				if l.msg[i] >= 0 && (!l.inTail[i] || l.tailAt[i] == 0) {
+					l.handOff(s, i, msgs[l.msg[i]], &out[l.msg[i]])
+					busy--
+				}
+			}
+			if busy == 0 {
+				return
+			}
 		}
 		// Run the blocks every busy lane has; idle lanes repeat a busy
 		// lane's pointer and their state is reset before reuse.
@@ -141,6 +162,42 @@ func sumMulti(out [][32]byte, msgs [][]byte) {
 			l.msg[i] = -1
 		}
 	}
+}
+
+// handOff finishes lane i's message m with crypto/sha256, carrying over
+// the lane's state through the state encoding crypto/sha256 reads back
+// ("sha\x03", the 8 state words, a 64-byte buffer, the length so far; all
+// big-endian). Lane i must be at a block boundary of m.
+func (l *lanes) handOff(s *scratch, i int, m []byte, d *[32]byte) {
+	done := len(m) &^ 63
+	if !l.inTail[i] {
+		done -= len(l.body[i])
+	}
+	var st [8]uint32
+	for w := range 8 {
+		st[w] = l.state[w][i]
+	}
+	b := appendState(s.state[:0], &st, done)
+	s.state = b
+	l.msg[i] = -1
+	if s.h.(encoding.BinaryUnmarshaler).UnmarshalBinary(b) != nil {
+		// A future encoding this does not know: start over.
+		*d = sha256.Sum256(m)
+		return
+	}
+	s.h.Write(m[done:])
+	s.h.Sum(d[:0])
+}
+
+// appendState appends crypto/sha256's encoding of a state st after done
+// bytes (a multiple of 64, so its buffer is empty).
+func appendState(b []byte, st *[8]uint32, done int) []byte {
+	b = append(b, "sha\x03"...)
+	for _, w := range st {
+		b = binary.BigEndian.AppendUint32(b, w)
+	}
+	b = append(b, make([]byte, 64)...)
+	return binary.BigEndian.AppendUint64(b, uint64(done))
 }
 
 // start puts message m (index mi) in lane i.
