@@ -12,6 +12,10 @@ import "crypto/sha256"
 
 //go:generate go run gen.go
 
+// Lanes is how many messages the widest kernel hashes side by side:
+// batches of at least Lanes messages make the most of it.
+const Lanes = 16
+
 // SumMany sets out[i] to the SHA-256 digest of msgs[i] for every i: the
 // same bytes crypto/sha256.Sum256 returns. It panics if out is shorter than
 // msgs. It starts no goroutines; callers hash separate batches in parallel.
