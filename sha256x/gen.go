@@ -36,10 +36,9 @@ func main() {
 	p("")
 	p("// Register use: Z0-Z7 the working variables a-h (one message per")
 	p("// 32-bit lane), Z16-Z31 the message schedule W[0..15] as a ring,")
-	p("// Z8-Z10 round temporaries, Z11 gather scratch, Z12/Z13 the lane")
-	p("// pointers (lanes 0-7, 8-15), Z14 the byte-swap shuffle. The state in")
-	p("// memory stays the value at the start of the block, so the final")
-	p("// feed-forward adds it back from there.")
+	p("// Z8-Z10 round temporaries. The state in memory stays the value at")
+	p("// the start of the block, so the final feed-forward adds it back from")
+	p("// there, and the message transpose may use Z0-Z15.")
 	p("")
 	p("// func block16(state *[8][16]uint32, ptrs *[16]unsafe.Pointer, nblocks int)")
 	p("TEXT ·block16(SB), NOSPLIT, $0-24")
@@ -48,22 +47,46 @@ func main() {
 	p("\tMOVQ nblocks+16(FP), CX")
 	p("\tTESTQ CX, CX")
 	p("\tJZ done")
-	for i := 0; i < 8; i++ {
-		p("\tVMOVDQU32 %d(DI), Z%d", 64*i, i)
-	}
-	p("\tVMOVDQU64 0(SI), Z12")
-	p("\tVMOVDQU64 64(SI), Z13")
-	p("\tVMOVDQU64 bswap<>(SB), Z14")
 	p("\tXORQ AX, AX")
 	p("loop:")
+	// Load lane i's 16 message words into Z16+i, then transpose so that
+	// Z16+t holds word t of every lane. Z0-Z15 are free meanwhile: the
+	// state in memory equals the registers at every block start.
+	for i := 0; i < 16; i++ {
+		p("\tMOVQ %d(SI), DX", 8*i)
+		p("\tVMOVDQU32 (DX)(AX*1), Z%d", 16+i)
+	}
+	// Interleave dwords of row pairs, then qwords: Z16+4q+k then holds,
+	// in each 128-bit lane L, word 4L+k of rows 4q..4q+3.
+	for q := 0; q < 8; q++ {
+		p("\tVPUNPCKLDQ Z%d, Z%d, Z%d", 17+2*q, 16+2*q, 2*q)
+		p("\tVPUNPCKHDQ Z%d, Z%d, Z%d", 17+2*q, 16+2*q, 2*q+1)
+	}
+	for q := 0; q < 4; q++ {
+		p("\tVPUNPCKLQDQ Z%d, Z%d, Z%d", 4*q+2, 4*q, 16+4*q)
+		p("\tVPUNPCKHQDQ Z%d, Z%d, Z%d", 4*q+2, 4*q, 16+4*q+1)
+		p("\tVPUNPCKLQDQ Z%d, Z%d, Z%d", 4*q+3, 4*q+1, 16+4*q+2)
+		p("\tVPUNPCKHQDQ Z%d, Z%d, Z%d", 4*q+3, 4*q+1, 16+4*q+3)
+	}
+	// Transpose the 128-bit lanes of Z16+k, Z20+k, Z24+k, Z28+k.
+	for k := 0; k < 4; k++ {
+		x0, x1, x2, x3 := 16+k, 20+k, 24+k, 28+k
+		p("\tVSHUFI32X4 $0x44, Z%d, Z%d, Z%d", x1, x0, 4*k)
+		p("\tVSHUFI32X4 $0xee, Z%d, Z%d, Z%d", x1, x0, 4*k+1)
+		p("\tVSHUFI32X4 $0x44, Z%d, Z%d, Z%d", x3, x2, 4*k+2)
+		p("\tVSHUFI32X4 $0xee, Z%d, Z%d, Z%d", x3, x2, 4*k+3)
+	}
+	for k := 0; k < 4; k++ {
+		p("\tVSHUFI32X4 $0x88, Z%d, Z%d, Z%d", 4*k+2, 4*k, 16+k)
+		p("\tVSHUFI32X4 $0xdd, Z%d, Z%d, Z%d", 4*k+2, 4*k, 20+k)
+		p("\tVSHUFI32X4 $0x88, Z%d, Z%d, Z%d", 4*k+3, 4*k+1, 24+k)
+		p("\tVSHUFI32X4 $0xdd, Z%d, Z%d, Z%d", 4*k+3, 4*k+1, 28+k)
+	}
 	for t := 0; t < 16; t++ {
-		w := 16 + t
-		p("\tKXNORW K1, K1, K1")
-		p("\tVPGATHERQD %d(AX)(Z12*1), K1, Y%d", 4*t, w)
-		p("\tKXNORW K1, K1, K1")
-		p("\tVPGATHERQD %d(AX)(Z13*1), K1, Y11", 4*t)
-		p("\tVINSERTI64X4 $1, Y11, Z%d, Z%d", w, w)
-		p("\tVPSHUFB Z14, Z%d, Z%d", w, w)
+		p("\tVPSHUFB bswap<>(SB), Z%d, Z%d", 16+t, 16+t)
+	}
+	for i := 0; i < 8; i++ {
+		p("\tVMOVDQU32 %d(DI), Z%d", 64*i, i)
 	}
 	v := []int{0, 1, 2, 3, 4, 5, 6, 7} // registers holding a..h
 	for t := 0; t < 64; t++ {
