@@ -19,11 +19,11 @@ import (
 // AVX512BW; the rotates and ternary logic are AVX512F.
 var useMulti = cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VL
 
-// minLanes is the fewest messages worth a 16-lane pass: below it, one
-// message at a time with the SHA instructions is faster (see the
-// benchmarks), so a batch that leaves fewer lanes busy hashes those
-// messages one by one.
-const minLanes = 4
+// minLanes is the fewest messages worth a 16-lane pass: a pass costs the
+// same however many lanes are busy, and on an AMD EPYC with SHA-NI it
+// costs what 6 one-at-a-time hashes do (BenchmarkFewLanes), so a batch
+// that leaves fewer lanes busy hashes those messages one by one.
+const minLanes = 6
 
 // block16 compresses nblocks consecutive 64-byte blocks of each lane into
 // that lane's state. state is transposed: state[w][i] is word w of lane i.
