@@ -3,6 +3,7 @@ package proof_test
 import (
 	"bytes"
 	"crypto/ed25519"
+	"fmt"
 	"os"
 	"runtime"
 	"slices"
@@ -143,6 +144,36 @@ func BenchmarkVerifyOpening(b *testing.B) {
 		}
 		if err := proof.VerifyOpening(fx.cfg, rc, ops[0]); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkCommitTrace measures a node's commitment to one decode step's
+// trace (every vector hashed, cell hashes, tree) on kernel pools of one
+// and two threads: kjv-tiny's 6 layers, and with TESSERA_PROOF_FIGURES=1
+// also three 1B-shape layers.
+func BenchmarkCommitTrace(b *testing.B) {
+	models := []string{"kjv-tiny"}
+	if os.Getenv("TESSERA_PROOF_FIGURES") != "" {
+		models = append(models, "big")
+	}
+	for _, name := range models {
+		fx := kjv(b, "kjv-tiny-q8_0.gguf")
+		if name == "big" {
+			fx = bigFixture(b)
+		}
+		calls := runTraced(b, fx, model.Range{First: 0, Last: fx.cfg.Layers}, []int{5, 9, 14}, 1)
+		tr := calls[len(calls)-1].trace
+		for _, threads := range []int{1, 2} {
+			b.Run(fmt.Sprintf("%s/t%d", name, threads), func(b *testing.B) {
+				pool := kernels.NewPool(threads)
+				defer pool.Close()
+				for b.Loop() {
+					if _, err := proof.CommitTraceOn(tr, pool.Parallel); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
 		}
 	}
 }
