@@ -108,3 +108,21 @@
 	VPMADDWD S, P, P; \
 	VPADDD P, I, I
 #define MADDACC_VEX(S, SN, P, PN, I, IN) VPDPWSSD_VEX(SN, PN, IN)
+
+// PREFETCH_NEXT4_144 prefetches the 144-byte super-block at BX (Q4_K,
+// Q5_K) of the four rows after the current four: row stride R8, R9 =
+// 3·R8. Clobbers AX.
+#define PREFETCH_NEXT4_144 \
+	LEAQ (BX)(R8*4), AX; \
+	PREFETCHT0 (AX); \
+	PREFETCHT0 64(AX); \
+	PREFETCHT0 128(AX); \
+	PREFETCHT0 (AX)(R8*1); \
+	PREFETCHT0 64(AX)(R8*1); \
+	PREFETCHT0 128(AX)(R8*1); \
+	PREFETCHT0 (AX)(R8*2); \
+	PREFETCHT0 64(AX)(R8*2); \
+	PREFETCHT0 128(AX)(R8*2); \
+	PREFETCHT0 (AX)(R9*1); \
+	PREFETCHT0 64(AX)(R9*1); \
+	PREFETCHT0 128(AX)(R9*1)
