@@ -714,3 +714,47 @@ func TestParallel(t *testing.T) {
 		p.Close()
 	}
 }
+
+// TestPoolHandOff drives the pool's hand-offs through the paths where a
+// lost wake-up would hang: callers that outlast their spin and park while
+// workers finish slow chunks, and workers that park between calls. Under
+// qemu-user (an arm64 guest on an x86 host) a plain store followed by a
+// load of another flag may be reordered, which hung this test before the
+// park paths used swaps; a hang here fails through the runtime's deadlock
+// detector or the test timeout.
+func TestPoolHandOff(t *testing.T) {
+	calls := 2000
+	if testing.Short() {
+		calls = 200
+	}
+	for _, threads := range []int{2, 3, 5} {
+		p := NewPool(threads)
+		for i := range calls {
+			n := threads * 2
+			hits := make([]int32, n)
+			p.Parallel(n, 1, func(lo, hi int) {
+				// Chunks of 0 to 2 spin times, so that the last worker
+				// finishes before, during and after the caller parks.
+				busy(time.Duration((lo*7919+i*104729)%200) * spinTime / 100)
+				for j := lo; j < hi; j++ {
+					hits[j]++
+				}
+			})
+			for j, h := range hits {
+				if h != 1 {
+					t.Fatalf("%d threads, call %d: index %d covered %d times", threads, i, j, h)
+				}
+			}
+			if i%4 == 0 {
+				busy(spinTime * 2) // workers park before the next call
+			}
+		}
+		p.Close()
+	}
+}
+
+// busy keeps the CPU for d without parking, as a slow chunk would.
+func busy(d time.Duration) {
+	for start := time.Now(); time.Since(start) < d; {
+	}
+}

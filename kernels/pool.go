@@ -405,7 +405,8 @@ func (p *pool) dispatch(nw int) {
 	if p.spin(func() bool { return p.pending.Load() == 0 }) {
 		return
 	}
-	p.waiting.Store(true)
+	// A swap, not a store: see await.
+	p.waiting.Swap(true)
 	if p.pending.Load() == 0 && p.waiting.CompareAndSwap(true, false) {
 		return
 	}
@@ -439,7 +440,13 @@ func (p *pool) await(w *worker, seen uint64) uint64 {
 	if p.spin(func() bool { return p.gen.Load() != seen }) {
 		return p.gen.Load()
 	}
-	w.sleeping.Store(true)
+	// Swap, not Store: the flag must be visible before gen is read
+	// (each side writes its flag, then reads the other's). Go's atomics
+	// promise that order for a Store too, but qemu-user running an arm64
+	// binary on an x86 host lets a store-release pass a later
+	// load-acquire, which lost wake-ups in CI; a read-modify-write is a
+	// full barrier there as everywhere.
+	w.sleeping.Swap(true)
 	if g := p.gen.Load(); g != seen && w.sleeping.CompareAndSwap(true, false) {
 		return g
 	}
