@@ -70,6 +70,20 @@ func (t *Trace) reset(c Config, first, layers, start, n int) {
 	t.buf = t.buf[:need]
 }
 
+// TraceBytes is the buffer a Trace needs to record n positions through
+// layers layers of a model with config c.
+func TraceBytes(c Config, layers, n int) int64 {
+	cell := 0
+	for _, w := range cellWidths(c) {
+		cell += w
+	}
+	return 4 * int64(cell) * int64(layers) * int64(n)
+}
+
+// Capacity is the bytes of the buffer the trace records into: what it
+// holds in memory, whatever the shape of its last pass.
+func (t *Trace) Capacity() int64 { return 4 * int64(cap(t.buf)) }
+
 // Cell returns the record of layer (a model layer index) at position pos.
 func (t *Trace) Cell(layer, pos int) (Cell, error) {
 	li, pi := layer-t.FirstLayer, pos-t.Start

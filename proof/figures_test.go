@@ -224,7 +224,7 @@ func TestFiguresRecording(t *testing.T) {
 							continue
 						}
 						in := proof.HiddenRoot(h, 1, dim)
-						tr := store.NewTrace()
+						tr := store.NewTrace(model.TraceBytes(fx.cfg, r.Last-r.First, 1))
 						if err := m.ForwardTrace(s, p, h, 1, tr); err != nil {
 							t.Fatal(err)
 						}

@@ -433,3 +433,107 @@ func TestCommitTraceSplitInvariant(t *testing.T) {
 		}
 	}
 }
+
+// TestTraceRecycling: a session that records into buffers another
+// session released commits to exactly what fresh buffers give, its
+// openings verify, and the buffers did come from the pool.
+func TestTraceRecycling(t *testing.T) {
+	fx := kjv(t, "kjv-tiny-q8_0.gguf")
+	r := model.Range{First: 1, Last: 4}
+	pool := &proof.TracePool{}
+
+	// An earlier session fills the pool with dirty buffers: another
+	// prompt, longer than what follows (prefill buffers larger).
+	dirty := newSimNode(t, fx, r, 4)
+	dirty.store.Window, dirty.store.Recycle = 2, pool
+	dc := newSimClient(t, fx, dirty, proof.AuditConfig{Cells: 1}, 4)
+	dc.generate(t, []int{7, 8, 9, 10, 11, 12}, 8)
+	dirty.store.Release()
+	kept, _ := pool.Kept()
+	if kept == 0 {
+		t.Fatal("a released session left no buffers in the pool")
+	}
+
+	fresh := newSimNode(t, fx, r, 5)
+	recycled := newSimNode(t, fx, r, 5)
+	recycled.store.Recycle = pool
+	for _, n := range []*simNode{fresh, recycled} {
+		c := newSimClient(t, fx, n, proof.AuditConfig{Cells: 3}, 5)
+		c.generate(t, []int{1, 2, 3}, 6)
+		if len(c.errs)+len(c.frauds) > 0 {
+			t.Fatal(c.errs, c.frauds)
+		}
+	}
+	if len(fresh.history) != len(recycled.history) || len(fresh.history) == 0 {
+		t.Fatalf("%d and %d receipts", len(fresh.history), len(recycled.history))
+	}
+	for i := range fresh.history {
+		if fresh.history[i].TraceRoot != recycled.history[i].TraceRoot {
+			t.Fatalf("step %d: the trace root from recycled buffers differs", i)
+		}
+	}
+	if after, _ := pool.Kept(); after >= kept {
+		t.Errorf("the pool kept %d buffers before the session and %d after: none reused", kept, after)
+	}
+}
+
+// TestTracePool: Get hands out the smallest buffer that fits (else the
+// largest), Put respects the byte bound, and a nil pool keeps nothing.
+func TestTracePool(t *testing.T) {
+	fx := kjv(t, "kjv-tiny-q8_0.gguf")
+	m, err := model.Load(fx.file, model.Options{Layers: model.Range{First: 0, Last: 1}, Pool: testPool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sized := func(n int) *model.Trace { // a trace of n positions of one layer
+		s, err := m.NewSession(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := make([]float32, n*fx.cfg.Dim)
+		tr := new(model.Trace)
+		if err := m.ForwardTrace(s, 0, h, n, tr); err != nil {
+			t.Fatal(err)
+		}
+		return tr
+	}
+	one := model.TraceBytes(fx.cfg, 1, 1)
+	small, mid, big := sized(1), sized(4), sized(16)
+	pool := &proof.TracePool{MaxBytes: 21 * one}
+	for _, tr := range []*model.Trace{big, small, mid} {
+		pool.Put(tr)
+	}
+	if n, b := pool.Kept(); n != 3 || b != 21*one {
+		t.Fatalf("kept %d buffers of %d bytes, want 3 of %d", n, b, 21*one)
+	}
+	pool.Put(sized(1)) // over the bound
+	if n, _ := pool.Kept(); n != 3 {
+		t.Fatalf("kept %d buffers past the bound", n)
+	}
+	cases := []struct {
+		need int64
+		want *model.Trace
+	}{
+		{2 * one, mid},   // smallest that fits
+		{100 * one, big}, // none fits: the largest
+		{one, small},     // exact fit
+		{one, nil},       // empty: a new one
+	}
+	for i, c := range cases {
+		got := pool.Get(c.need)
+		if c.want == nil {
+			if got == nil || got == small || got == mid || got == big {
+				t.Errorf("case %d: got a kept buffer from an empty pool", i)
+			}
+			continue
+		}
+		if got != c.want {
+			t.Errorf("case %d: need %d bytes: got a buffer of %d", i, c.need, got.Capacity())
+		}
+	}
+	var none *proof.TracePool
+	none.Put(big)
+	if tr := none.Get(one); tr == nil || tr == big {
+		t.Error("a nil pool kept a buffer")
+	}
+}

@@ -48,7 +48,7 @@ func (n *simNode) forward(start int, hidden []float32, count int) *proof.Receipt
 	n.t.Helper()
 	dim := n.m.Config.Dim
 	in := proof.HiddenRoot(hidden, count, dim)
-	tr := n.store.NewTrace()
+	tr := n.store.NewTrace(model.TraceBytes(n.m.Config, n.m.Range.Last-n.m.Range.First, count))
 	if err := n.m.ForwardTrace(n.s, start, hidden, count, tr); err != nil {
 		n.t.Fatal(err)
 	}

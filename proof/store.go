@@ -1,8 +1,11 @@
 package proof
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
 
 	"github.com/tessera-net/tessera/model"
 )
@@ -32,6 +35,10 @@ type TraceStore struct {
 	// Parallel runs the hashing of each commitment (nil: goroutines); a
 	// node passes its kernel pool's.
 	Parallel Parallel
+	// Recycle, if set, supplies trace buffers and takes back those that
+	// leave the window or are released: a node shares one across its
+	// sessions.
+	Recycle *TracePool
 
 	steps   map[uint64]*storedStep
 	order   []uint64 // steps holding full traces, oldest first
@@ -50,15 +57,33 @@ type storedStep struct {
 	bytes int64
 }
 
-// NewTrace returns a trace to record the next forward call into, reusing
-// one that left the window when possible.
-func (s *TraceStore) NewTrace() *model.Trace {
-	if n := len(s.free); n > 0 {
-		t := s.free[n-1]
-		s.free = s.free[:n-1]
-		return t
+// NewTrace returns a trace to record the next forward call into, one of
+// need bytes (model.TraceBytes) if it can, reusing one that left the
+// window or, from Recycle, another session's.
+func (s *TraceStore) NewTrace(need int64) *model.Trace {
+	for i, t := range s.free {
+		if t.Capacity() >= need {
+			s.free = slices.Delete(s.free, i, i+1)
+			return t
+		}
 	}
-	return new(model.Trace)
+	return s.Recycle.Get(need)
+}
+
+// Release hands every trace the store holds to its Recycle pool and
+// empties the store; it must not be used afterwards. A node calls it when
+// the session ends.
+func (s *TraceStore) Release() {
+	for _, st := range s.steps {
+		if st.trace != nil {
+			s.Recycle.Put(st.trace)
+			st.trace = nil
+		}
+	}
+	for _, t := range s.free {
+		s.Recycle.Put(t)
+	}
+	*s = TraceStore{}
 }
 
 // Add commits the trace of forward call step (which computed tr's
@@ -154,6 +179,8 @@ func (s *TraceStore) evict() {
 		s.bytes -= old.bytes
 		if len(s.free) < 2 {
 			s.free = append(s.free, old.trace)
+		} else {
+			s.Recycle.Put(old.trace)
 		}
 		old.trace = nil
 		if old.live <= 0 {
@@ -203,3 +230,86 @@ func (s *TraceStore) Open(refs []CellRef) ([]*CellOpening, error) {
 // Retained reports the steps whose full traces are kept and the bytes
 // they hold.
 func (s *TraceStore) Retained() (steps int, bytes int64) { return len(s.order), s.bytes }
+
+// DefaultTracePoolBytes bounds the trace buffers a TracePool keeps.
+const DefaultTracePoolBytes = DefaultTraceBytes
+
+// TracePool keeps trace buffers that sessions no longer need, for other
+// sessions to record into. Without it every session writes its first
+// window of traces into freshly allocated memory: for a node serving
+// 1B-shape layers that is megabytes of page faults and zeroing per
+// session, on the decode path, and garbage the collector must then sweep
+// while the kernel threads run. Safe for concurrent use; the nil pool
+// keeps nothing.
+type TracePool struct {
+	// MaxBytes bounds the capacity of the buffers kept (0:
+	// DefaultTracePoolBytes); buffers beyond it are left to the garbage
+	// collector.
+	MaxBytes int64
+
+	mu     sync.Mutex
+	free   []*model.Trace
+	bytes  int64
+	reused uint64
+}
+
+// Get returns the smallest kept trace buffer of at least need bytes, or
+// else the largest (recording grows it), or a new one.
+func (p *TracePool) Get(need int64) *model.Trace {
+	if p == nil {
+		return new(model.Trace)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.free) == 0 {
+		return new(model.Trace)
+	}
+	i, _ := slices.BinarySearchFunc(p.free, need, func(e *model.Trace, c int64) int { return cmp.Compare(e.Capacity(), c) })
+	i = min(i, len(p.free)-1)
+	t := p.free[i]
+	p.free = slices.Delete(p.free, i, i+1)
+	p.bytes -= t.Capacity()
+	p.reused++
+	return t
+}
+
+// Put keeps t for a later Get if the bound allows; the caller must not
+// use t afterwards.
+func (p *TracePool) Put(t *model.Trace) {
+	if p == nil || t == nil {
+		return
+	}
+	limit := p.MaxBytes
+	if limit <= 0 {
+		limit = DefaultTracePoolBytes
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.bytes+t.Capacity() > limit {
+		return
+	}
+	p.bytes += t.Capacity()
+	// Kept in order of capacity, so that Get finds the best fit.
+	i, _ := slices.BinarySearchFunc(p.free, t.Capacity(), func(e *model.Trace, c int64) int { return cmp.Compare(e.Capacity(), c) })
+	p.free = slices.Insert(p.free, i, t)
+}
+
+// Kept reports the buffers the pool holds and their bytes.
+func (p *TracePool) Kept() (traces int, bytes int64) {
+	if p == nil {
+		return 0, 0
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.free), p.bytes
+}
+
+// Reused reports how many buffers Get has handed out again.
+func (p *TracePool) Reused() uint64 {
+	if p == nil {
+		return 0
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.reused
+}

@@ -93,6 +93,9 @@ type Server struct {
 	peersOnce sync.Once
 	peers     *PeerLimiter
 
+	tracesOnce sync.Once
+	traces     *proof.TracePool // trace buffers shared by the sessions
+
 	viewsMu sync.Mutex
 	views   map[model.Range]*model.Model // views of Model for sub-range sessions
 
@@ -112,6 +115,19 @@ type Server struct {
 // ForwardFunc computes one forward call of a session in place, recording
 // its trace into tr when tr is not nil (model.Model.ForwardTrace).
 type ForwardFunc func(s *model.Session, start int, hidden []float32, n int, tr *model.Trace) error
+
+// tracePool returns the trace buffers the sessions share: at most one
+// session's worth (TraceBytes) is kept between sessions.
+func (s *Server) tracePool() *proof.TracePool {
+	s.tracesOnce.Do(func() {
+		limit := s.TraceBytes
+		if limit <= 0 {
+			limit = proof.DefaultTraceBytes
+		}
+		s.traces = &proof.TracePool{MaxBytes: limit}
+	})
+	return s.traces
+}
 
 // NodeKey is the public key receipts are signed with, or nil.
 func (s *Server) NodeKey() ed25519.PublicKey {
@@ -133,11 +149,16 @@ type ServerStats struct {
 	Errors        uint64 // Error messages sent
 	Expired       uint64 // streams closed by the idle timeout
 	Openings      uint64 // trace cells opened for auditors
+	// Trace buffers kept between sessions, their bytes, and how many
+	// sessions' calls recorded into one another session had released.
+	TracesKept     int
+	TraceBytesKept int64
+	TracesReused   uint64
 }
 
 // Stats returns a snapshot of the counters.
 func (s *Server) Stats() ServerStats {
-	return ServerStats{
+	st := ServerStats{
 		SessionsOpen:  s.sessionsOpen.Load(),
 		SessionsTotal: s.sessionsTotal.Load(),
 		Streams:       s.streams.Load(),
@@ -149,6 +170,9 @@ func (s *Server) Stats() ServerStats {
 		Expired:       s.expired.Load(),
 		Openings:      s.openings.Load(),
 	}
+	st.TracesKept, st.TraceBytesKept = s.tracePool().Kept()
+	st.TracesReused = s.tracePool().Reused()
+	return st
 }
 
 // limits are the Server's settings with defaults applied.
@@ -413,7 +437,7 @@ func (c *conn) open(ctx context.Context, m *wire.OpenSession) *wire.Error {
 	if len(m.Nonce) == wire.NonceSize && srv.Key != nil {
 		c.signing = true
 		copy(c.nonce[:], m.Nonce)
-		c.store = &proof.TraceStore{Window: srv.TraceWindow, MaxBytes: srv.TraceBytes}
+		c.store = &proof.TraceStore{Window: srv.TraceWindow, MaxBytes: srv.TraceBytes, Recycle: srv.tracePool()}
 		if pool := view.Pool(); pool != nil {
 			c.store.Parallel = pool.Parallel
 		}
@@ -448,7 +472,7 @@ func (c *conn) forward(ctx context.Context, m *wire.Forward) (*wire.Error, error
 	var tr *model.Trace
 	if c.signing {
 		inHash = proof.HiddenRoot(hidden, m.N, dim)
-		tr = c.store.NewTrace()
+		tr = c.store.NewTrace(model.TraceBytes(c.srv.Model.Config, c.model.Range.Last-c.model.Range.First, m.N))
 	}
 	compute := c.srv.Forward
 	if compute == nil {
@@ -540,7 +564,10 @@ func (c *conn) release() {
 	if c.sess != nil {
 		c.sess, c.model = nil, nil
 		c.hidden, c.payload, c.rounded = nil, nil, nil
-		c.store = nil
+		if c.store != nil {
+			c.store.Release()
+			c.store = nil
+		}
 		c.srv.sessionsOpen.Add(-1)
 		if c.admitted != nil && c.srv.Release != nil {
 			c.srv.Release(*c.admitted)

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/tessera-net/tessera/generate"
 	"github.com/tessera-net/tessera/gguf"
@@ -653,4 +654,46 @@ func mustSession(t *testing.T, m *model.Model, c *raw) *model.Session {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// TestTraceBuffersReused: a node hands the trace buffers of a finished
+// session to the next one, whose receipts and audits still pass and whose
+// tokens are unchanged.
+func TestTraceBuffersReused(t *testing.T) {
+	vk := verificationKey(t)
+	rg := model.Range{First: 0, Last: 6}
+	n, open, key := verifiedNode(t, rg, 7, nil)
+	want := reference(t, prompts[0]).res.Tokens[:8]
+	for run := 0; run < 2; run++ {
+		h := swarm.RemoteHop("node", rg, open)
+		h.PubKey = key
+		v := &swarm.Verification{Keys: []*proof.VerificationKey{vk}, Audit: proof.AuditConfig{Cells: 4}, Rand: detRand(uint64(run + 1))}
+		ch, err := swarm.NewChain(swarm.ChainConfig{Model: testConfig, ModelCommit: testCommit, Verify: v, DType: wire.DTypeF32}, []swarm.Hop{h})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := genRun(context.Background(), ch, prompts[0], 8)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !equalInts(res.Tokens, want) {
+			t.Fatalf("run %d: tokens %v, want %v", run, res.Tokens, want)
+		}
+		p := ch.Proofs()[0]
+		if p.Fault != nil || len(p.Receipts) != 8 || p.Audit.Cells == 0 || p.Audit.Failed != 0 {
+			t.Fatalf("run %d: fault %v, %d receipts, audit %+v", run, p.Fault, len(p.Receipts), p.Audit)
+		}
+		ch.Close()
+		// The node releases the session when it sees the stream close.
+		for i := 0; i < 500 && n.srv.Stats().SessionsOpen > 0; i++ {
+			time.Sleep(10 * time.Millisecond)
+		}
+		st := n.srv.Stats()
+		if st.SessionsOpen != 0 || st.TracesKept == 0 || st.TraceBytesKept == 0 {
+			t.Fatalf("run %d: after the session: %+v", run, st)
+		}
+		if run == 1 && st.TracesReused == 0 {
+			t.Fatalf("the second session recorded into no buffer of the first: %+v", st)
+		}
+	}
 }
