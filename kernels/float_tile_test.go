@@ -10,8 +10,8 @@ import (
 
 // TestFloatLevelsMatMul runs the float types' prefill (MatMul, so their
 // tiles where a level has them) on every level this CPU supports, for
-// each position count from 1 to 17 (every remainder after groups of four
-// and sixteen), row counts around the tiles' row groups, and column
+// each position count from 1 to 17 (every remainder after the groups of
+// four, six, eight or sixteen positions that tiles take), row counts around the tiles' row groups, and column
 // counts with and without a scalar tail after the runs of eight, on one
 // thread and on as many threads as rows. Every value must equal the
 // generic dot's bit for bit. (The other product tests give the float

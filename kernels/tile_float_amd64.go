@@ -9,7 +9,7 @@ import (
 )
 
 // Prefill tiles of the float weight types (float_tile_amd64.s): the
-// assembly computes the whole runs of eight of two rows × four positions
+// assembly computes the whole runs of eight of two rows × six positions
 // per step; the columns after the last whole 8 are added here, in order,
 // as the rows kernels and the generic dots do.
 
@@ -21,7 +21,7 @@ const (
 )
 
 //go:noescape
-func floatTileAVX2(y *float32, ystride int, w *byte, rowBytes, nrows int, x *[4]*float32, n8, kind int)
+func floatTileAVX2(y *[6]*float32, w *byte, rowBytes, nrows int, x *[6]*float32, n8, kind int)
 
 var (
 	tileF32AVX2  = floatTile(quant.F32, rowsF32AVX2)
@@ -29,11 +29,12 @@ var (
 	tileBF16AVX2 = floatTile(quant.BF16, rowsBF16AVX2)
 )
 
-// floatTile is the tile of float type t (F32, F16 or BF16); positions
-// left over after the groups of four, and rows of fewer than eight
-// columns, go through rows. The assembly is called directly (not through
-// a func value) so that the one-row scratch array and the pointers stay
-// on the stack.
+// floatTile is the tile of float type t (F32, F16 or BF16). Positions go
+// six at a time; a last group of fewer repeats its last position (the
+// repeats recompute and store the same values). An odd last row is
+// computed by repeating the last two rows, and a matrix of one row as
+// that row twice over (rowBytes 0) into a scratch array. Rows of fewer
+// than eight columns go through rows.
 func floatTile(t quant.Type, rows rowsDot) tileDot {
 	kind := tileKindBF16
 	switch t {
@@ -43,6 +44,7 @@ func floatTile(t quant.Type, rows rowsDot) tileDot {
 		kind = tileKindF16
 	}
 	return func(y []float32, ys int, w []byte, rb, nrows int, acts []actVec) {
+		n := len(acts)
 		cols := len(acts[0].f)
 		n8 := cols / 8
 		if n8 == 0 {
@@ -51,23 +53,41 @@ func floatTile(t quant.Type, rows rowsDot) tileDot {
 			}
 			return
 		}
-		tile4(y, ys, w, rb, nrows, 2, acts, rows, func(y []float32, ys int, w *byte, rb, nrows int, g []actVec) {
-			x := [4]*float32{&g[0].f[0], &g[1].f[0], &g[2].f[0], &g[3].f[0]}
-			yp, yrb, ynrows, yys := &y[0], rb, nrows, ys
-			var one [8]float32
-			if nrows == 1 {
-				yp, yrb, ynrows, yys = &one[0], 0, 2, 2
+		_ = w[nrows*rb-1]
+		_ = y[(n-1)*ys+nrows-1]
+		for p := 0; p < n; p += 6 {
+			var yp, x [6]*float32
+			for i := range yp {
+				j := min(p+i, n-1)
+				yp[i] = &y[j*ys]
+				x[i] = &acts[j].f[0]
+				_ = acts[j].f[cols-1]
 			}
-			floatTileAVX2(yp, yys, w, yrb, ynrows, &x, n8, kind)
-			if nrows == 1 {
-				spread(y, ys, one[:], 2)
+			switch {
+			case nrows == 1:
+				var one [12]float32
+				var op [6]*float32
+				for i := range op {
+					op[i] = &one[2*i]
+				}
+				floatTileAVX2(&op, &w[0], 0, 2, &x, n8, kind)
+				for i := 0; i < 6 && p+i < n; i++ {
+					y[(p+i)*ys] = one[2*i]
+				}
+			case nrows%2 == 0:
+				floatTileAVX2(&yp, &w[0], rb, nrows, &x, n8, kind)
+			default:
+				floatTileAVX2(&yp, &w[0], rb, nrows-1, &x, n8, kind)
+				for i := range yp {
+					yp[i] = &y[min(p+i, n-1)*ys+nrows-2]
+				}
+				floatTileAVX2(&yp, &w[(nrows-2)*rb], rb, 2, &x, n8, kind)
 			}
-		})
+		}
 		if 8*n8 == cols {
 			return
 		}
-		// The positions tile4 gave to rows have their tails already.
-		for p := range len(acts) &^ 3 {
+		for p := range acts {
 			floatTail(t, y[p*ys:p*ys+nrows], w, rb, acts[p].f, 8*n8)
 		}
 	}
