@@ -11,12 +11,13 @@ import (
 // TestFloatLevelsMatMul runs the float types' prefill (MatMul, so their
 // tiles where a level has them) on every level this CPU supports, for
 // each position count from 1 to 17 (every remainder after the groups of
-// four, six, eight or sixteen positions that tiles take), row counts around the tiles' row groups, and column
-// counts with and without a scalar tail after the runs of eight, on one
-// thread and on as many threads as rows. Every value must equal the
-// generic dot's bit for bit. (The other product tests give the float
-// types so few columns — fewer than eight — that the tiles fall back to
-// the rows kernels, or cover only some position counts.)
+// four, six, eight or sixteen positions that tiles take) and a few
+// larger, row counts around the tiles' row groups, and column counts
+// with and without a scalar tail after the runs of eight, on one thread
+// and on as many threads as rows. Every value must equal the generic
+// dot's bit for bit. (The other product tests give the float types so
+// few columns — fewer than eight — that the tiles fall back to the rows
+// kernels, or cover only some position counts.)
 func TestFloatLevelsMatMul(t *testing.T) {
 	saved := minThreadBytes
 	minThreadBytes = 1
@@ -28,10 +29,16 @@ func TestFloatLevelsMatMul(t *testing.T) {
 		}
 	}()
 	defer useLevel("")
-	const maxN = 17
+	const maxN = 49
 	cases := []struct{ rows, cols int }{
 		{1, 8}, {2, 15}, {3, 64}, {4, 24}, {5, 203}, {7, 8}, {34, 72},
+		{1, 1037}, {2, 520}, {17, 520}, {9, 1037},
 	}
+	var posCounts []int
+	for n := 1; n <= 17; n++ {
+		posCounts = append(posCounts, n)
+	}
+	posCounts = append(posCounts, 24, 25, 31, 49)
 	for _, l := range testLevels(t) {
 		for _, typ := range []quant.Type{quant.F32, quant.F16, quant.BF16} {
 			rng := rand.New(rand.NewPCG(uint64(typ), 17))
@@ -46,7 +53,7 @@ func TestFloatLevelsMatMul(t *testing.T) {
 				name := fmt.Sprintf("%s/%v/%dx%d", l.name, typ, c.rows, c.cols)
 				useLevel(l.name)
 				for pi, p := range pools {
-					for n := 1; n <= maxN; n++ {
+					for _, n := range posCounts {
 						y := make([]float32, n*c.rows)
 						p.MatMul(y, m, x[:n*c.cols], n)
 						for j := 0; j < n; j++ {
