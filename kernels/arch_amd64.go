@@ -60,9 +60,9 @@ func avx2Kernels(t *kernelTable) {
 	t[quant.Q4_1] = legacyKernel(lQ4_1, isaAVX2, "avx2")
 	t[quant.Q5_0] = legacyKernel(lQ5_0, isaAVX2, "avx2")
 	t[quant.Q5_1] = legacyKernel(lQ5_1, isaAVX2, "avx2")
-	t[quant.F32] = kernel{act: actF32, dot: dotF32AVX2, rows: rowsF32AVX2, name: "avx2"}
-	t[quant.F16] = kernel{act: actF16, dot: dotF16AVX2, rows: rowsF16AVX2, name: "avx2"}
-	t[quant.BF16] = kernel{act: actBF16, dot: dotBF16AVX2, rows: rowsBF16AVX2, name: "avx2"}
+	t[quant.F32] = kernel{act: actF32, dot: dotF32AVX2, rows: rowsF32AVX2, tile: tileF32AVX2, name: "avx2"}
+	t[quant.F16] = kernel{act: actF16, dot: dotF16AVX2, rows: rowsF16AVX2, tile: tileF16AVX2, name: "avx2"}
+	t[quant.BF16] = kernel{act: actBF16, dot: dotBF16AVX2, rows: rowsBF16AVX2, tile: tileBF16AVX2, name: "avx2"}
 }
 
 func avxvnniKernels(t *kernelTable) {

@@ -2,7 +2,7 @@
 
 package kernels
 
-import "math"
+import "github.com/tessera-net/tessera/quant"
 
 // Go side of the amd64 assembly kernels (AVX2 level; the AVX-512 ones
 // are in dot_avx512_amd64.go). Each assembly function computes whole
@@ -111,11 +111,7 @@ func rowsF32AVX2(y []float32, w []byte, rb int, a *actVec) {
 	} else {
 		clear(y)
 	}
-	for i := 8 * n8; i < len(x); i++ {
-		for r := range y {
-			y[r] += float32(math.Float32frombits(le32(w[r*rb+4*i:])) * x[i])
-		}
-	}
+	floatTail(quant.F32, y, w, rb, x, 8*n8)
 }
 
 var dotF16AVX2 = dotOne(rowsF16AVX2)
@@ -135,11 +131,7 @@ func rowsF16AVX2(y []float32, w []byte, rb int, a *actVec) {
 	} else {
 		clear(y)
 	}
-	for i := 8 * n8; i < len(x); i++ {
-		for r := range y {
-			y[r] += float32(f16tab[le16(w[r*rb+2*i:])] * x[i])
-		}
-	}
+	floatTail(quant.F16, y, w, rb, x, 8*n8)
 }
 
 //go:noescape
@@ -190,11 +182,7 @@ func rowsBF16AVX2(y []float32, w []byte, rb int, a *actVec) {
 	} else {
 		clear(y)
 	}
-	for i := 8 * n8; i < len(x); i++ {
-		for r := range y {
-			y[r] += float32(bf16ToFP32(le16(w[r*rb+2*i:])) * x[i])
-		}
-	}
+	floatTail(quant.BF16, y, w, rb, x, 8*n8)
 }
 
 // kQuant names the K-quant kernels, which share one calling convention.
