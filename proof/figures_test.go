@@ -203,6 +203,7 @@ func TestFiguresRecording(t *testing.T) {
 			h := make([]float32, dim)
 			var plain, traced time.Duration
 			var ratios []float64 // wall-clock recorded/plain per round
+			traces := &proof.TracePool{}
 			rounds, block := 6, 200
 			if name == "big" {
 				rounds, block = 8, 64
@@ -211,7 +212,7 @@ func TestFiguresRecording(t *testing.T) {
 				var wall [2]time.Duration
 				for k, rec := range []bool{false, true} {
 					s, _ := m.NewSession(block)
-					store := proof.TraceStore{Parallel: pool.Parallel} // as a node does
+					store := proof.TraceStore{Parallel: pool.Parallel, Recycle: traces} // as a node does
 					var prev proof.Hash
 					t0 := cpuNow()
 					w0 := time.Now()
@@ -238,6 +239,7 @@ func TestFiguresRecording(t *testing.T) {
 						prev = rc.Hash()
 					}
 					wall[k] = time.Since(w0)
+					store.Release()
 					if rec {
 						traced += cpuNow() - t0
 					} else {
