@@ -86,7 +86,7 @@ func (r *Receipt) SignedMessage() []byte {
 // Sign sets r.Key and r.Sig with key.
 func (r *Receipt) Sign(key ed25519.PrivateKey) {
 	r.Key = key.Public().(ed25519.PublicKey)
-	r.Sig = ed25519.Sign(key, r.SignedMessage())
+	r.Sig = signEd25519(key, r.SignedMessage())
 }
 
 // Marshal returns the ReceiptSize-byte encoding: version, dtype, session,
