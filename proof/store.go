@@ -235,12 +235,11 @@ func (s *TraceStore) Retained() (steps int, bytes int64) { return len(s.order), 
 const DefaultTracePoolBytes = DefaultTraceBytes
 
 // TracePool keeps trace buffers that sessions no longer need, for other
-// sessions to record into. Without it every session writes its first
-// window of traces into freshly allocated memory: for a node serving
-// 1B-shape layers that is megabytes of page faults and zeroing per
-// session, on the decode path, and garbage the collector must then sweep
-// while the kernel threads run. Safe for concurrent use; the nil pool
-// keeps nothing.
+// sessions to record into. Without it every session allocates its first
+// window of traces anew: for a node serving 1B-shape layers, megabytes
+// zeroed per session on the decode path, and garbage the collector must
+// then mark and sweep while the kernel threads run. Safe for concurrent
+// use; the nil pool keeps nothing.
 type TracePool struct {
 	// MaxBytes bounds the capacity of the buffers kept (0:
 	// DefaultTracePoolBytes); buffers beyond it are left to the garbage
