@@ -22,6 +22,7 @@ type ReceiptChecker struct {
 	next     uint64
 	prev     Hash
 	receipts []*Receipt
+	verifier keyVerifier
 }
 
 // Check accepts r as the answer to the next forward call, which covered
@@ -37,7 +38,7 @@ func (c *ReceiptChecker) Check(r *Receipt, start, n int, in, out Hash) error {
 	if !bytes.Equal(r.Key, c.Key) {
 		return bad("signed by key %x, the node announced %x", []byte(r.Key), []byte(c.Key))
 	}
-	if err := r.Verify(); err != nil {
+	if err := r.verifyWith(c.verifier.verify); err != nil {
 		return err
 	}
 	switch {
