@@ -97,6 +97,18 @@ type Auditor struct {
 	kvBytes  int64
 	pending  *plan
 	stats    AuditStats
+
+	// Observe runs for every receipt: what the budget needs that does
+	// not change between receipts is computed once.
+	work  []float64 // layerWork of layers first..last-1
+	sizes openingSizes
+}
+
+// openingSizes are the costed bytes of the openings of a cell (all
+// vectors, keys and values, input, residual outputs) for Merkle paths of
+// path hashes.
+type openingSizes struct {
+	path, all, kv, h, out int
 }
 
 // kvCache holds, per position, the verified opening of a layer's key and
@@ -128,7 +140,11 @@ func NewAuditor(vk *VerificationKey, first, last int, cfg AuditConfig, rng *rand
 	if cfg.KVCacheBytes == 0 {
 		cfg.KVCacheBytes = 256 << 20
 	}
-	return &Auditor{vk: vk, cfg: cfg, rng: rng, first: first, last: last, kv: map[int]*kvCache{}}, nil
+	a := &Auditor{vk: vk, cfg: cfg, rng: rng, first: first, last: last, kv: map[int]*kvCache{}, sizes: openingSizes{path: -1}}
+	for i := first; i < last; i++ {
+		a.work = append(a.work, a.layerWork(i))
+	}
+	return a, nil
 }
 
 // Stats returns the counters so far.
@@ -150,20 +166,30 @@ func (a *Auditor) layerWork(i int) float64 {
 // every opening the audit asks for (as Observe plans them) and the
 // arithmetic that does not scale with them.
 func (a *Auditor) cellCost(r *Receipt, layer, pos, newKV int) float64 {
-	c := a.vk.Config
-	path := merkle.ProofLen(0, max(1, r.Cells()))
-	size := func(m Mask) int { return OpeningSize(c, m, path) + 200 }
-	opened := size(MaskAll) + newKV*size(MaskKV)
+	sz := a.openingSizes(merkle.ProofLen(0, max(1, r.Cells())))
+	opened := sz.all + newKV*sz.kv
 	if layer+1 < r.Last {
-		opened += size(MaskH)
+		opened += sz.h
 	}
 	if layer != r.First {
-		opened += size(MaskH)
+		opened += sz.h
 	}
 	if layer != r.Last-1 {
-		opened += size(MaskOut)
+		opened += sz.out
 	}
 	return float64(costByte*float64(opened)) + a.checkCost(layer, pos)
+}
+
+// openingSizes returns the costed opening sizes for Merkle paths of path
+// hashes, recomputing them when the path length changes (calls of
+// another number of positions).
+func (a *Auditor) openingSizes(path int) openingSizes {
+	if a.sizes.path != path {
+		c := a.vk.Config
+		size := func(m Mask) int { return OpeningSize(c, m, path) + 200 }
+		a.sizes = openingSizes{path: path, all: size(MaskAll), kv: size(MaskKV), h: size(MaskH), out: size(MaskOut)}
+	}
+	return a.sizes
 }
 
 // checkCost is the part of a cell's checks that does not scale with the
@@ -202,7 +228,7 @@ func (a *Auditor) Observe(r *Receipt, in, out []float32) []CellRef {
 	}
 	var work float64
 	for i := r.First; i < r.Last; i++ {
-		work += a.layerWork(i)
+		work += a.work[i-a.first]
 	}
 	work = float64(work * float64(r.N))
 	a.stats.Work += work
