@@ -27,7 +27,8 @@ var stdlibRules = &voi.Options{Verify: voi.VerifyOptionsStdLib}
 // crypto/ed25519.Verify, which decodes the key each time. Its verdicts
 // are crypto/ed25519's (TestKeyVerifierMatchesStdlib,
 // FuzzKeyVerifierMatchesStdlib); the ledger and offline checks use
-// crypto/ed25519 itself. The zero value verifies with crypto/ed25519.
+// crypto/ed25519 itself. The zero value is ready to use; a key
+// curve25519-voi will not expand is checked with crypto/ed25519.
 type keyVerifier struct {
 	key ed25519.PublicKey
 	exp *voi.ExpandedPublicKey

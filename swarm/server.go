@@ -150,7 +150,7 @@ type ServerStats struct {
 	Expired       uint64 // streams closed by the idle timeout
 	Openings      uint64 // trace cells opened for auditors
 	// Trace buffers kept between sessions, their bytes, and how many
-	// sessions' calls recorded into one another session had released.
+	// calls recorded into a buffer that another session had released.
 	TracesKept     int
 	TraceBytesKept int64
 	TracesReused   uint64
