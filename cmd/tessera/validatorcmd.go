@@ -205,18 +205,22 @@ func (v *runningValidator) serve(ctx context.Context, s network.Stream) {
 		answer(lerr.Wire())
 		return
 	}
-	defer release()
 	select {
 	case v.slots <- struct{}{}:
-		defer func() { <-v.slots }()
 	default:
+		release()
 		v.stats.refused.Add(1)
 		answer(wire.NewError(wire.CodeBusy, fmt.Sprintf("the validator runs %d jobs already; retry later", v.o.MaxJobs)))
 		return
 	}
 	jctx, cancel := context.WithDeadline(ctx, deadline)
-	defer cancel()
 	resp, err := v.handle(jctx, bufio.NewReader(s))
+	cancel()
+	// The job is over before its answer goes out: a client that sends its
+	// next job as soon as it reads this answer must not find this one
+	// still holding its per-peer slot or a validator slot.
+	<-v.slots
+	release()
 	if err != nil {
 		v.stats.refused.Add(1)
 		var je *jobError
