@@ -313,6 +313,10 @@ func (c *Chain) Forward(ctx context.Context, start int, hidden []float32, n int)
 	}
 	perMsg := 0
 	if c.cfg.Verify != nil {
+		// The receipts of the previous call came late (wire.Version 3):
+		// finish their checks before sending anything that depends on
+		// them.
+		c.settleAll(ctx)
 		// Every node gets the same calls, so that call k of one node's
 		// receipts chains to call k of the next one's.
 		var err error
@@ -576,8 +580,12 @@ func (h *hop) open(ctx context.Context) (err error) {
 		}
 	}()
 	cfg := h.cfg
+	version := uint32(wire.Version)
+	if h.proof != nil && h.proof.v.SyncReceipts {
+		version = 2 // the last version with each receipt in its own result
+	}
 	req := &wire.OpenSession{
-		Version:      wire.Version,
+		Version:      version,
 		ModelCommit:  cfg.ModelCommit,
 		First:        h.Range.First,
 		Last:         h.Range.Last,
@@ -588,6 +596,7 @@ func (h *hop) open(ctx context.Context) (err error) {
 		if req.Nonce, err = h.proof.begin(cfg, h.Range); err != nil {
 			return err
 		}
+		h.proof.deferred = version >= 3
 	}
 	if cfg.Payer != nil {
 		signPayer(req, cfg.Payer, h.PubKey)
@@ -729,6 +738,7 @@ func (c *Chain) Close() error {
 	if c.closed {
 		return nil
 	}
+	c.flushNow() // the nodes' last receipts, before their sessions end
 	c.closed = true
 	var errs []error
 	for _, h := range c.hops {

@@ -1,0 +1,327 @@
+package swarm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/tessera-net/tessera/proof"
+	"github.com/tessera-net/tessera/wire"
+)
+
+// How a chain checks receipts without waiting for them (wire.Version 3).
+//
+// A node answers a call as soon as its output is computed and sends the
+// call's receipt with its next result (or on a ReceiptRequest), so the
+// client keeps, per hop, the call whose receipt is owed (owedCall: what it
+// sent and received, hashed, and the copies audits and re-execution need).
+// When the receipt comes, everything but its signature is checked at once
+// (proof.ReceiptChecker.CheckUnsigned: key, session, step, chaining, H(in)
+// and H(out) against the owed call); the Ed25519 verification runs on its
+// own goroutine (sigCheck) and is joined, with the receipt's audit, at the
+// start of the chain's next Forward, when the hop's next receipt comes, or
+// on Flush. Any failure distrusts the node: its next call fails and
+// failover replays its calls on another node, whose outputs must be those
+// the node had sent (so an output the node never vouched for cannot stay
+// in the chain's results unnoticed).
+
+// DefaultFlushTimeout bounds Flush when called without a deadline (by
+// Proofs, Close and ReexecJob) and ChainConfig.Timeout is zero.
+const DefaultFlushTimeout = 30 * time.Second
+
+// owedCall is a forward call whose receipt has not been checked yet.
+type owedCall struct {
+	step      uint64
+	start, n  int
+	hIn, hOut proof.Hash
+	in, out   []float32 // copies, kept only for audits and re-execution
+}
+
+// sigCheck is a receipt whose signature is being verified.
+type sigCheck struct {
+	r    *proof.Receipt
+	call *owedCall
+	done chan error // buffered: the goroutine never blocks
+}
+
+// newCall records call step, which sent in (as the node decodes it) and
+// received out.
+func (p *hopProof) newCall(step uint64, start, n, dim int, in, out []float32) *owedCall {
+	c := &owedCall{step: step, start: start, n: n, hIn: proof.HiddenRoot(in, n, dim), hOut: proof.HiddenRoot(out, n, dim)}
+	if p.auditor != nil || p.v.KeepInputs {
+		c.in = append([]float32(nil), in...)
+		c.out = append([]float32(nil), out...)
+	}
+	return c
+}
+
+// checkResult takes the receipt a ForwardResult carries for call step
+// (in is what the node decoded, out what the client decoded): the call's
+// own receipt in sessions before version 3, checked and audited before
+// the output is used; otherwise the previous call's, whose signature and
+// audit are checked later (see above).
+func (h *hop) checkResult(m *wire.ForwardResult, start, n int, in, out []float32) error {
+	p := h.proof
+	call := p.newCall(h.step, start, n, h.cfg.Model.Dim, in, out)
+	due := call
+	if p.deferred {
+		due, p.owed = p.owed, call
+	}
+	if due == nil {
+		if len(m.Receipt) != 0 {
+			return p.distrust(fmt.Errorf("the node sent a receipt with step %d, none was owed", h.step))
+		}
+		return nil
+	}
+	if len(m.Receipt) == 0 {
+		if p.deferred {
+			return p.distrust(fmt.Errorf("the node withheld the receipt of step %d", due.step))
+		}
+		return p.distrust(errors.New("the node sent no receipt"))
+	}
+	return h.accept(m.Receipt, due, !p.deferred)
+}
+
+// accept checks receipt b of call due; now finishes the check (signature
+// and audit) before returning.
+func (h *hop) accept(b []byte, due *owedCall, now bool) error {
+	p := h.proof
+	r, err := proof.UnmarshalReceipt(b)
+	if err != nil {
+		return p.distrust(err)
+	}
+	if err := h.settle(); err != nil { // the previous receipt first
+		return err
+	}
+	if err := p.checker.CheckUnsigned(r, due.start, due.n, due.hIn, due.hOut); err != nil {
+		return p.distrust(err)
+	}
+	p.unsigned = 1
+	if p.v.KeepInputs {
+		p.inputs = append(p.inputs, due.in)
+		p.outputs = append(p.outputs, due.out)
+	}
+	sc := &sigCheck{r: r, call: due, done: make(chan error, 1)}
+	p.verifying = sc
+	if now {
+		sc.done <- r.Verify()
+		return h.settle()
+	}
+	go func() { sc.done <- r.Verify() }()
+	return nil
+}
+
+// joinSig waits for the signature being verified, if any; a bad one
+// distrusts the node (and the receipt stays out of Proofs).
+func (p *hopProof) joinSig() *sigCheck {
+	sc := p.verifying
+	if sc == nil {
+		return nil
+	}
+	p.verifying = nil
+	if err := <-sc.done; err != nil {
+		_ = p.distrust(err)
+		return nil
+	}
+	p.unsigned = 0
+	return sc
+}
+
+// settle finishes the check of the newest receipt: its signature, then,
+// when the auditor picks it, its audit (which asks the node for openings).
+func (h *hop) settle() error {
+	p := h.proof
+	if p.verifying == nil {
+		return nil
+	}
+	sc := p.joinSig()
+	if sc == nil {
+		return fmt.Errorf("%w: %w", ErrDistrusted, p.fault)
+	}
+	if p.auditor == nil {
+		return nil
+	}
+	refs := p.auditor.Observe(sc.r, sc.call.in, sc.call.out)
+	if len(refs) == 0 {
+		return nil
+	}
+	if h.st == nil {
+		// The session broke after the receipt came: it can no longer be
+		// opened, which the failover that follows will handle.
+		_ = p.auditor.Check(nil)
+		return errors.New("the session ended before its receipt could be audited")
+	}
+	ops, err := h.fetchOpenings(refs)
+	if err != nil {
+		var we *wire.Error
+		if errors.As(err, &we) {
+			// The node refused to open what it committed to.
+			_ = p.auditor.Check(nil)
+			return p.distrust(fmt.Errorf("%w: %w", proof.ErrRefused, err))
+		}
+		return err
+	}
+	if err := p.auditor.Check(ops); err != nil {
+		return p.distrust(err)
+	}
+	return nil
+}
+
+// settleAll finishes the checks of the receipts that came during the
+// previous Forward, before the next one sends anything: a hop that fails
+// them is distrusted (or its session marked lost) for openAll to replace.
+func (c *Chain) settleAll(ctx context.Context) {
+	for _, h := range c.hops {
+		if h.proof == nil || h.proof.verifying == nil {
+			continue
+		}
+		if h.st == nil {
+			_ = h.settle()
+			continue
+		}
+		stop := h.watch(ctx)
+		err := h.settle()
+		stop()
+		if err != nil {
+			_ = h.broken(ctx, err)
+		}
+	}
+}
+
+// Flush fetches and checks every receipt the chain's nodes still owe (the
+// last call's, in sessions of wire.Version 3), finishes the checks of the
+// receipts in flight, and checks that every hop's receipts chain to its
+// neighbours'. A node that withholds or fails them is distrusted and, with
+// ChainConfig.Reroute, replaced like a node failing mid-generation: its
+// replacement replays the session and must reproduce the outputs the node
+// had sent, or Flush fails. Proofs, ReexecJob and Close flush first; call
+// Flush directly to bound it by ctx and see its error.
+func (c *Chain) Flush(ctx context.Context) error {
+	if c.closed || c.cfg.Verify == nil {
+		return nil
+	}
+	for i := 0; i < len(c.hops); i++ {
+		h := c.hops[i]
+		if h.proof == nil || h.retired != nil {
+			continue
+		}
+		err := h.flush(ctx)
+		if err == nil {
+			continue
+		}
+		if !c.canFailover(ctx, h, err) {
+			return &HopError{Hop: h.index, Peer: h.name(), Range: h.Range, Err: err}
+		}
+		if _, err := c.failover(ctx, i, err, 0, nil); err != nil {
+			return err
+		}
+		i-- // flush the replacement's own last receipt
+	}
+	return c.chainedAll()
+}
+
+// flush fetches hop h's owed receipt, if any, and finishes its checks.
+func (h *hop) flush(ctx context.Context) (err error) {
+	p := h.proof
+	if p.fault != nil {
+		return fmt.Errorf("%w: %w", ErrDistrusted, p.fault)
+	}
+	if h.st == nil {
+		p.joinSig()
+		switch {
+		case p.fault != nil:
+			return fmt.Errorf("%w: %w", ErrDistrusted, p.fault)
+		case p.owed != nil && h.lost != nil:
+			return fmt.Errorf("the session was lost before its last receipt came: %w", h.lost)
+		case p.owed != nil:
+			return errors.New("the session ended before its last receipt came")
+		}
+		return nil
+	}
+	stop := h.watch(ctx)
+	defer func() {
+		stop()
+		if err != nil {
+			err = h.broken(ctx, err)
+		}
+	}()
+	if p.owed == nil {
+		return h.settle()
+	}
+	due := p.owed
+	p.owed = nil
+	if err := h.w.WriteMessage(&wire.ReceiptRequest{SessionID: h.id}); err != nil {
+		return h.writeFailed("asking for the last receipt", err)
+	}
+	msg, err := wire.ReadMessage(h.r, h.cfg.MaxMessageBytes)
+	if err != nil {
+		return fmt.Errorf("reading the last receipt: %w", err)
+	}
+	switch m := msg.(type) {
+	case *wire.Error:
+		return fmt.Errorf("asking for the last receipt: %w", m)
+	case *wire.ReceiptReply:
+		if len(m.Receipt) == 0 {
+			return p.distrust(fmt.Errorf("the node withheld the receipt of step %d", due.step))
+		}
+		return h.accept(m.Receipt, due, true)
+	default:
+		return fmt.Errorf("asked for the last receipt, node answered %s", msg.Type())
+	}
+}
+
+// chainedAll checks, for every pair of neighbouring verified remote hops,
+// that each call's receipt of the second takes as input the output of the
+// first's receipt of the same call (aligned on their latest receipts: a
+// hop reopened from position 0 has a younger session).
+func (c *Chain) chainedAll() error {
+	var prev *hop
+	for _, h := range c.hops {
+		if h.proof == nil || h.proof.checker == nil || h.retired != nil {
+			prev = nil
+			continue
+		}
+		if prev != nil {
+			a, b := prev.proof.checker.Receipts(), h.proof.checker.Receipts()
+			n := min(len(a), len(b))
+			a, b = a[len(a)-n:], b[len(b)-n:]
+			for k, r := range b {
+				if r.HIn != a[k].HOut || r.Start != a[k].Start || r.N != a[k].N {
+					err := h.proof.distrust(fmt.Errorf("step %d: the receipt's input is not the previous node's output", r.Step))
+					return &HopError{Hop: h.index, Peer: h.name(), Range: h.Range, Err: err}
+				}
+			}
+		}
+		prev = h
+	}
+	return nil
+}
+
+// flushTimeout bounds the implicit flushes.
+func (c *Chain) flushTimeout() time.Duration {
+	if c.cfg.Timeout > 0 {
+		return c.cfg.Timeout
+	}
+	return DefaultFlushTimeout
+}
+
+// owes reports whether a hop's receipts are not all checked yet.
+func (c *Chain) owes() bool {
+	for _, h := range c.hops {
+		if p := h.proof; p != nil && h.retired == nil && (p.owed != nil || p.verifying != nil) {
+			return true
+		}
+	}
+	return false
+}
+
+// flushNow flushes with the default bound when receipts are owed.
+func (c *Chain) flushNow() {
+	if !c.owes() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.flushTimeout())
+	defer cancel()
+	_ = c.Flush(ctx)
+}

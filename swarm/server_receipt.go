@@ -1,0 +1,136 @@
+package swarm
+
+import (
+	"github.com/tessera-net/tessera/model"
+	"github.com/tessera-net/tessera/proof"
+	"github.com/tessera-net/tessera/wire"
+)
+
+// receiptJob commits one forward call's trace and signs its receipt. In
+// sessions of wire.Version 3 it runs on its own goroutine after the
+// call's result was sent, so that hashing the trace (tens of kilobytes
+// per layer and position) and the Ed25519 signature are off the path
+// between computing an output and sending it; the receipt goes out with
+// the next result or on a ReceiptRequest. A session has at most one job
+// owed (conn.job): the next call collects it before starting its own.
+type receiptJob struct {
+	done chan struct{} // closed when the job has run
+
+	// Set before the job runs; the job owns in, out and tr until done.
+	step     uint64
+	start, n int
+	in, out  []float32 // the call's input as decoded, and its output
+	tr       *model.Trace
+	prev     proof.Hash // hash of the session's previous receipt, set by start
+
+	// Results.
+	tc      *proof.TraceCommitment
+	receipt []byte
+	hash    proof.Hash
+	err     error
+
+	collected bool // the store holds the trace and conn.prev the hash
+	delivered bool // the receipt went out to the client
+}
+
+// run commits the trace and signs the receipt. It touches nothing of the
+// conn but the job and the conn's immutable settings, and nothing of the
+// session's trace store.
+func (c *conn) run(j *receiptJob) {
+	defer close(j.done)
+	mod := c.model // receipts name the session's layers
+	dim := mod.Config.Dim
+	if j.tc, j.err = proof.CommitTrace(j.tr); j.err != nil {
+		return
+	}
+	out := j.out
+	if c.dtype == wire.DTypeF16 {
+		// H(out) is over the values as the client decodes them.
+		for i, v := range out {
+			out[i] = proof.RoundDType(v, proof.DTypeF16)
+		}
+	}
+	r := &proof.Receipt{
+		DType: uint8(c.dtype), Session: c.nonce, Step: j.step, Start: j.start, N: j.n,
+		Model: c.srv.ModelCommit, First: mod.Range.First, Last: mod.Range.Last,
+		HIn: proof.HiddenRoot(j.in, j.n, dim), HOut: proof.HiddenRoot(out, j.n, dim), TraceRoot: j.tc.Root(), Prev: j.prev,
+	}
+	r.Sign(c.srv.Key)
+	j.receipt = r.Marshal()
+	j.hash = r.Hash()
+}
+
+// nextJob returns a job for the call about to be computed, with its input
+// copied in: the one of the conn's two jobs that is not the job owed
+// (the other was collected before the job owed started).
+func (c *conn) nextJob(step uint64, start, n int, in []float32) *receiptJob {
+	j := &c.jobs[0]
+	if c.job == j {
+		j = &c.jobs[1]
+	}
+	*j = receiptJob{done: make(chan struct{}), step: step, start: start, n: n,
+		in: append(j.in[:0], in...), out: j.out[:0], tr: c.store.NewTrace()}
+	return j
+}
+
+// collect waits for the job owed, if any, keeps its trace for openings
+// and returns its receipt unless it was delivered already.
+func (c *conn) collect() ([]byte, error) {
+	j := c.job
+	if j == nil {
+		return nil, nil
+	}
+	if !j.collected {
+		<-j.done
+		if j.err != nil {
+			return nil, j.err
+		}
+		if err := c.store.Keep(j.step, c.model.Config, j.tr, j.tc); err != nil {
+			return nil, err
+		}
+		j.tr, j.tc = nil, nil
+		c.prev = j.hash
+		j.collected = true
+	}
+	if j.delivered {
+		return nil, nil
+	}
+	j.delivered = true
+	return j.receipt, nil
+}
+
+// start runs job j for the call just answered, whose output is out: on
+// its own goroutine in deferred sessions, at once otherwise. The previous
+// job must have been collected (its hash is the receipt's Prev).
+func (c *conn) start(j *receiptJob, out []float32) {
+	j.out = append(j.out[:0], out...)
+	j.prev = c.prev
+	c.job = j
+	if c.deferred {
+		go c.run(j)
+		return
+	}
+	c.run(j)
+}
+
+// wait lets a running job finish (before the session's state goes).
+func (c *conn) wait() {
+	if c.job != nil {
+		<-c.job.done
+	}
+}
+
+// answerReceipt answers a ReceiptRequest with the receipt owed.
+func (c *conn) answerReceipt(m *wire.ReceiptRequest) (*wire.Error, *wire.ReceiptReply) {
+	if m.SessionID != c.id {
+		return wire.NewError(wire.CodeBadRequest, "session id mismatch in ReceiptRequest"), nil
+	}
+	if !c.signing {
+		return wire.NewError(wire.CodeBadRequest, "this session has no receipts (open it with a nonce on a node that signs)"), nil
+	}
+	r, err := c.collect()
+	if err != nil {
+		return wire.NewError(wire.CodeInternal, err.Error()), nil
+	}
+	return nil, &wire.ReceiptReply{Receipt: r}
+}
