@@ -38,7 +38,8 @@ type fnode struct {
 	mu     sync.Mutex
 	conns  []*net.TCPConn
 	dead   bool
-	frozen chan struct{} // closed to unfreeze; nil when not frozen
+	frozen chan struct{}                   // closed to unfreeze; nil when not frozen
+	wrap   func(swarm.Stream) swarm.Stream // rewrites what the node sends, when set
 }
 
 // fleet is the nodes a test's reroute may choose from.
@@ -107,11 +108,15 @@ func (f *fleet) addModel(name string, m *model.Model, c [32]byte, rtt time.Durat
 				continue
 			}
 			n.conns = append(n.conns, tc)
+			var st swarm.Stream = tc
+			if n.wrap != nil {
+				st = n.wrap(tc)
+			}
 			n.mu.Unlock()
 			n.wg.Add(1)
 			go func() {
 				defer n.wg.Done()
-				_ = srv.ServeStream(n.ctx, tc)
+				_ = srv.ServeStream(n.ctx, st)
 			}()
 		}
 	}()
@@ -559,9 +564,9 @@ func TestFailoverChecksReplacement(t *testing.T) {
 }
 
 // TestFailoverDistrustedNode: a node caught sending a bad receipt is
-// replaced; because the check runs before its output is used, and the
-// replacement reproduces every output it had sent, the generation goes on
-// with the honest output.
+// replaced; the replacement reproduces every output it had sent (the
+// last one used before its receipt came included), so the generation
+// goes on with the honest output.
 func TestFailoverDistrustedNode(t *testing.T) {
 	want := reference(t, prompts[0])
 	f := newFleet(t)
