@@ -1,0 +1,183 @@
+package swarm_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tessera-net/tessera/generate"
+	"github.com/tessera-net/tessera/model"
+	"github.com/tessera-net/tessera/swarm"
+)
+
+// receiptMode is how a measured chain treats receipts.
+type receiptMode struct {
+	name   string
+	keys   bool // the nodes sign (they trace and keep traces only then)
+	verify *swarm.Verification
+}
+
+func receiptModes() []receiptMode {
+	return []receiptMode{
+		{name: "off"},
+		{name: "sync", keys: true, verify: &swarm.Verification{SyncReceipts: true, Rand: detRand(1)}},
+		{name: "late", keys: true, verify: &swarm.Verification{Rand: detRand(2)}},
+	}
+}
+
+// TestFiguresReceiptLatency measures what receipts cost a decode step end
+// to end: a client and its nodes on 127.0.0.1 (TCP), one decode step per
+// Forward, with receipts off, checked with each result (sync: version 2
+// sessions, the node commits and signs before answering) and one call
+// late (the default). Modes alternate within every round so that the
+// shared machine's load hits them alike; it reports, per mode, the median
+// over rounds of each round's median step. The kjv-tiny generation rows
+// run the whole client (embedding, head, greedy sampling) through one
+// node. Skipped unless TESSERA_PROOF_FIGURES=1:
+//
+//	TESSERA_PROOF_FIGURES=1 go test ./swarm -run TestFiguresReceiptLatency -v -timeout 1h
+//
+// TESSERA_RECEIPT_ROUNDS sets the rounds (default 15).
+func TestFiguresReceiptLatency(t *testing.T) {
+	if os.Getenv("TESSERA_PROOF_FIGURES") == "" {
+		t.Skip("set TESSERA_PROOF_FIGURES=1 to measure")
+	}
+	rounds := 15
+	if s := os.Getenv("TESSERA_RECEIPT_ROUNDS"); s != "" {
+		var err error
+		if rounds, err = strconv.Atoi(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	load := func() string {
+		b, _ := os.ReadFile("/proc/loadavg")
+		return strings.Join(strings.Fields(string(b))[:3], " ")
+	}
+	t.Logf("load average before: %s", load())
+	kjv, big := kjvBench(), synthBench(t)
+	cases := []struct {
+		name  string
+		bm    benchModel
+		split []int // layer boundaries of the nodes
+		steps int   // decode steps per round and mode
+		gen   bool  // a whole generation (client head and sampling) instead of bare Forwards
+	}{
+		{"kjv-tiny, 2 nodes × 3 layers", kjv, []int{0, 3, 6}, 100, false},
+		{"kjv-tiny, 1 node × 6 layers, generation", kjv, []int{0, 6}, 100, true},
+		{"1B-shape, 2 nodes × 4 layers", big, []int{0, 4, 8}, 24, false},
+	}
+	for _, tc := range cases {
+		modes := receiptModes()
+		fleets := make([]*fleet, len(modes))
+		for i, m := range modes {
+			f := newFleet(t)
+			for k := 0; k+1 < len(tc.split); k++ {
+				r := model.Range{First: tc.split[k], Last: tc.split[k+1]}
+				key := nodeKey(byte(10 + k))
+				if !m.keys {
+					key = nil
+				}
+				f.addModel(fmt.Sprintf("%s-%d", m.name, k), tc.bm.load(t, r), tc.bm.commit, 0, key, nil)
+			}
+			fleets[i] = f
+		}
+		medians := make([][]time.Duration, len(modes))
+		order := rand.New(rand.NewPCG(7, 7))
+		for round := 0; round < rounds; round++ {
+			idx := order.Perm(len(modes))
+			for _, i := range idx {
+				steps := measureSteps(t, tc.bm, tc.split, fleets[i], modes[i], tc.steps, tc.gen, round)
+				slices.Sort(steps)
+				medians[i] = append(medians[i], steps[len(steps)/2])
+			}
+		}
+		var off time.Duration
+		for i, m := range modes {
+			slices.Sort(medians[i])
+			med := medians[i][len(medians[i])/2]
+			if i == 0 {
+				off = med
+			}
+			lo, hi := medians[i][len(medians[i])/4], medians[i][3*len(medians[i])/4]
+			t.Logf("%s: receipts %-4s: %7.1f µs per decode step (rounds' quartiles %.1f…%.1f), %+.1f %% vs off",
+				tc.name, m.name, us(med), us(lo), us(hi), 100*(float64(med)/float64(off)-1))
+		}
+	}
+	t.Logf("load average after: %s", load())
+}
+
+func us(d time.Duration) float64 { return float64(d) / 1e3 }
+
+// measureSteps runs one session through f's nodes in mode m and returns
+// the wall-clock time of each decode step: a Forward of one position
+// through the chain, or, with gen, one generated token (client head and
+// sampling included).
+func measureSteps(t *testing.T, bm benchModel, split []int, f *fleet, m receiptMode, steps int, gen bool, seed int) []time.Duration {
+	t.Helper()
+	var hops []swarm.Hop
+	for k := 0; k+1 < len(split); k++ {
+		n := f.nodes[fmt.Sprintf("%s-%d", m.name, k)]
+		hops = append(hops, n.hop(n.r))
+	}
+	cfg := swarm.ChainConfig{Model: bm.cfg, ModelCommit: bm.commit, Timeout: time.Minute, Verify: m.verify}
+	ch, err := swarm.NewChain(cfg, hops)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ch.Close()
+	ctx := context.Background()
+	var out []time.Duration
+	if gen {
+		c := generate.Client{Model: client, Tokenizer: testTok}
+		tl := &timedLayers{inner: ch}
+		_, err := c.Run(ctx, tl, generate.Request{Prompt: prompts[seed%len(prompts)], MaxTokens: steps + 2, IgnoreEOS: true}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// From one decode call's start to the next one's: the call, the
+		// head and the sampling.
+		for k := 2; k < len(tl.starts); k++ {
+			out = append(out, tl.starts[k].Sub(tl.starts[k-1]))
+		}
+		return out
+	}
+	dim := bm.cfg.Dim
+	rng := rand.New(rand.NewPCG(uint64(seed), 9))
+	const prefill = 8
+	h := make([]float32, prefill*dim)
+	for i := range h {
+		h[i] = float32(rng.NormFloat64())
+	}
+	if err := ch.Forward(ctx, 0, h, prefill); err != nil {
+		t.Fatal(err)
+	}
+	x := make([]float32, dim)
+	for s := 0; s < steps; s++ {
+		for i := range x {
+			x[i] = float32(rng.NormFloat64())
+		}
+		t0 := time.Now()
+		if err := ch.Forward(ctx, prefill+s, x, 1); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, time.Since(t0))
+	}
+	return out
+}
+
+// timedLayers records when each forward call starts.
+type timedLayers struct {
+	inner  generate.Layers
+	starts []time.Time
+}
+
+func (l *timedLayers) Forward(ctx context.Context, start int, hidden []float32, n int) error {
+	l.starts = append(l.starts, time.Now())
+	return l.inner.Forward(ctx, start, hidden, n)
+}
