@@ -19,6 +19,7 @@ import (
 	"github.com/tessera-net/tessera/proof"
 	"github.com/tessera-net/tessera/route"
 	"github.com/tessera-net/tessera/swarm"
+	"github.com/tessera-net/tessera/wire"
 )
 
 // fnode is a node on 127.0.0.1 that a test can kill (every connection
@@ -575,13 +576,19 @@ func TestFailoverDistrustedNode(t *testing.T) {
 	f.add("D", 3, 6, 10*time.Millisecond, nodeKey(4), nil)
 	// B signs its receipts with a key other than its announced one from
 	// the tenth call on.
-	var calls atomic.Int64
-	bad.srv.Forward = func(s *model.Session, start int, hidden []float32, n int, tr *model.Trace) error {
-		if calls.Add(1) == 10 {
-			bad.srv.Key = nodeKey(99)
-		}
-		return s.Model().ForwardTrace(s, start, hidden, n, tr)
-	}
+	bad.rewrite(func(m wire.Message) wire.Message {
+		return withReceipt(m, func(step uint64, b []byte) []byte {
+			if step < 9 {
+				return b
+			}
+			r, err := proof.UnmarshalReceipt(b)
+			if err != nil {
+				return b
+			}
+			r.Sign(nodeKey(99))
+			return r.Marshal()
+		})
+	})
 	cfg := chainConfig()
 	cfg.Reroute = f.reroute
 	cfg.Verify = &swarm.Verification{Rand: detRand(5)}
