@@ -176,6 +176,13 @@ func (t *TraceCommitment) Index(layer, pos int) int {
 // of a large layer, and spreading the hashing keeps it a small share of
 // the step's time.
 func CommitTrace(tr *model.Trace) (*TraceCommitment, error) {
+	return CommitTraceWorkers(tr, runtime.GOMAXPROCS(0))
+}
+
+// CommitTraceWorkers is CommitTrace on at most workers goroutines (at
+// least one). A node committing while it waits for the next call uses
+// one, leaving the other cores to the computation on the critical path.
+func CommitTraceWorkers(tr *model.Trace, workers int) (*TraceCommitment, error) {
 	tc := &TraceCommitment{First: tr.FirstLayer, Layers: tr.Layers, Start: tr.Start, N: tr.N}
 	cells := tr.Layers * tr.N
 	tc.Hashes = make([][NumVecs]Hash, cells)
@@ -194,7 +201,7 @@ func CommitTrace(tr *model.Trace) (*TraceCommitment, error) {
 		}
 	}
 	jobs := cells * NumVecs
-	workers := min(runtime.GOMAXPROCS(0), jobs, max(1, 4*total/(64<<10)))
+	workers = max(1, min(workers, jobs, max(1, 4*total/(64<<10))))
 	hash := func(w int) {
 		var scratch []byte
 		for j := w; j < jobs; j += workers {

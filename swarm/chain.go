@@ -192,6 +192,7 @@ type hop struct {
 
 	proof   *hopProof // nil without ChainConfig.Verify, and for local hops
 	sentBuf []float32 // what the node decodes of the last Forward
+	idle    func()    // work to do while waiting for the node (Chain.idle)
 
 	retired error // why failover replaced the hop (nil while in use)
 }
@@ -271,7 +272,7 @@ func NewChain(cfg ChainConfig, hops []Hop) (*Chain, error) {
 
 // newHop prepares the state of hop h at index i.
 func (c *Chain) newHop(h Hop, i int) (*hop, error) {
-	hp := &hop{Hop: h, index: i, cfg: &c.cfg}
+	hp := &hop{Hop: h, index: i, cfg: &c.cfg, idle: c.idle}
 	if h.local() {
 		mc := h.Model.Config
 		if h.Model.Range != h.Range {
@@ -313,10 +314,6 @@ func (c *Chain) Forward(ctx context.Context, start int, hidden []float32, n int)
 	}
 	perMsg := 0
 	if c.cfg.Verify != nil {
-		// The receipts of the previous call came late (wire.Version 3):
-		// finish their checks before sending anything that depends on
-		// them.
-		c.settleAll(ctx)
 		// Every node gets the same calls, so that call k of one node's
 		// receipts chains to call k of the next one's.
 		var err error
@@ -501,6 +498,13 @@ func (h *hop) forwardRemote(ctx context.Context, start int, hidden []float32, n 
 			err = h.broken(ctx, err)
 		}
 	}()
+	if h.proof != nil {
+		// The previous call's receipt came with its result (wire.Version
+		// 3): audit it, if the auditor picks it, before this call.
+		if err := h.audit(); err != nil {
+			return err
+		}
+	}
 	dim := h.cfg.Model.Dim
 	dt := h.cfg.DType
 	if perMsg <= 0 {
@@ -650,6 +654,9 @@ func (h *hop) roundTrip(start int, part []float32, k int) error {
 	req := &wire.Forward{SessionID: h.id, Step: h.step, Start: start, N: k, Payload: h.payload}
 	if err := h.w.WriteMessage(req); err != nil {
 		return h.writeFailed(fmt.Sprintf("step %d", h.step), err)
+	}
+	if h.proof != nil {
+		h.idle() // while the node computes
 	}
 	msg, err := wire.ReadMessage(h.r, cfg.MaxMessageBytes)
 	if err != nil {

@@ -18,13 +18,14 @@ import (
 // sent and received, hashed, and the copies audits and re-execution need).
 // When the receipt comes, everything but its signature is checked at once
 // (proof.ReceiptChecker.CheckUnsigned: key, session, step, chaining, H(in)
-// and H(out) against the owed call); the Ed25519 verification runs on its
-// own goroutine (sigCheck) and is joined, with the receipt's audit, at the
-// start of the chain's next Forward, when the hop's next receipt comes, or
-// on Flush. Any failure distrusts the node: its next call fails and
-// failover replays its calls on another node, whose outputs must be those
-// the node had sent (so an output the node never vouched for cannot stay
-// in the chain's results unnoticed).
+// and H(out) against the owed call). The Ed25519 verification, most of
+// the check's cost, waits for the client's next idle moment: after it
+// sends a Forward to any node and before the answer comes (Chain.idle).
+// The receipt's audit, when the auditor picks it, runs before the hop's
+// next call (the signature verified first). Any failure distrusts the
+// node: its next call fails and failover replays its calls on another
+// node, whose outputs must be those the node had sent (so an output the
+// node never vouched for cannot stay in the chain's results unnoticed).
 
 // DefaultFlushTimeout bounds Flush when called without a deadline (by
 // Proofs, Close and ReexecJob) and ChainConfig.Timeout is zero.
@@ -38,11 +39,13 @@ type owedCall struct {
 	in, out   []float32 // copies, kept only for audits and re-execution
 }
 
-// sigCheck is a receipt whose signature is being verified.
+// sigCheck is the newest receipt of a hop, accepted by CheckUnsigned,
+// until its signature is verified and its audit done.
 type sigCheck struct {
-	r    *proof.Receipt
-	call *owedCall
-	done chan error // buffered: the goroutine never blocks
+	r        *proof.Receipt
+	call     *owedCall
+	verified bool // the signature was verified (or failed: hopProof.fault)
+	observed bool // the auditor has seen it (and audited it if picked)
 }
 
 // newCall records call step, which sent in (as the node decodes it) and
@@ -102,53 +105,49 @@ func (h *hop) accept(b []byte, due *owedCall, now bool) error {
 		p.inputs = append(p.inputs, due.in)
 		p.outputs = append(p.outputs, due.out)
 	}
-	sc := &sigCheck{r: r, call: due, done: make(chan error, 1)}
-	p.verifying = sc
+	p.verifying = &sigCheck{r: r, call: due}
 	if now {
-		sc.done <- r.Verify()
 		return h.settle()
 	}
-	go func() { sc.done <- r.Verify() }()
 	return nil
 }
 
-// joinSig waits for the signature being verified, if any; a bad one
-// distrusts the node (and the receipt stays out of Proofs).
-func (p *hopProof) joinSig() *sigCheck {
+// verifySig verifies the newest receipt's signature, if not done yet; a
+// bad one distrusts the node (and the receipt stays out of Proofs). It
+// reports whether the node is still trusted.
+func (p *hopProof) verifySig() bool {
 	sc := p.verifying
-	if sc == nil {
-		return nil
+	if sc != nil && !sc.verified {
+		sc.verified = true
+		if err := sc.r.Verify(); err != nil {
+			_ = p.distrust(err)
+		} else {
+			p.unsigned = 0
+		}
 	}
-	p.verifying = nil
-	if err := <-sc.done; err != nil {
-		_ = p.distrust(err)
-		return nil
-	}
-	p.unsigned = 0
-	return sc
+	return p.fault == nil
 }
 
-// settle finishes the check of the newest receipt: its signature, then,
-// when the auditor picks it, its audit (which asks the node for openings).
-func (h *hop) settle() error {
+// audit shows the newest receipt to the auditor, once, and when it picks
+// cells of it, verifies the signature and asks the node for openings.
+func (h *hop) audit() error {
 	p := h.proof
-	if p.verifying == nil {
+	sc := p.verifying
+	if sc == nil || sc.observed || p.auditor == nil || p.fault != nil {
 		return nil
 	}
-	sc := p.joinSig()
-	if sc == nil {
-		return fmt.Errorf("%w: %w", ErrDistrusted, p.fault)
-	}
-	if p.auditor == nil {
-		return nil
-	}
+	sc.observed = true
 	refs := p.auditor.Observe(sc.r, sc.call.in, sc.call.out)
 	if len(refs) == 0 {
 		return nil
 	}
+	if !p.verifySig() {
+		_ = p.auditor.Check(nil)
+		return fmt.Errorf("%w: %w", ErrDistrusted, p.fault)
+	}
 	if h.st == nil {
-		// The session broke after the receipt came: it can no longer be
-		// opened, which the failover that follows will handle.
+		// The session broke after the receipt came: the cells can no
+		// longer be opened, and the failover that follows replaces it.
 		_ = p.auditor.Check(nil)
 		return errors.New("the session ended before its receipt could be audited")
 	}
@@ -168,23 +167,28 @@ func (h *hop) settle() error {
 	return nil
 }
 
-// settleAll finishes the checks of the receipts that came during the
-// previous Forward, before the next one sends anything: a hop that fails
-// them is distrusted (or its session marked lost) for openAll to replace.
-func (c *Chain) settleAll(ctx context.Context) {
+// settle finishes the check of the newest receipt: signature and audit.
+func (h *hop) settle() error {
+	p := h.proof
+	if p.verifying == nil {
+		return nil
+	}
+	if !p.verifySig() {
+		return fmt.Errorf("%w: %w", ErrDistrusted, p.fault)
+	}
+	if err := h.audit(); err != nil {
+		return err
+	}
+	p.verifying = nil
+	return nil
+}
+
+// idle verifies the signatures of the receipts that came so far, while the
+// client waits for a node's answer anyway.
+func (c *Chain) idle() {
 	for _, h := range c.hops {
-		if h.proof == nil || h.proof.verifying == nil {
-			continue
-		}
-		if h.st == nil {
-			_ = h.settle()
-			continue
-		}
-		stop := h.watch(ctx)
-		err := h.settle()
-		stop()
-		if err != nil {
-			_ = h.broken(ctx, err)
+		if h.proof != nil {
+			h.proof.verifySig()
 		}
 	}
 }
@@ -228,7 +232,7 @@ func (h *hop) flush(ctx context.Context) (err error) {
 		return fmt.Errorf("%w: %w", ErrDistrusted, p.fault)
 	}
 	if h.st == nil {
-		p.joinSig()
+		p.verifySig()
 		switch {
 		case p.fault != nil:
 			return fmt.Errorf("%w: %w", ErrDistrusted, p.fault)

@@ -448,7 +448,7 @@ func (c *conn) forward(ctx context.Context, m *wire.Forward) (*wire.Error, error
 		return nil, ctx.Err()
 	}
 	err = c.w.WriteMessage(&wire.ForwardResult{Step: m.Step, Start: m.Start, N: m.N, Payload: c.payload, Receipt: receipt})
-	if c.deferred {
+	if c.deferred && err == nil {
 		// Commit and sign while the client works on the next call.
 		c.start(job, hidden)
 	}
@@ -491,7 +491,6 @@ func (c *conn) openCells(ctx context.Context, m *wire.OpenCells) (*wire.Error, e
 // release frees the session, if any.
 func (c *conn) release() {
 	if c.sess != nil {
-		c.wait()
 		c.sess, c.model = nil, nil
 		c.hidden, c.payload = nil, nil
 		c.store, c.job, c.jobs = nil, nil, [2]receiptJob{}

@@ -1,25 +1,30 @@
 package swarm
 
 import (
+	"runtime"
+
 	"github.com/tessera-net/tessera/model"
 	"github.com/tessera-net/tessera/proof"
 	"github.com/tessera-net/tessera/wire"
 )
 
 // receiptJob commits one forward call's trace and signs its receipt. In
-// sessions of wire.Version 3 it runs on its own goroutine after the
-// call's result was sent, so that hashing the trace (tens of kilobytes
-// per layer and position) and the Ed25519 signature are off the path
-// between computing an output and sending it; the receipt goes out with
-// the next result or on a ReceiptRequest. A session has at most one job
-// owed (conn.job): the next call collects it before starting its own.
+// sessions of wire.Version 3 it runs after the call's result was sent,
+// while the client works on the next call (the stream's goroutine would
+// otherwise wait for it), so that hashing the trace (tens of kilobytes per
+// layer and position) and the Ed25519 signature are off the path between
+// computing an output and sending it; the receipt goes out with the next
+// result or on a ReceiptRequest. A session owes at most one receipt
+// (conn.job). The job runs on the stream's goroutine rather than its own:
+// a goroutine of its own would compete for the cores with the next
+// call's computation, and on a busy machine wait for a core for longer
+// than the client takes.
 type receiptJob struct {
-	done chan struct{} // closed when the job has run
-
-	// Set before the job runs; the job owns in, out and tr until done.
+	// Set before the job runs; in and out are the call's input as decoded
+	// and its output.
 	step     uint64
 	start, n int
-	in, out  []float32 // the call's input as decoded, and its output
+	in, out  []float32
 	tr       *model.Trace
 	prev     proof.Hash // hash of the session's previous receipt, set by start
 
@@ -33,14 +38,19 @@ type receiptJob struct {
 	delivered bool // the receipt went out to the client
 }
 
-// run commits the trace and signs the receipt. It touches nothing of the
-// conn but the job and the conn's immutable settings, and nothing of the
-// session's trace store.
+// run commits the trace and signs the receipt.
 func (c *conn) run(j *receiptJob) {
-	defer close(j.done)
 	mod := c.model // receipts name the session's layers
 	dim := mod.Config.Dim
-	if j.tc, j.err = proof.CommitTrace(j.tr); j.err != nil {
+	workers := runtime.GOMAXPROCS(0)
+	if c.deferred && j.n == 1 {
+		// A decode step's trace, hashed while the client works on the
+		// next call: leave the other cores to the other parties (on one
+		// machine, the next node). A prefill's is large and the next
+		// call waits for it: it takes them all.
+		workers = 1
+	}
+	if j.tc, j.err = proof.CommitTraceWorkers(j.tr, workers); j.err != nil {
 		return
 	}
 	out := j.out
@@ -68,7 +78,7 @@ func (c *conn) nextJob(step uint64, start, n int, in []float32) *receiptJob {
 	if c.job == j {
 		j = &c.jobs[1]
 	}
-	*j = receiptJob{done: make(chan struct{}), step: step, start: start, n: n,
+	*j = receiptJob{step: step, start: start, n: n,
 		in: append(j.in[:0], in...), out: j.out[:0], tr: c.store.NewTrace()}
 	return j
 }
@@ -81,7 +91,6 @@ func (c *conn) collect() ([]byte, error) {
 		return nil, nil
 	}
 	if !j.collected {
-		<-j.done
 		if j.err != nil {
 			return nil, j.err
 		}
@@ -99,25 +108,13 @@ func (c *conn) collect() ([]byte, error) {
 	return j.receipt, nil
 }
 
-// start runs job j for the call just answered, whose output is out: on
-// its own goroutine in deferred sessions, at once otherwise. The previous
-// job must have been collected (its hash is the receipt's Prev).
+// start runs job j for the call just answered, whose output is out. The
+// previous job must have been collected (its hash is the receipt's Prev).
 func (c *conn) start(j *receiptJob, out []float32) {
 	j.out = append(j.out[:0], out...)
 	j.prev = c.prev
 	c.job = j
-	if c.deferred {
-		go c.run(j)
-		return
-	}
 	c.run(j)
-}
-
-// wait lets a running job finish (before the session's state goes).
-func (c *conn) wait() {
-	if c.job != nil {
-		<-c.job.done
-	}
 }
 
 // answerReceipt answers a ReceiptRequest with the receipt owed.

@@ -111,7 +111,6 @@ func (p *hopProof) begin(cfg *ChainConfig, r model.Range) ([]byte, error) {
 	p.auditor = nil
 	p.inputs, p.outputs = nil, nil
 	p.verdict = nil
-	p.joinSig() // of the previous session, whose receipts are kept no more
 	p.owed, p.verifying, p.unsigned = nil, nil, 0
 	if p.vk != nil {
 		var seed [32]byte
@@ -277,7 +276,7 @@ func (h *hop) proofs() HopProof {
 		hp.Audit = p.prior
 		hp.ReexecSteps, hp.ReexecFailed = p.reexec, p.reexecKO
 		hp.Verdict = p.verdict
-		p.joinSig()
+		p.verifySig()
 		if p.checker != nil {
 			rs := p.checker.Receipts()
 			hp.Receipts = rs[:len(rs)-p.unsigned]
