@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -67,10 +68,13 @@ func TestFiguresReceiptLatency(t *testing.T) {
 		split []int // layer boundaries of the nodes
 		steps int   // decode steps per round and mode
 		gen   bool  // a whole generation (client head and sampling) instead of bare Forwards
+		rtt   time.Duration
 	}{
-		{"kjv-tiny, 2 nodes × 3 layers", kjv, []int{0, 3, 6}, 100, false},
-		{"kjv-tiny, 1 node × 6 layers, generation", kjv, []int{0, 6}, 100, true},
-		{"1B-shape, 2 nodes × 4 layers", big, []int{0, 4, 8}, 24, false},
+		{"kjv-tiny, 2 nodes × 3 layers", kjv, []int{0, 3, 6}, 100, false, 0},
+		{"kjv-tiny, 1 node × 6 layers, generation", kjv, []int{0, 6}, 100, true, 0},
+		{"1B-shape, 2 nodes × 4 layers", big, []int{0, 4, 8}, 24, false, 0},
+		{"kjv-tiny, 2 nodes × 3 layers, RTT 0.5 ms", kjv, []int{0, 3, 6}, 60, false, 500 * time.Microsecond},
+		{"kjv-tiny, 1 node × 6 layers, generation, RTT 0.5 ms", kjv, []int{0, 6}, 60, true, 500 * time.Microsecond},
 	}
 	for _, tc := range cases {
 		modes := receiptModes()
@@ -88,11 +92,13 @@ func TestFiguresReceiptLatency(t *testing.T) {
 			fleets[i] = f
 		}
 		medians := make([][]time.Duration, len(modes))
+		cpu := make([]time.Duration, len(modes)) // process CPU per step, summed over rounds
 		order := rand.New(rand.NewPCG(7, 7))
 		for round := 0; round < rounds; round++ {
 			idx := order.Perm(len(modes))
 			for _, i := range idx {
-				steps := measureSteps(t, tc.bm, tc.split, fleets[i], modes[i], tc.steps, tc.gen, round)
+				steps, c := measureSteps(t, tc.bm, tc.split, fleets[i], modes[i], tc.steps, tc.gen, tc.rtt, round)
+				cpu[i] += c / time.Duration(rounds)
 				slices.Sort(steps)
 				medians[i] = append(medians[i], steps[len(steps)/2])
 			}
@@ -106,9 +112,9 @@ func TestFiguresReceiptLatency(t *testing.T) {
 			}
 			slices.Sort(ratios)
 			ms := slices.Sorted(slices.Values(medians[i]))
-			t.Logf("%s: receipts %-4s: %8.1f µs per decode step (rounds %.1f…%.1f); ratio to off per round: median %+.1f %%, quartiles %+.1f…%+.1f %%",
+			t.Logf("%s: receipts %-4s: %8.1f µs per decode step (rounds %.1f…%.1f); ratio to off per round: median %+.1f %%, quartiles %+.1f…%+.1f %%; CPU (client and nodes) %.1f µs per step",
 				tc.name, m.name, us(ms[len(ms)/2]), us(ms[0]), us(ms[len(ms)-1]),
-				100*(ratios[len(ratios)/2]-1), 100*(ratios[len(ratios)/4]-1), 100*(ratios[3*len(ratios)/4]-1))
+				100*(ratios[len(ratios)/2]-1), 100*(ratios[len(ratios)/4]-1), 100*(ratios[3*len(ratios)/4]-1), us(cpu[i]))
 		}
 	}
 	t.Logf("load average after: %s", load())
@@ -116,16 +122,34 @@ func TestFiguresReceiptLatency(t *testing.T) {
 
 func us(d time.Duration) float64 { return float64(d) / 1e3 }
 
+// processCPU is the CPU time the process used so far (client and nodes).
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 // measureSteps runs one session through f's nodes in mode m and returns
-// the wall-clock time of each decode step: a Forward of one position
-// through the chain, or, with gen, one generated token (client head and
-// sampling included).
-func measureSteps(t *testing.T, bm benchModel, split []int, f *fleet, m receiptMode, steps int, gen bool, seed int) []time.Duration {
+// the wall-clock time of each decode step (a Forward of one position
+// through the chain, or, with gen, one generated token, client head and
+// sampling included) and the process CPU time per step.
+func measureSteps(t *testing.T, bm benchModel, split []int, f *fleet, m receiptMode, steps int, gen bool, rtt time.Duration, seed int) ([]time.Duration, time.Duration) {
 	t.Helper()
 	var hops []swarm.Hop
 	for k := 0; k+1 < len(split); k++ {
 		n := f.nodes[fmt.Sprintf("%s-%d", m.name, k)]
-		hops = append(hops, n.hop(n.r))
+		h := n.hop(n.r)
+		if rtt > 0 {
+			open := h.Open
+			h.Open = func(ctx context.Context) (swarm.Stream, error) {
+				st, err := open(ctx)
+				if err != nil {
+					return nil, err
+				}
+				return &slowLink{Stream: st, oneWay: rtt / 2}, nil
+			}
+		}
+		hops = append(hops, h)
 	}
 	cfg := swarm.ChainConfig{Model: bm.cfg, ModelCommit: bm.commit, Timeout: time.Minute, Verify: m.verify}
 	ch, err := swarm.NewChain(cfg, hops)
@@ -138,16 +162,18 @@ func measureSteps(t *testing.T, bm benchModel, split []int, f *fleet, m receiptM
 	if gen {
 		c := generate.Client{Model: client, Tokenizer: testTok}
 		tl := &timedLayers{inner: ch}
+		cpu0 := processCPU()
 		_, err := c.Run(ctx, tl, generate.Request{Prompt: prompts[seed%len(prompts)], MaxTokens: steps + 2, IgnoreEOS: true}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		// From one decode call's start to the next one's: the call, the
 		// head and the sampling.
+		cpu := processCPU() - cpu0 // the prompt's prefill included
 		for k := 2; k < len(tl.starts); k++ {
 			out = append(out, tl.starts[k].Sub(tl.starts[k-1]))
 		}
-		return out
+		return out, cpu / time.Duration(len(tl.starts))
 	}
 	dim := bm.cfg.Dim
 	rng := rand.New(rand.NewPCG(uint64(seed), 9))
@@ -160,6 +186,7 @@ func measureSteps(t *testing.T, bm benchModel, split []int, f *fleet, m receiptM
 		t.Fatal(err)
 	}
 	x := make([]float32, dim)
+	cpu0 := processCPU()
 	for s := 0; s < steps; s++ {
 		for i := range x {
 			x[i] = float32(rng.NormFloat64())
@@ -170,7 +197,7 @@ func measureSteps(t *testing.T, bm benchModel, split []int, f *fleet, m receiptM
 		}
 		out = append(out, time.Since(t0))
 	}
-	return out
+	return out, (processCPU() - cpu0) / time.Duration(steps)
 }
 
 // timedLayers records when each forward call starts.
@@ -182,4 +209,28 @@ type timedLayers struct {
 func (l *timedLayers) Forward(ctx context.Context, start int, hidden []float32, n int) error {
 	l.starts = append(l.starts, time.Now())
 	return l.inner.Forward(ctx, start, hidden, n)
+}
+
+// slowLink adds a network's latency to a loopback stream, on the client's
+// side only so that the node is free meanwhile, as on a real link: a
+// message written arrives oneWay later, and so does the answer.
+type slowLink struct {
+	swarm.Stream
+	oneWay  time.Duration
+	written bool // a message went out since the last answer came
+}
+
+func (l *slowLink) Write(p []byte) (int, error) {
+	time.Sleep(l.oneWay)
+	l.written = true
+	return l.Stream.Write(p)
+}
+
+func (l *slowLink) Read(p []byte) (int, error) {
+	n, err := l.Stream.Read(p)
+	if n > 0 && l.written {
+		l.written = false
+		time.Sleep(l.oneWay)
+	}
+	return n, err
 }
