@@ -1,9 +1,11 @@
 package swarm_test
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"os"
 	"slices"
 	"strconv"
@@ -15,6 +17,7 @@ import (
 	"github.com/tessera-net/tessera/generate"
 	"github.com/tessera-net/tessera/model"
 	"github.com/tessera-net/tessera/swarm"
+	"github.com/tessera-net/tessera/wire"
 )
 
 // receiptMode is how a measured chain treats receipts.
@@ -44,7 +47,8 @@ func receiptModes() []receiptMode {
 //
 //	TESSERA_PROOF_FIGURES=1 go test ./swarm -run TestFiguresReceiptLatency -v -timeout 1h
 //
-// TESSERA_RECEIPT_ROUNDS sets the rounds (default 15).
+// TESSERA_RECEIPT_ROUNDS sets the rounds (default 15), and
+// TESSERA_RECEIPT_CASES, when set, runs the cases whose name contains it.
 func TestFiguresReceiptLatency(t *testing.T) {
 	if os.Getenv("TESSERA_PROOF_FIGURES") == "" {
 		t.Skip("set TESSERA_PROOF_FIGURES=1 to measure")
@@ -76,7 +80,11 @@ func TestFiguresReceiptLatency(t *testing.T) {
 		{"kjv-tiny, 2 nodes × 3 layers, RTT 0.5 ms", kjv, []int{0, 3, 6}, 60, false, 500 * time.Microsecond},
 		{"kjv-tiny, 1 node × 6 layers, generation, RTT 0.5 ms", kjv, []int{0, 6}, 60, true, 500 * time.Microsecond},
 	}
+	only := os.Getenv("TESSERA_RECEIPT_CASES") // a substring of the cases to run
 	for _, tc := range cases {
+		if only != "" && !strings.Contains(tc.name, only) {
+			continue
+		}
 		modes := receiptModes()
 		fleets := make([]*fleet, len(modes))
 		for i, m := range modes {
@@ -233,4 +241,139 @@ func (l *slowLink) Read(p []byte) (int, error) {
 		time.Sleep(l.oneWay)
 	}
 	return n, err
+}
+
+// TestFiguresNodeAnswer measures what receipts add to a node's answer,
+// the part of a decode step they can lengthen when client and nodes run
+// on machines of their own: the time from sending a Forward of one
+// position to reading its result, with 1 ms between calls (the rest of
+// the chain and the client's work, during which a version 3 node commits
+// and signs). Receipts off (no nonce), sync (version 2: committed and
+// signed before answering) and late (version 3), interleaved as in
+// TestFiguresReceiptLatency (TESSERA_RECEIPT_GAP sets the time between
+// calls). Skipped unless TESSERA_PROOF_FIGURES=1.
+func TestFiguresNodeAnswer(t *testing.T) {
+	if os.Getenv("TESSERA_PROOF_FIGURES") == "" {
+		t.Skip("set TESSERA_PROOF_FIGURES=1 to measure")
+	}
+	rounds := 15
+	if s := os.Getenv("TESSERA_RECEIPT_ROUNDS"); s != "" {
+		var err error
+		if rounds, err = strconv.Atoi(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, _ := os.ReadFile("/proc/loadavg")
+	t.Logf("load average before: %s", strings.Join(strings.Fields(string(b))[:3], " "))
+	for _, tc := range []struct {
+		name  string
+		bm    benchModel
+		r     model.Range
+		steps int
+	}{
+		{"kjv-tiny, 6 layers", kjvBench(), model.Range{First: 0, Last: 6}, 100},
+		{"1B-shape, 4 layers", synthBench(t), model.Range{First: 0, Last: 4}, 30},
+	} {
+		if only := os.Getenv("TESSERA_RECEIPT_CASES"); only != "" && !strings.Contains(tc.name, only) {
+			continue
+		}
+		srv := &swarm.Server{Model: tc.bm.load(t, tc.r), ModelCommit: tc.bm.commit, Key: nodeKey(1), MaxSessions: 64}
+		nd := newNode(t, srv).listen(t)
+		modes := []struct {
+			name    string
+			version uint32
+			nonce   bool
+		}{{"off", wire.Version, false}, {"sync", 2, true}, {"late", wire.Version, true}}
+		medians := make([][]time.Duration, len(modes))
+		order := rand.New(rand.NewPCG(3, 3))
+		for round := 0; round < rounds; round++ {
+			for _, i := range order.Perm(len(modes)) {
+				m := modes[i]
+				d := answerTimes(t, nd, tc.bm, tc.r, m.version, m.nonce, tc.steps, uint64(round))
+				slices.Sort(d)
+				medians[i] = append(medians[i], d[len(d)/2])
+			}
+		}
+		for i, m := range modes {
+			ratios := make([]float64, rounds)
+			for r := range ratios {
+				ratios[r] = float64(medians[i][r]) / float64(medians[0][r])
+			}
+			slices.Sort(ratios)
+			ms := slices.Sorted(slices.Values(medians[i]))
+			t.Logf("%s: receipts %-4s: answer in %8.1f µs (rounds %.1f…%.1f); ratio to off per round: median %+.1f %%, quartiles %+.1f…%+.1f %%",
+				tc.name, m.name, us(ms[len(ms)/2]), us(ms[0]), us(ms[len(ms)-1]),
+				100*(ratios[len(ratios)/2]-1), 100*(ratios[len(ratios)/4]-1), 100*(ratios[3*len(ratios)/4]-1))
+		}
+	}
+	b, _ = os.ReadFile("/proc/loadavg")
+	t.Logf("load average after: %s", strings.Join(strings.Fields(string(b))[:3], " "))
+}
+
+// answerTimes opens a session on nd and returns, for each of steps decode
+// calls, the time from writing the Forward to reading its result.
+func answerTimes(t *testing.T, nd *node, bm benchModel, r model.Range, version uint32, nonce bool, steps int, seed uint64) []time.Duration {
+	t.Helper()
+	c, err := net.Dial("tcp", nd.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Minute))
+	br := bufio.NewReader(c)
+	recv := func() wire.Message {
+		m, err := wire.ReadMessage(br, 1<<26)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	open := &wire.OpenSession{Version: version, ModelCommit: bm.commit, First: r.First, Last: r.Last, MaxPositions: 256, DType: wire.DTypeF32}
+	if nonce {
+		open.Nonce = make([]byte, wire.NonceSize)
+		open.Nonce[0] = byte(seed)
+	}
+	if err := wire.WriteMessage(c, open); err != nil {
+		t.Fatal(err)
+	}
+	op, ok := recv().(*wire.SessionOpened)
+	if !ok {
+		t.Fatalf("open: %+v", op)
+	}
+	dim := bm.cfg.Dim
+	rng := rand.New(rand.NewPCG(seed, 5))
+	call := func(step uint64, start, n int) time.Duration {
+		h := make([]float32, n*dim)
+		for i := range h {
+			h[i] = float32(rng.NormFloat64())
+		}
+		p, err := wire.EncodeHidden(nil, wire.DTypeF32, h, n, dim)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t0 := time.Now()
+		if err := wire.WriteMessage(c, &wire.Forward{SessionID: op.SessionID, Step: step, Start: start, N: n, Payload: p}); err != nil {
+			t.Fatal(err)
+		}
+		if res, ok := recv().(*wire.ForwardResult); !ok || res.Step != step {
+			t.Fatalf("result %+v", res)
+		}
+		return time.Since(t0)
+	}
+	gap := time.Millisecond
+	if g := os.Getenv("TESSERA_RECEIPT_GAP"); g != "" {
+		var err error
+		if gap, err = time.ParseDuration(g); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const prefill = 8
+	call(0, 0, prefill)
+	time.Sleep(5 * time.Millisecond) // the prefill's commitment
+	out := make([]time.Duration, steps)
+	for s := range out {
+		out[s] = call(uint64(s+1), prefill+s, 1)
+		time.Sleep(gap)
+	}
+	return out
 }
