@@ -205,6 +205,7 @@ func (c *Chain) Flush(ctx context.Context) error {
 	if c.closed || c.cfg.Verify == nil {
 		return nil
 	}
+	var errs []error
 	for i := 0; i < len(c.hops); i++ {
 		h := c.hops[i]
 		if h.proof == nil || h.retired != nil {
@@ -215,14 +216,19 @@ func (c *Chain) Flush(ctx context.Context) error {
 			continue
 		}
 		if !c.canFailover(ctx, h, err) {
-			return &HopError{Hop: h.index, Peer: h.name(), Range: h.Range, Err: err}
+			errs = append(errs, &HopError{Hop: h.index, Peer: h.name(), Range: h.Range, Err: err})
+			continue // the other nodes' receipts all the same
 		}
 		if _, err := c.failover(ctx, i, err, 0, nil); err != nil {
-			return err
+			errs = append(errs, err)
+			continue
 		}
 		i-- // flush the replacement's own last receipt
 	}
-	return c.chainedAll()
+	if err := c.chainedLast(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
 }
 
 // flush fetches hop h's owed receipt, if any, and finishes its checks.
@@ -275,26 +281,23 @@ func (h *hop) flush(ctx context.Context) (err error) {
 	}
 }
 
-// chainedAll checks, for every pair of neighbouring verified remote hops,
-// that each call's receipt of the second takes as input the output of the
-// first's receipt of the same call (aligned on their latest receipts: a
-// hop reopened from position 0 has a younger session).
-func (c *Chain) chainedAll() error {
+// chainedLast checks, for every pair of neighbouring remote hops still
+// trusted, that the last receipt of the second takes as input the output
+// of the first's last receipt: Forward checked the earlier ones as they
+// came (chained), Flush fetched these.
+func (c *Chain) chainedLast() error {
 	var prev *hop
 	for _, h := range c.hops {
-		if h.proof == nil || h.proof.checker == nil || h.retired != nil {
+		p := h.proof
+		if p == nil || p.checker == nil || h.retired != nil || p.fault != nil || len(p.checker.Receipts()) == 0 {
 			prev = nil
 			continue
 		}
 		if prev != nil {
-			a, b := prev.proof.checker.Receipts(), h.proof.checker.Receipts()
-			n := min(len(a), len(b))
-			a, b = a[len(a)-n:], b[len(b)-n:]
-			for k, r := range b {
-				if r.HIn != a[k].HOut || r.Start != a[k].Start || r.N != a[k].N {
-					err := h.proof.distrust(fmt.Errorf("step %d: the receipt's input is not the previous node's output", r.Step))
-					return &HopError{Hop: h.index, Peer: h.name(), Range: h.Range, Err: err}
-				}
+			a, b := prev.proof.checker.LastReceipt(), p.checker.LastReceipt()
+			if b.HIn != a.HOut || b.Start != a.Start || b.N != a.N {
+				err := p.distrust(fmt.Errorf("step %d: the receipt's input is not the previous node's output", b.Step))
+				return &HopError{Hop: h.index, Peer: h.name(), Range: h.Range, Err: err}
 			}
 		}
 		prev = h
