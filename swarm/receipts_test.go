@@ -271,3 +271,42 @@ func TestReceiptFailures(t *testing.T) {
 		})
 	}
 }
+
+// TestFlushPastFailedNode: when the first node withholds its last
+// receipt and there is no failover, Flush reports it and still fetches
+// and checks the next node's, which stays trusted with every receipt.
+func TestFlushPastFailedNode(t *testing.T) {
+	f := newFleet(t)
+	a := f.add("A", 0, 3, 0, nodeKey(1), nil)
+	b := f.add("B", 3, 6, 0, nodeKey(2), nil)
+	a.rewrite(func(m wire.Message) wire.Message {
+		if _, ok := m.(*wire.ReceiptReply); ok {
+			return &wire.ReceiptReply{}
+		}
+		return m
+	})
+	cfg := chainConfig()
+	cfg.Verify = &swarm.Verification{Rand: detRand(8)}
+	ch, err := swarm.NewChain(cfg, []swarm.Hop{a.hop(a.r), b.hop(b.r)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ch.Close()
+	got, err := failoverRun(t, ch, prompts[2], nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = ch.Flush(context.Background())
+	var he *swarm.HopError
+	if !errors.As(err, &he) || he.Peer != "A" || !errors.Is(err, swarm.ErrDistrusted) {
+		t.Fatalf("flush: %v, want node A distrusted", err)
+	}
+	ps := ch.Proofs()
+	calls := len(got.outs)
+	if ps[0].Fault == nil || len(ps[0].Receipts) != calls-1 {
+		t.Errorf("node A: %d receipts, fault %v", len(ps[0].Receipts), ps[0].Fault)
+	}
+	if ps[1].Fault != nil || len(ps[1].Receipts) != calls {
+		t.Errorf("node B: %d receipts of %d calls, fault %v", len(ps[1].Receipts), calls, ps[1].Fault)
+	}
+}
