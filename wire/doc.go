@@ -67,9 +67,9 @@
 // carries the receipt of step k-1 (none at step 0). A ReceiptRequest makes
 // the node deliver the receipt still owed (the last call's) in a
 // ReceiptReply, which is empty when none is owed; the next ForwardResult
-// then carries none. Clients send a ReceiptRequest before closing, and
-// before each Forward they must not send without the previous call's
-// receipt checked. A node keeps at most one receipt owed per session.
+// then carries none. Clients send a ReceiptRequest before closing and
+// whenever they need every receipt so far (to build a certificate, say).
+// A node keeps at most one receipt owed per session.
 //
 // Info is not part of the forward protocol: a node sends it, alone, on
 // streams of the info protocol (swarm.InfoProtocolID) so that clients learn
