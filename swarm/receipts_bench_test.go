@@ -244,14 +244,15 @@ func (l *slowLink) Read(p []byte) (int, error) {
 }
 
 // TestFiguresNodeAnswer measures what receipts add to a node's answer,
-// the part of a decode step they can lengthen when client and nodes run
-// on machines of their own: the time from sending a Forward of one
-// position to reading its result, with 1 ms between calls (the rest of
-// the chain and the client's work, during which a version 3 node commits
-// and signs). Receipts off (no nonce), sync (version 2: committed and
-// signed before answering) and late (version 3), interleaved as in
-// TestFiguresReceiptLatency (TESSERA_RECEIPT_GAP sets the time between
-// calls). Skipped unless TESSERA_PROOF_FIGURES=1.
+// the part of a decode step they lengthen when client and nodes run on
+// machines of their own: the time from sending a Forward of one position
+// to reading its result. Three sessions on one node — receipts off (no
+// nonce), sync (version 2: committed and signed before answering) and
+// late (version 3) — take turns call by call in random order, with a
+// pause after each call standing for the rest of the chain and the
+// client (TESSERA_RECEIPT_GAP, default 2 ms), during which a version 3
+// node commits and signs; each call is compared with the "off" call of
+// the same turn. Skipped unless TESSERA_PROOF_FIGURES=1.
 func TestFiguresNodeAnswer(t *testing.T) {
 	if os.Getenv("TESSERA_PROOF_FIGURES") == "" {
 		t.Skip("set TESSERA_PROOF_FIGURES=1 to measure")
@@ -263,71 +264,95 @@ func TestFiguresNodeAnswer(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	gap := 2 * time.Millisecond
+	if g := os.Getenv("TESSERA_RECEIPT_GAP"); g != "" {
+		var err error
+		if gap, err = time.ParseDuration(g); err != nil {
+			t.Fatal(err)
+		}
+	}
 	b, _ := os.ReadFile("/proc/loadavg")
-	t.Logf("load average before: %s", strings.Join(strings.Fields(string(b))[:3], " "))
+	t.Logf("load average before: %s; pause %v", strings.Join(strings.Fields(string(b))[:3], " "), gap)
 	for _, tc := range []struct {
 		name  string
-		bm    benchModel
+		bm    func(testing.TB) benchModel
 		r     model.Range
 		steps int
 	}{
-		{"kjv-tiny, 6 layers", kjvBench(), model.Range{First: 0, Last: 6}, 100},
-		{"1B-shape, 4 layers", synthBench(t), model.Range{First: 0, Last: 4}, 30},
+		{"kjv-tiny, 6 layers", func(testing.TB) benchModel { return kjvBench() }, model.Range{First: 0, Last: 6}, 100},
+		{"1B-shape, 4 layers", synthBench, model.Range{First: 0, Last: 4}, 30},
 	} {
 		if only := os.Getenv("TESSERA_RECEIPT_CASES"); only != "" && !strings.Contains(tc.name, only) {
 			continue
 		}
-		srv := &swarm.Server{Model: tc.bm.load(t, tc.r), ModelCommit: tc.bm.commit, Key: nodeKey(1), MaxSessions: 64}
+		bm := tc.bm(t)
+		srv := &swarm.Server{Model: bm.load(t, tc.r), ModelCommit: bm.commit, Key: nodeKey(1), MaxSessions: 64}
 		nd := newNode(t, srv).listen(t)
 		modes := []struct {
 			name    string
 			version uint32
 			nonce   bool
 		}{{"off", wire.Version, false}, {"sync", 2, true}, {"late", wire.Version, true}}
-		medians := make([][]time.Duration, len(modes))
+		times := make([][]time.Duration, len(modes))
+		ratios := make([][]float64, len(modes))
 		order := rand.New(rand.NewPCG(3, 3))
 		for round := 0; round < rounds; round++ {
-			for _, i := range order.Perm(len(modes)) {
-				m := modes[i]
-				d := answerTimes(t, nd, tc.bm, tc.r, m.version, m.nonce, tc.steps, uint64(round))
-				slices.Sort(d)
-				medians[i] = append(medians[i], d[len(d)/2])
+			ss := make([]*rawSession, len(modes))
+			for i, m := range modes {
+				ss[i] = openRaw(t, nd, bm, tc.r, m.version, m.nonce, uint64(round))
+				defer ss[i].c.Close()
+			}
+			time.Sleep(10 * time.Millisecond) // the prefills' commitments
+			d := make([]time.Duration, len(modes))
+			for step := 0; step < tc.steps; step++ {
+				for _, i := range order.Perm(len(modes)) {
+					d[i] = ss[i].decode()
+					time.Sleep(gap)
+				}
+				for i := range modes {
+					times[i] = append(times[i], d[i])
+					ratios[i] = append(ratios[i], float64(d[i])/float64(d[0]))
+				}
+			}
+			for _, s := range ss {
+				s.c.Close()
 			}
 		}
 		for i, m := range modes {
-			ratios := make([]float64, rounds)
-			for r := range ratios {
-				ratios[r] = float64(medians[i][r]) / float64(medians[0][r])
-			}
-			slices.Sort(ratios)
-			ms := slices.Sorted(slices.Values(medians[i]))
-			t.Logf("%s: receipts %-4s: answer in %8.1f µs (rounds %.1f…%.1f); ratio to off per round: median %+.1f %%, quartiles %+.1f…%+.1f %%",
-				tc.name, m.name, us(ms[len(ms)/2]), us(ms[0]), us(ms[len(ms)-1]),
-				100*(ratios[len(ratios)/2]-1), 100*(ratios[len(ratios)/4]-1), 100*(ratios[3*len(ratios)/4]-1))
+			slices.Sort(times[i])
+			slices.Sort(ratios[i])
+			n := len(ratios[i])
+			t.Logf("%s: receipts %-4s: answer in %8.1f µs (median of %d calls); ratio to the turn's off call: median %+.1f %%, quartiles %+.1f…%+.1f %%",
+				tc.name, m.name, us(times[i][n/2]), n, 100*(ratios[i][n/2]-1), 100*(ratios[i][n/4]-1), 100*(ratios[i][3*n/4]-1))
 		}
 	}
 	b, _ = os.ReadFile("/proc/loadavg")
 	t.Logf("load average after: %s", strings.Join(strings.Fields(string(b))[:3], " "))
 }
 
-// answerTimes opens a session on nd and returns, for each of steps decode
-// calls, the time from writing the Forward to reading its result.
-func answerTimes(t *testing.T, nd *node, bm benchModel, r model.Range, version uint32, nonce bool, steps int, seed uint64) []time.Duration {
+// rawSession is a session driven by hand over the wire protocol, decoding
+// random hidden states one position at a time.
+type rawSession struct {
+	t    *testing.T
+	c    net.Conn
+	br   *bufio.Reader
+	id   uint64
+	step uint64
+	pos  int
+	dim  int
+	rng  *rand.Rand
+}
+
+// openRaw opens a session on nd (with a nonce: receipts) and prefills
+// eight positions.
+func openRaw(t *testing.T, nd *node, bm benchModel, r model.Range, version uint32, nonce bool, seed uint64) *rawSession {
 	t.Helper()
 	c, err := net.Dial("tcp", nd.addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(5 * time.Minute))
-	br := bufio.NewReader(c)
-	recv := func() wire.Message {
-		m, err := wire.ReadMessage(br, 1<<26)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return m
-	}
+	_ = c.SetDeadline(time.Now().Add(10 * time.Minute))
+	s := &rawSession{t: t, c: c, br: bufio.NewReader(c), dim: bm.cfg.Dim, rng: rand.New(rand.NewPCG(seed, 5))}
 	open := &wire.OpenSession{Version: version, ModelCommit: bm.commit, First: r.First, Last: r.Last, MaxPositions: 256, DType: wire.DTypeF32}
 	if nonce {
 		open.Nonce = make([]byte, wire.NonceSize)
@@ -336,44 +361,44 @@ func answerTimes(t *testing.T, nd *node, bm benchModel, r model.Range, version u
 	if err := wire.WriteMessage(c, open); err != nil {
 		t.Fatal(err)
 	}
-	op, ok := recv().(*wire.SessionOpened)
+	op, ok := s.recv().(*wire.SessionOpened)
 	if !ok {
 		t.Fatalf("open: %+v", op)
 	}
-	dim := bm.cfg.Dim
-	rng := rand.New(rand.NewPCG(seed, 5))
-	call := func(step uint64, start, n int) time.Duration {
-		h := make([]float32, n*dim)
-		for i := range h {
-			h[i] = float32(rng.NormFloat64())
-		}
-		p, err := wire.EncodeHidden(nil, wire.DTypeF32, h, n, dim)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t0 := time.Now()
-		if err := wire.WriteMessage(c, &wire.Forward{SessionID: op.SessionID, Step: step, Start: start, N: n, Payload: p}); err != nil {
-			t.Fatal(err)
-		}
-		if res, ok := recv().(*wire.ForwardResult); !ok || res.Step != step {
-			t.Fatalf("result %+v", res)
-		}
-		return time.Since(t0)
-	}
-	gap := time.Millisecond
-	if g := os.Getenv("TESSERA_RECEIPT_GAP"); g != "" {
-		var err error
-		if gap, err = time.ParseDuration(g); err != nil {
-			t.Fatal(err)
-		}
-	}
-	const prefill = 8
-	call(0, 0, prefill)
-	time.Sleep(5 * time.Millisecond) // the prefill's commitment
-	out := make([]time.Duration, steps)
-	for s := range out {
-		out[s] = call(uint64(s+1), prefill+s, 1)
-		time.Sleep(gap)
-	}
-	return out
+	s.id = op.SessionID
+	s.call(8)
+	return s
 }
+
+func (s *rawSession) recv() wire.Message {
+	m, err := wire.ReadMessage(s.br, 1<<26)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return m
+}
+
+// call forwards n random positions and returns the time to the answer.
+func (s *rawSession) call(n int) time.Duration {
+	h := make([]float32, n*s.dim)
+	for i := range h {
+		h[i] = float32(s.rng.NormFloat64())
+	}
+	p, err := wire.EncodeHidden(nil, wire.DTypeF32, h, n, s.dim)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	t0 := time.Now()
+	if err := wire.WriteMessage(s.c, &wire.Forward{SessionID: s.id, Step: s.step, Start: s.pos, N: n, Payload: p}); err != nil {
+		s.t.Fatal(err)
+	}
+	if res, ok := s.recv().(*wire.ForwardResult); !ok || res.Step != s.step {
+		s.t.Fatalf("result %+v", res)
+	}
+	d := time.Since(t0)
+	s.step++
+	s.pos += n
+	return d
+}
+
+func (s *rawSession) decode() time.Duration { return s.call(1) }
