@@ -491,6 +491,17 @@ func (h *hop) forwardRemote(ctx context.Context, start int, hidden []float32, n 
 			return fmt.Errorf("the node accepts messages of %d bytes, this session's calls need %d", h.maxMsg, need)
 		}
 	}
+	if h.proof != nil {
+		// The previous call's receipt came with its result (wire.Version
+		// 3): audit it, if the auditor picks it, before this call. The
+		// openings are a round trip of their own, with their own bound.
+		stop := h.watch(ctx)
+		err := h.audit()
+		stop()
+		if err != nil {
+			return h.broken(ctx, err)
+		}
+	}
 	stop := h.watch(ctx)
 	defer func() {
 		stop()
@@ -498,13 +509,6 @@ func (h *hop) forwardRemote(ctx context.Context, start int, hidden []float32, n 
 			err = h.broken(ctx, err)
 		}
 	}()
-	if h.proof != nil {
-		// The previous call's receipt came with its result (wire.Version
-		// 3): audit it, if the auditor picks it, before this call.
-		if err := h.audit(); err != nil {
-			return err
-		}
-	}
 	dim := h.cfg.Model.Dim
 	dt := h.cfg.DType
 	if perMsg <= 0 {
