@@ -29,6 +29,37 @@ type ReceiptChecker struct {
 // positions [start, start+n) with inputs hashing to in and outputs
 // hashing to out (HiddenRoot of what the client sent and decoded).
 func (c *ReceiptChecker) Check(r *Receipt, start, n int, in, out Hash) error {
+	if err := c.expect(r, start, n, in, out); err != nil {
+		return err
+	}
+	if err := c.VerifySignature(r); err != nil {
+		return err
+	}
+	c.accept(r)
+	return nil
+}
+
+// VerifySignature verifies r's signature under the hop's key, decompressed
+// once for all the hop's receipts: what CheckUnsigned leaves to its caller.
+func (c *ReceiptChecker) VerifySignature(r *Receipt) error {
+	return r.verifyWith(c.verifier.verify)
+}
+
+// CheckUnsigned is Check without the signature's verification, which the
+// caller does with VerifySignature (on another goroutine, say, as the Ed25519
+// verification costs most of the check) and must finish before trusting
+// anything r says: until then, r is accepted only as the next receipt of
+// the sequence.
+func (c *ReceiptChecker) CheckUnsigned(r *Receipt, start, n int, in, out Hash) error {
+	if err := c.expect(r, start, n, in, out); err != nil {
+		return err
+	}
+	c.accept(r)
+	return nil
+}
+
+// expect checks everything of r but its signature.
+func (c *ReceiptChecker) expect(r *Receipt, start, n int, in, out Hash) error {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %s: %s", ErrBadReceipt, r, fmt.Sprintf(format, args...))
 	}
@@ -37,9 +68,6 @@ func (c *ReceiptChecker) Check(r *Receipt, start, n int, in, out Hash) error {
 	}
 	if !bytes.Equal(r.Key, c.Key) {
 		return bad("signed by key %x, the node announced %x", []byte(r.Key), []byte(c.Key))
-	}
-	if err := r.verifyWith(c.verifier.verify); err != nil {
-		return err
 	}
 	switch {
 	case r.Session != c.Session:
@@ -61,10 +89,13 @@ func (c *ReceiptChecker) Check(r *Receipt, start, n int, in, out Hash) error {
 	case r.HOut != out:
 		return bad("H(out) does not match the hidden states received")
 	}
+	return nil
+}
+
+func (c *ReceiptChecker) accept(r *Receipt) {
 	c.next++
 	c.prev = r.Hash()
 	c.receipts = append(c.receipts, r)
-	return nil
 }
 
 // Receipts returns the accepted receipts in order.

@@ -263,6 +263,12 @@ func finite(v []float32) bool {
 	return true
 }
 
+// Serial is a Parallel that runs f over the whole range on the calling
+// goroutine: a node committing a decode step's trace while the client
+// works on the next call leaves the other cores to the parties on the
+// critical path.
+func Serial(n, _ int, f func(lo, hi int)) { f(0, n) }
+
 // goroutines is a Parallel on up to GOMAXPROCS goroutines.
 func goroutines(n, grain int, f func(lo, hi int)) {
 	workers := min(runtime.GOMAXPROCS(0), n/max(grain, 1))

@@ -94,6 +94,19 @@ func (s *TraceStore) Add(step uint64, cfg model.Config, tr *model.Trace) (*Trace
 	if err != nil {
 		return nil, err
 	}
+	if err := s.Keep(step, cfg, tr, tc); err != nil {
+		return nil, err
+	}
+	return tc, nil
+}
+
+// Keep is Add for a trace already committed with CommitTrace (tc), so that
+// a node can hash a call's trace on another goroutine while the store
+// serves openings of earlier calls; the store owns tr from now on.
+func (s *TraceStore) Keep(step uint64, cfg model.Config, tr *model.Trace, tc *TraceCommitment) error {
+	if tc.First != tr.FirstLayer || tc.Layers != tr.Layers || tc.Start != tr.Start || tc.N != tr.N {
+		return fmt.Errorf("proof: commitment of step %d is not the trace's", step)
+	}
 	if s.steps == nil {
 		s.steps = map[uint64]*storedStep{}
 		s.kvDim = cfg.KVDim()
@@ -101,7 +114,7 @@ func (s *TraceStore) Add(step uint64, cfg model.Config, tr *model.Trace) (*Trace
 		s.v = make([][]float32, tr.Layers)
 	}
 	if _, dup := s.steps[step]; dup || len(s.k) != tr.Layers {
-		return nil, fmt.Errorf("proof: trace of step %d added twice or with another shape", step)
+		return fmt.Errorf("proof: trace of step %d added twice or with another shape", step)
 	}
 	end := tr.Start + tr.N
 	// Positions from tr.Start are recomputed by this step.
@@ -130,7 +143,7 @@ func (s *TraceStore) Add(step uint64, cfg model.Config, tr *model.Trace) (*Trace
 	s.order = append(s.order, step)
 	s.bytes += st.bytes
 	s.evict()
-	return tc, nil
+	return nil
 }
 
 func cellBytes(c model.Config) int {

@@ -192,6 +192,7 @@ type hop struct {
 
 	proof   *hopProof // nil without ChainConfig.Verify, and for local hops
 	sentBuf []float32 // what the node decodes of the last Forward
+	idle    func()    // work to do while waiting for the node (Chain.idle)
 
 	retired error // why failover replaced the hop (nil while in use)
 }
@@ -271,7 +272,7 @@ func NewChain(cfg ChainConfig, hops []Hop) (*Chain, error) {
 
 // newHop prepares the state of hop h at index i.
 func (c *Chain) newHop(h Hop, i int) (*hop, error) {
-	hp := &hop{Hop: h, index: i, cfg: &c.cfg}
+	hp := &hop{Hop: h, index: i, cfg: &c.cfg, idle: c.idle}
 	if h.local() {
 		mc := h.Model.Config
 		if h.Model.Range != h.Range {
@@ -490,6 +491,17 @@ func (h *hop) forwardRemote(ctx context.Context, start int, hidden []float32, n 
 			return fmt.Errorf("the node accepts messages of %d bytes, this session's calls need %d", h.maxMsg, need)
 		}
 	}
+	if h.proof != nil {
+		// The previous call's receipt came with its result (wire.Version
+		// 3): audit it, if the auditor picks it, before this call. The
+		// openings are a round trip of their own, with their own bound.
+		stop := h.watch(ctx)
+		err := h.audit()
+		stop()
+		if err != nil {
+			return h.broken(ctx, err)
+		}
+	}
 	stop := h.watch(ctx)
 	defer func() {
 		stop()
@@ -576,8 +588,12 @@ func (h *hop) open(ctx context.Context) (err error) {
 		}
 	}()
 	cfg := h.cfg
+	version := uint32(wire.Version)
+	if h.proof != nil && h.proof.v.SyncReceipts {
+		version = 2 // the last version with each receipt in its own result
+	}
 	req := &wire.OpenSession{
-		Version:      wire.Version,
+		Version:      version,
 		ModelCommit:  cfg.ModelCommit,
 		First:        h.Range.First,
 		Last:         h.Range.Last,
@@ -588,6 +604,7 @@ func (h *hop) open(ctx context.Context) (err error) {
 		if req.Nonce, err = h.proof.begin(cfg, h.Range); err != nil {
 			return err
 		}
+		h.proof.deferred = version >= 3
 	}
 	if cfg.Payer != nil {
 		signPayer(req, cfg.Payer, h.PubKey)
@@ -641,6 +658,9 @@ func (h *hop) roundTrip(start int, part []float32, k int) error {
 	req := &wire.Forward{SessionID: h.id, Step: h.step, Start: start, N: k, Payload: h.payload}
 	if err := h.w.WriteMessage(req); err != nil {
 		return h.writeFailed(fmt.Sprintf("step %d", h.step), err)
+	}
+	if h.proof != nil {
+		h.idle() // while the node computes
 	}
 	msg, err := wire.ReadMessage(h.r, cfg.MaxMessageBytes)
 	if err != nil {
@@ -729,6 +749,7 @@ func (c *Chain) Close() error {
 	if c.closed {
 		return nil
 	}
+	c.flushNow() // the nodes' last receipts, before their sessions end
 	c.closed = true
 	var errs []error
 	for _, h := range c.hops {

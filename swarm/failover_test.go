@@ -19,6 +19,7 @@ import (
 	"github.com/tessera-net/tessera/proof"
 	"github.com/tessera-net/tessera/route"
 	"github.com/tessera-net/tessera/swarm"
+	"github.com/tessera-net/tessera/wire"
 )
 
 // fnode is a node on 127.0.0.1 that a test can kill (every connection
@@ -38,7 +39,8 @@ type fnode struct {
 	mu     sync.Mutex
 	conns  []*net.TCPConn
 	dead   bool
-	frozen chan struct{} // closed to unfreeze; nil when not frozen
+	frozen chan struct{}                   // closed to unfreeze; nil when not frozen
+	wrap   func(swarm.Stream) swarm.Stream // rewrites what the node sends, when set
 }
 
 // fleet is the nodes a test's reroute may choose from.
@@ -107,11 +109,15 @@ func (f *fleet) addModel(name string, m *model.Model, c [32]byte, rtt time.Durat
 				continue
 			}
 			n.conns = append(n.conns, tc)
+			var st swarm.Stream = tc
+			if n.wrap != nil {
+				st = n.wrap(tc)
+			}
 			n.mu.Unlock()
 			n.wg.Add(1)
 			go func() {
 				defer n.wg.Done()
-				_ = srv.ServeStream(n.ctx, tc)
+				_ = srv.ServeStream(n.ctx, st)
 			}()
 		}
 	}()
@@ -559,9 +565,9 @@ func TestFailoverChecksReplacement(t *testing.T) {
 }
 
 // TestFailoverDistrustedNode: a node caught sending a bad receipt is
-// replaced; because the check runs before its output is used, and the
-// replacement reproduces every output it had sent, the generation goes on
-// with the honest output.
+// replaced; the replacement reproduces every output it had sent (the
+// last one used before its receipt came included), so the generation
+// goes on with the honest output.
 func TestFailoverDistrustedNode(t *testing.T) {
 	want := reference(t, prompts[0])
 	f := newFleet(t)
@@ -570,13 +576,19 @@ func TestFailoverDistrustedNode(t *testing.T) {
 	f.add("D", 3, 6, 10*time.Millisecond, nodeKey(4), nil)
 	// B signs its receipts with a key other than its announced one from
 	// the tenth call on.
-	var calls atomic.Int64
-	bad.srv.Forward = func(s *model.Session, start int, hidden []float32, n int, tr *model.Trace) error {
-		if calls.Add(1) == 10 {
-			bad.srv.Key = nodeKey(99)
-		}
-		return s.Model().ForwardTrace(s, start, hidden, n, tr)
-	}
+	bad.rewrite(func(m wire.Message) wire.Message {
+		return withReceipt(m, func(step uint64, b []byte) []byte {
+			if step < 9 {
+				return b
+			}
+			r, err := proof.UnmarshalReceipt(b)
+			if err != nil {
+				return b
+			}
+			r.Sign(nodeKey(99))
+			return r.Marshal()
+		})
+	})
 	cfg := chainConfig()
 	cfg.Reroute = f.reroute
 	cfg.Verify = &swarm.Verification{Rand: detRand(5)}

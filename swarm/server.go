@@ -282,11 +282,13 @@ type conn struct {
 
 	// Receipts and traces, when the client sent a nonce and the node has
 	// a key.
-	signing bool
-	nonce   proof.Hash
-	prev    proof.Hash
-	store   *proof.TraceStore
-	rounded []float32
+	signing  bool
+	deferred bool // version 3: receipts one call late (receiptJob)
+	nonce    proof.Hash
+	prev     proof.Hash // hash of the last receipt collected
+	store    *proof.TraceStore
+	jobs     [2]receiptJob
+	job      *receiptJob // the last call's, until the next one starts
 }
 
 // setDeadline arms the idle timeout; it reports false once ctx is done (so
@@ -363,6 +365,18 @@ func (c *conn) serve(ctx context.Context) error {
 				c.srv.errorsSent.Add(1)
 				err = c.w.WriteMessage(e)
 			}
+		case *wire.ReceiptRequest:
+			if c.sess == nil {
+				return c.fail(wire.NewError(wire.CodeOutOfOrder, "ReceiptRequest before OpenSession"), nil)
+			}
+			e, reply := c.answerReceipt(m)
+			if e != nil {
+				return c.fail(e, nil)
+			}
+			if !c.setDeadline(ctx) {
+				return c.shutdown(ctx)
+			}
+			err = c.w.WriteMessage(reply)
 		case *wire.CloseSession:
 			if c.sess == nil {
 				return c.fail(wire.NewError(wire.CodeOutOfOrder, "CloseSession before OpenSession"), nil)
@@ -436,6 +450,7 @@ func (c *conn) open(ctx context.Context, m *wire.OpenSession) *wire.Error {
 	c.id = srv.nextID.Add(1)
 	if len(m.Nonce) == wire.NonceSize && srv.Key != nil {
 		c.signing = true
+		c.deferred = m.Version >= 3
 		copy(c.nonce[:], m.Nonce)
 		c.store = &proof.TraceStore{Window: srv.TraceWindow, MaxBytes: srv.TraceBytes, Recycle: srv.tracePool()}
 		if pool := view.Pool(); pool != nil {
@@ -468,11 +483,11 @@ func (c *conn) forward(ctx context.Context, m *wire.Forward) (*wire.Error, error
 	if err := wire.DecodeHidden(hidden, c.dtype, m.Payload, m.N, dim); err != nil {
 		return wire.NewError(wire.CodeBadRequest, err.Error()), nil
 	}
-	var inHash proof.Hash
+	var job *receiptJob
 	var tr *model.Trace
 	if c.signing {
-		inHash = proof.HiddenRoot(hidden, m.N, dim)
-		tr = c.store.NewTrace(model.TraceBytes(c.srv.Model.Config, c.model.Range.Last-c.model.Range.First, m.N))
+		job = c.nextJob(m.Step, m.Start, m.N, hidden)
+		tr = job.tr
 	}
 	compute := c.srv.Forward
 	if compute == nil {
@@ -490,39 +505,23 @@ func (c *conn) forward(ctx context.Context, m *wire.Forward) (*wire.Error, error
 	}
 	var receipt []byte
 	if c.signing {
-		if receipt, err = c.receipt(m, inHash, hidden, tr); err != nil {
+		if !c.deferred {
+			c.start(job, hidden)
+		}
+		// Deferred: the previous call's receipt, normally ready long ago.
+		if receipt, err = c.collect(); err != nil {
 			return wire.NewError(wire.CodeInternal, err.Error()), nil
 		}
 	}
 	if !c.setDeadline(ctx) {
 		return nil, ctx.Err()
 	}
-	return nil, c.w.WriteMessage(&wire.ForwardResult{Step: m.Step, Start: m.Start, N: m.N, Payload: c.payload, Receipt: receipt})
-}
-
-// receipt commits the call's trace and signs its receipt. H(out) is over
-// the values as the client decodes them.
-func (c *conn) receipt(m *wire.Forward, inHash proof.Hash, out []float32, tr *model.Trace) ([]byte, error) {
-	mod := c.model // receipts name the session's layers
-	tc, err := c.store.Add(m.Step, mod.Config, tr)
-	if err != nil {
-		return nil, err
+	err = c.w.WriteMessage(&wire.ForwardResult{Step: m.Step, Start: m.Start, N: m.N, Payload: c.payload, Receipt: receipt})
+	if c.deferred && err == nil {
+		// Commit and sign while the client works on the next call.
+		c.start(job, hidden)
 	}
-	if c.dtype == wire.DTypeF16 {
-		c.rounded = append(c.rounded[:0], out...)
-		for i, v := range c.rounded {
-			c.rounded[i] = proof.RoundDType(v, proof.DTypeF16)
-		}
-		out = c.rounded
-	}
-	r := &proof.Receipt{
-		DType: uint8(c.dtype), Session: c.nonce, Step: m.Step, Start: m.Start, N: m.N,
-		Model: c.srv.ModelCommit, First: mod.Range.First, Last: mod.Range.Last,
-		HIn: inHash, HOut: proof.HiddenRoot(out, m.N, mod.Config.Dim), TraceRoot: tc.Root(), Prev: c.prev,
-	}
-	r.Sign(c.srv.Key)
-	c.prev = r.Hash()
-	return r.Marshal(), nil
+	return nil, err
 }
 
 // openCells answers an OpenCells. A CodeGone answer leaves the session
@@ -563,11 +562,16 @@ func (c *conn) release() {
 	c.releasePeer()
 	if c.sess != nil {
 		c.sess, c.model = nil, nil
-		c.hidden, c.payload, c.rounded = nil, nil, nil
+		c.hidden, c.payload = nil, nil
 		if c.store != nil {
+			for i := range c.jobs {
+				if t := c.jobs[i].tr; t != nil { // recorded, never kept
+					c.store.Recycle.Put(t)
+				}
+			}
 			c.store.Release()
-			c.store = nil
 		}
+		c.store, c.job, c.jobs = nil, nil, [2]receiptJob{}
 		c.srv.sessionsOpen.Add(-1)
 		if c.admitted != nil && c.srv.Release != nil {
 			c.srv.Release(*c.admitted)

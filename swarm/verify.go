@@ -33,6 +33,13 @@ type Verification struct {
 	// KeepInputs records every call's input per remote hop so that a
 	// validator can re-execute the session (Chain.Reexecute).
 	KeepInputs bool
+	// SyncReceipts asks nodes for each call's receipt with its own result
+	// (sessions of wire.Version 2) and checks it, audit included, before
+	// the output is used. By default a node sends a call's receipt with
+	// the next call's result, so that committing and signing are not on
+	// the path of a decode step, and the chain checks it then (see
+	// Chain.Flush).
+	SyncReceipts bool
 }
 
 // ErrDistrusted is wrapped by the errors of a hop whose node failed a
@@ -58,6 +65,12 @@ type hopProof struct {
 	reexec   int
 	reexecKO int
 	verdict  *proof.Verdict // a validator's, on the current session
+
+	// Receipts in flight (see receipts.go).
+	deferred  bool      // the node sends each receipt one call late (wire.Version 3)
+	owed      *owedCall // the call whose receipt the node owes
+	verifying *sigCheck // the newest receipt, its signature being verified
+	unsigned  int       // receipts at the end of checker's whose signature is not verified
 }
 
 func (v *Verification) read(b []byte) error {
@@ -98,6 +111,7 @@ func (p *hopProof) begin(cfg *ChainConfig, r model.Range) ([]byte, error) {
 	p.auditor = nil
 	p.inputs, p.outputs = nil, nil
 	p.verdict = nil
+	p.owed, p.verifying, p.unsigned = nil, nil, 0
 	if p.vk != nil {
 		var seed [32]byte
 		if err := p.v.read(seed[:]); err != nil {
@@ -135,49 +149,6 @@ func roundTo(dst, hidden []float32, dt wire.DType) []float32 {
 		dst[i] = proof.RoundDType(v, proof.DTypeF16)
 	}
 	return dst
-}
-
-// checkResult runs the L0 checks on a result's receipt and, when the
-// receipt is chosen for audit, the L1 audit. in is what the node decoded,
-// out what the client decoded.
-func (h *hop) checkResult(m *wire.ForwardResult, start, n int, in, out []float32) error {
-	p := h.proof
-	dim := h.cfg.Model.Dim
-	if len(m.Receipt) == 0 {
-		return p.distrust(errors.New("the node sent no receipt"))
-	}
-	r, err := proof.UnmarshalReceipt(m.Receipt)
-	if err != nil {
-		return p.distrust(err)
-	}
-	if err := p.checker.Check(r, start, n, proof.HiddenRoot(in, n, dim), proof.HiddenRoot(out, n, dim)); err != nil {
-		return p.distrust(err)
-	}
-	if p.v.KeepInputs {
-		p.inputs = append(p.inputs, append([]float32(nil), in...))
-		p.outputs = append(p.outputs, append([]float32(nil), out...))
-	}
-	if p.auditor == nil {
-		return nil
-	}
-	refs := p.auditor.Observe(r, append([]float32(nil), in...), append([]float32(nil), out...))
-	if len(refs) == 0 {
-		return nil
-	}
-	ops, err := h.fetchOpenings(refs)
-	if err != nil {
-		var we *wire.Error
-		if errors.As(err, &we) {
-			// The node refused to open what it committed to moments ago.
-			_ = p.auditor.Check(nil)
-			return p.distrust(fmt.Errorf("%w: %w", proof.ErrRefused, err))
-		}
-		return err
-	}
-	if err := p.auditor.Check(ops); err != nil {
-		return p.distrust(err)
-	}
-	return nil
 }
 
 // fetchOpenings asks the node for the openings of refs, in requests whose
@@ -266,8 +237,11 @@ func (p HopProof) CertHop() proof.CertHop {
 // replacement's receipts cover the whole session (its replayed calls are
 // receipted call by call like the original ones), so they chain with its
 // neighbours' from the first call; the replaced node's are in Retired.
-// Call it between Forwards, not during one.
+// It first fetches and checks the receipts the nodes still owe (Flush,
+// bounded by ChainConfig.Timeout or DefaultFlushTimeout; a node failing
+// them shows as Fault). Call it between Forwards, not during one.
 func (c *Chain) Proofs() []HopProof {
+	c.flushNow()
 	out := make([]HopProof, len(c.hops))
 	for i, h := range c.hops {
 		out[i] = h.proofs()
@@ -302,8 +276,10 @@ func (h *hop) proofs() HopProof {
 		hp.Audit = p.prior
 		hp.ReexecSteps, hp.ReexecFailed = p.reexec, p.reexecKO
 		hp.Verdict = p.verdict
+		p.verifySig()
 		if p.checker != nil {
-			hp.Receipts = p.checker.Receipts()
+			rs := p.checker.Receipts()
+			hp.Receipts = rs[:len(rs)-p.unsigned]
 		}
 		if p.auditor != nil {
 			hp.Audit.Add(p.auditor.Stats())
@@ -365,10 +341,14 @@ func (c *Chain) ReexecJob(i int) (*proof.ReexecJob, error) {
 	if !p.v.KeepInputs {
 		return nil, errors.New("swarm: re-execution needs Verification.KeepInputs")
 	}
-	if p.checker == nil || len(p.checker.Receipts()) == 0 {
+	c.flushNow()
+	if p = c.hops[i].proof; p == nil || p.checker == nil { // a failover may have replaced the hop
 		return nil, fmt.Errorf("swarm: hop %d has no receipts to re-execute", i)
 	}
 	rs := p.checker.Receipts()
+	if rs = rs[:len(rs)-p.unsigned]; len(rs) == 0 {
+		return nil, fmt.Errorf("swarm: hop %d has no receipts to re-execute", i)
+	}
 	job := &proof.ReexecJob{Steps: make([]proof.ReexecStep, len(rs))}
 	for k, r := range rs {
 		job.Steps[k] = proof.ReexecStep{Receipt: r, Input: p.inputs[k], Output: p.outputs[k]}

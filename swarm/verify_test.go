@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -573,21 +574,39 @@ func TestKeyChecks(t *testing.T) {
 }
 
 // TestServerOpenCells drives the protocol by hand: receipts come with
-// results of a session opened with a nonce, openings verify against them,
-// a request for cells no longer kept is answered CodeGone and the session
-// goes on, and a session without a nonce keeps no traces.
+// results of a session opened with a nonce (version 2: each with its own
+// call's; version 3: one call late, the last on a ReceiptRequest),
+// openings verify against them, a request for cells no longer kept is
+// answered CodeGone and the session goes on, and a session without a
+// nonce keeps no traces.
 func TestServerOpenCells(t *testing.T) {
+	for _, version := range []uint32{2, wire.Version} {
+		t.Run(fmt.Sprintf("version %d", version), func(t *testing.T) { testServerOpenCells(t, version) })
+	}
+}
+
+func testServerOpenCells(t *testing.T, version uint32) {
 	srv := &swarm.Server{Model: layers(t, 2, 4), ModelCommit: testCommit, Key: nodeKey(5), TraceWindow: 2}
 	nd := newNode(t, srv).listen(t)
 	c := dial(t, nd)
 	nonce := bytes.Repeat([]byte{3}, wire.NonceSize)
-	c.send(&wire.OpenSession{Version: wire.Version, ModelCommit: testCommit, First: 2, Last: 4, MaxPositions: 64, DType: wire.DTypeF32, Nonce: nonce})
+	c.send(&wire.OpenSession{Version: version, ModelCommit: testCommit, First: 2, Last: 4, MaxPositions: 64, DType: wire.DTypeF32, Nonce: nonce})
 	op, ok := c.recv().(*wire.SessionOpened)
 	if !ok || !proof.SameKey(op.NodeKey, srv.NodeKey()) {
 		t.Fatalf("opened: %+v", op)
 	}
 	c.id = op.SessionID
+	late := version >= 3
 	var receipts []*proof.Receipt
+	var outs []proof.Hash // H(out) of every result, by step
+	take := func(b []byte, step int) {
+		t.Helper()
+		r, err := proof.UnmarshalReceipt(b)
+		if err != nil || r.Verify() != nil || r.Step != uint64(step) || r.HOut != outs[step] {
+			t.Fatalf("receipt of step %d: %v %v", step, r, err)
+		}
+		receipts = append(receipts, r)
+	}
 	for i := 0; i < 4; i++ {
 		n := 1
 		if i == 0 {
@@ -595,16 +614,38 @@ func TestServerOpenCells(t *testing.T) {
 		}
 		c.send(c.forwardMsg(n))
 		res, ok := c.recv().(*wire.ForwardResult)
-		if !ok || res.Receipt == nil {
+		if !ok {
 			t.Fatalf("result %+v", res)
 		}
-		r, err := proof.UnmarshalReceipt(res.Receipt)
-		if err != nil || r.Verify() != nil || r.Step != uint64(i) {
-			t.Fatalf("receipt %v %v", r, err)
+		out := make([]float32, n*testConfig.Dim)
+		if err := wire.DecodeHidden(out, wire.DTypeF32, res.Payload, n, testConfig.Dim); err != nil {
+			t.Fatal(err)
 		}
-		receipts = append(receipts, r)
+		outs = append(outs, proof.HiddenRoot(out, n, testConfig.Dim))
+		switch {
+		case !late:
+			take(res.Receipt, i)
+		case i == 0 && res.Receipt != nil:
+			t.Fatal("a receipt with the first result of a version 3 session")
+		case i > 0:
+			take(res.Receipt, i-1)
+		}
 		c.n += n
 		c.st++
+	}
+	if late {
+		for k := 0; k < 2; k++ {
+			c.send(&wire.ReceiptRequest{SessionID: c.id})
+			rep, ok := c.recv().(*wire.ReceiptReply)
+			switch {
+			case !ok:
+				t.Fatalf("receipt request: %+v", rep)
+			case k == 0:
+				take(rep.Receipt, 3)
+			case rep.Receipt != nil:
+				t.Fatal("the last receipt delivered twice")
+			}
+		}
 	}
 	ask := func(refs ...proof.CellRef) wire.Message {
 		c.send(&wire.OpenCells{SessionID: c.id, Request: proof.MarshalRequest(refs)})

@@ -47,15 +47,29 @@
 //	                        optional bytes node_key = 7; }
 //	message OpenCells     { uint64 session_id = 1; bytes request = 2; }  // package proof's cell references
 //	message Openings      { bytes body = 1; }                           // package proof's openings
+//	message ReceiptRequest { uint64 session_id = 1; }                   // version 3
+//	message ReceiptReply  { optional bytes receipt = 1; }                // package proof, <= 4096 bytes
 //
 // # Receipts and openings
 //
-// A client that sends a nonce in OpenSession gets, with every
-// ForwardResult, the node's signed receipt of the call (package proof),
-// and may then send OpenCells at any point between Forwards to fetch
-// openings of cells of the session's traces (vectors plus Merkle paths to
-// the receipts' trace roots). A node answers Openings, or an Error with
+// A client that sends a nonce in OpenSession gets the node's signed
+// receipt of every forward call (package proof), and may then send
+// OpenCells at any point between Forwards to fetch openings of cells of
+// traces whose receipts it holds (vectors plus Merkle paths to the
+// receipts' trace roots). A node answers Openings, or an Error with
 // CodeGone, after which the session continues.
+//
+// When the receipt comes depends on the session's version. Up to version
+// 2, every ForwardResult carries the receipt of its own call. From
+// version 3 a receipt comes one call late: the node answers a Forward as
+// soon as its output is computed and commits to the trace and signs while
+// the client works on the next call, so the ForwardResult of step k
+// carries the receipt of step k-1 (none at step 0). A ReceiptRequest makes
+// the node deliver the receipt still owed (the last call's) in a
+// ReceiptReply, which is empty when none is owed; the next ForwardResult
+// then carries none. Clients send a ReceiptRequest before closing and
+// whenever they need every receipt so far (to build a certificate, say).
+// A node keeps at most one receipt owed per session.
 //
 // Info is not part of the forward protocol: a node sends it, alone, on
 // streams of the info protocol (swarm.InfoProtocolID) so that clients learn

@@ -83,15 +83,17 @@ func checkReencode(t *testing.T, m wire.Message) {
 	}
 }
 
-func FuzzOpenSession(f *testing.F)   { fuzzBody(f, wire.TypeOpenSession) }
-func FuzzSessionOpened(f *testing.F) { fuzzBody(f, wire.TypeSessionOpened) }
-func FuzzForward(f *testing.F)       { fuzzBody(f, wire.TypeForward) }
-func FuzzForwardResult(f *testing.F) { fuzzBody(f, wire.TypeForwardResult) }
-func FuzzCloseSession(f *testing.F)  { fuzzBody(f, wire.TypeCloseSession) }
-func FuzzError(f *testing.F)         { fuzzBody(f, wire.TypeError) }
-func FuzzInfo(f *testing.F)          { fuzzBody(f, wire.TypeInfo) }
-func FuzzOpenCells(f *testing.F)     { fuzzBody(f, wire.TypeOpenCells) }
-func FuzzOpenings(f *testing.F)      { fuzzBody(f, wire.TypeOpenings) }
+func FuzzOpenSession(f *testing.F)    { fuzzBody(f, wire.TypeOpenSession) }
+func FuzzSessionOpened(f *testing.F)  { fuzzBody(f, wire.TypeSessionOpened) }
+func FuzzForward(f *testing.F)        { fuzzBody(f, wire.TypeForward) }
+func FuzzForwardResult(f *testing.F)  { fuzzBody(f, wire.TypeForwardResult) }
+func FuzzCloseSession(f *testing.F)   { fuzzBody(f, wire.TypeCloseSession) }
+func FuzzError(f *testing.F)          { fuzzBody(f, wire.TypeError) }
+func FuzzInfo(f *testing.F)           { fuzzBody(f, wire.TypeInfo) }
+func FuzzOpenCells(f *testing.F)      { fuzzBody(f, wire.TypeOpenCells) }
+func FuzzOpenings(f *testing.F)       { fuzzBody(f, wire.TypeOpenings) }
+func FuzzReceiptRequest(f *testing.F) { fuzzBody(f, wire.TypeReceiptRequest) }
+func FuzzReceiptReply(f *testing.F)   { fuzzBody(f, wire.TypeReceiptReply) }
 
 func streamSeeds(tb testing.TB) [][]byte {
 	var all []byte
@@ -209,6 +211,7 @@ func TestWriteCorpus(t *testing.T) {
 		"FuzzForward": wire.TypeForward, "FuzzForwardResult": wire.TypeForwardResult,
 		"FuzzCloseSession": wire.TypeCloseSession, "FuzzError": wire.TypeError, "FuzzInfo": wire.TypeInfo,
 		"FuzzOpenCells": wire.TypeOpenCells, "FuzzOpenings": wire.TypeOpenings,
+		"FuzzReceiptRequest": wire.TypeReceiptRequest, "FuzzReceiptReply": wire.TypeReceiptReply,
 	} {
 		write(name, bodySeeds(t, typ))
 	}

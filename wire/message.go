@@ -15,8 +15,13 @@ const ProtocolID = "/tessera/forward/1.0.0"
 // Version is the protocol version a client sends in OpenSession and a node
 // states in Info and its announcements. Version 2 nodes accept sessions
 // for any non-empty part of the layers they serve (version 1 nodes only
-// for exactly their range); the messages are the same.
-const Version = 2
+// for exactly their range); the messages are the same. In version 3
+// sessions with a nonce, a call's receipt comes one call late: with the
+// next ForwardResult, or on a ReceiptRequest (see the package doc).
+// Nodes serve sessions of every version from 1 to Version; a node older
+// than a client's version refuses the session with CodeBadRequest naming
+// the versions it speaks.
+const Version = 3
 
 // Limits on decoded values; larger values are out of range.
 const (
@@ -45,15 +50,17 @@ type MsgType uint8
 
 // Message types.
 const (
-	TypeOpenSession   MsgType = 1
-	TypeSessionOpened MsgType = 2
-	TypeForward       MsgType = 3
-	TypeForwardResult MsgType = 4
-	TypeCloseSession  MsgType = 5
-	TypeError         MsgType = 6
-	TypeInfo          MsgType = 7 // the info protocol's only message
-	TypeOpenCells     MsgType = 8
-	TypeOpenings      MsgType = 9
+	TypeOpenSession    MsgType = 1
+	TypeSessionOpened  MsgType = 2
+	TypeForward        MsgType = 3
+	TypeForwardResult  MsgType = 4
+	TypeCloseSession   MsgType = 5
+	TypeError          MsgType = 6
+	TypeInfo           MsgType = 7 // the info protocol's only message
+	TypeOpenCells      MsgType = 8
+	TypeOpenings       MsgType = 9
+	TypeReceiptRequest MsgType = 10
+	TypeReceiptReply   MsgType = 11
 )
 
 func (t MsgType) String() string {
@@ -76,6 +83,10 @@ func (t MsgType) String() string {
 		return "OpenCells"
 	case TypeOpenings:
 		return "Openings"
+	case TypeReceiptRequest:
+		return "ReceiptRequest"
+	case TypeReceiptReply:
+		return "ReceiptReply"
 	}
 	return fmt.Sprintf("MsgType(%d)", uint8(t))
 }
@@ -179,7 +190,8 @@ func (c Code) String() string {
 }
 
 // Message is one of *OpenSession, *SessionOpened, *Forward, *ForwardResult,
-// *CloseSession, *Error, *Info, *OpenCells and *Openings.
+// *CloseSession, *Error, *Info, *OpenCells, *Openings, *ReceiptRequest and
+// *ReceiptReply.
 type Message interface {
 	Type() MsgType
 	validate() error
@@ -243,9 +255,11 @@ type ForwardResult struct {
 	Step     uint64 // the Step of the Forward answered
 	Start, N int
 	Payload  []byte
-	// Receipt is the node's signed receipt of the call (package proof's
-	// encoding), present when the session was opened with a Nonce.
-	// Optional field, at most MaxReceipt bytes.
+	// Receipt is a node's signed receipt (package proof's encoding), when
+	// the session was opened with a Nonce: in sessions of version 2 and
+	// below, the receipt of this call; from version 3, the receipt of the
+	// previous call (Step-1), absent at step 0 and after a ReceiptRequest
+	// delivered it. Optional field, at most MaxReceipt bytes.
 	Receipt []byte
 }
 
@@ -262,6 +276,21 @@ type OpenCells struct {
 // the cell openings, in the order requested.
 type Openings struct {
 	Body []byte
+}
+
+// ReceiptRequest asks the node for the receipt of the session's last
+// forward call, when it has not been delivered yet (client → node, version
+// 3 sessions with a nonce). The node answers ReceiptReply. Clients send it
+// before closing a session, or whenever they need every receipt so far.
+type ReceiptRequest struct {
+	SessionID uint64
+}
+
+// ReceiptReply answers ReceiptRequest (node → client): the receipt owed,
+// or nothing when every receipt was delivered already. Optional field, at
+// most MaxReceipt bytes.
+type ReceiptReply struct {
+	Receipt []byte
 }
 
 // CloseSession ends the session; the node frees it and closes the stream.
@@ -308,15 +337,17 @@ func NewError(code Code, msg string) *Error {
 	return &Error{Code: code, Message: msg}
 }
 
-func (*OpenSession) Type() MsgType   { return TypeOpenSession }
-func (*SessionOpened) Type() MsgType { return TypeSessionOpened }
-func (*Forward) Type() MsgType       { return TypeForward }
-func (*ForwardResult) Type() MsgType { return TypeForwardResult }
-func (*CloseSession) Type() MsgType  { return TypeCloseSession }
-func (*Error) Type() MsgType         { return TypeError }
-func (*Info) Type() MsgType          { return TypeInfo }
-func (*OpenCells) Type() MsgType     { return TypeOpenCells }
-func (*Openings) Type() MsgType      { return TypeOpenings }
+func (*OpenSession) Type() MsgType    { return TypeOpenSession }
+func (*SessionOpened) Type() MsgType  { return TypeSessionOpened }
+func (*Forward) Type() MsgType        { return TypeForward }
+func (*ForwardResult) Type() MsgType  { return TypeForwardResult }
+func (*CloseSession) Type() MsgType   { return TypeCloseSession }
+func (*Error) Type() MsgType          { return TypeError }
+func (*Info) Type() MsgType           { return TypeInfo }
+func (*OpenCells) Type() MsgType      { return TypeOpenCells }
+func (*Openings) Type() MsgType       { return TypeOpenings }
+func (*ReceiptRequest) Type() MsgType { return TypeReceiptRequest }
+func (*ReceiptReply) Type() MsgType   { return TypeReceiptReply }
 
 // newMessage returns an empty message of type t, or nil.
 func newMessage(t MsgType) Message {
@@ -339,6 +370,10 @@ func newMessage(t MsgType) Message {
 		return new(OpenCells)
 	case TypeOpenings:
 		return new(Openings)
+	case TypeReceiptRequest:
+		return new(ReceiptRequest)
+	case TypeReceiptReply:
+		return new(ReceiptReply)
 	}
 	return nil
 }
@@ -451,6 +486,15 @@ func (m *OpenCells) validate() error {
 }
 
 func (m *Openings) validate() error { return nil }
+
+func (m *ReceiptRequest) validate() error { return nil }
+
+func (m *ReceiptReply) validate() error {
+	if len(m.Receipt) > MaxReceipt {
+		return fmt.Errorf("receipt of %d bytes exceeds %d", len(m.Receipt), MaxReceipt)
+	}
+	return nil
+}
 
 func (m *CloseSession) validate() error { return nil }
 
@@ -577,6 +621,14 @@ func (m *Openings) size() int { return sizeBytes(1, len(m.Body)) }
 
 func (m *Openings) appendBody(b []byte) []byte { return appendBytes(b, 1, m.Body) }
 
+func (m *ReceiptRequest) size() int { return sizeVarint(1, m.SessionID) }
+
+func (m *ReceiptRequest) appendBody(b []byte) []byte { return appendVarint(b, 1, m.SessionID) }
+
+func (m *ReceiptReply) size() int { return sizeOptional(1, m.Receipt) }
+
+func (m *ReceiptReply) appendBody(b []byte) []byte { return appendOptional(b, 1, m.Receipt) }
+
 func (m *Info) size() int {
 	return sizeVarint(1, uint64(m.Version)) + sizeBytes(2, len(m.ModelCommit)) +
 		sizeVarint(3, uint64(m.First)) + sizeVarint(4, uint64(m.Last)) +
@@ -609,8 +661,8 @@ func (m *Error) appendBody(b []byte) []byte {
 // ---- decoding ----
 
 // schema lists a message's fields; field i+1 has wire type types[i]. The
-// first required fields must be present (0: all of them); the others,
-// added in later versions, are optional.
+// first required fields must be present (0: all of them, negative: none);
+// the others, added in later versions, are optional.
 type schema struct {
 	name     string
 	fields   []string
@@ -666,8 +718,11 @@ func (s *schema) parse(b []byte) ([]field, error) {
 		b = b[n:]
 	}
 	required := s.required
-	if required == 0 {
+	switch {
+	case required == 0:
 		required = len(s.fields)
+	case required < 0: // every field optional
+		required = 0
 	}
 	for i, name := range s.fields[:required] {
 		if seen&(1<<i) == 0 {
@@ -715,6 +770,12 @@ var (
 	openingsSchema = schema{"Openings",
 		[]string{"body"},
 		[]protowire.Type{lenDel}, 0}
+	receiptRequestSchema = schema{"ReceiptRequest",
+		[]string{"session_id"},
+		[]protowire.Type{varint}, 0}
+	receiptReplySchema = schema{"ReceiptReply",
+		[]string{"receipt"},
+		[]protowire.Type{lenDel}, -1}
 )
 
 // decoded finishes a decode: it validates m and wraps the error.
@@ -857,6 +918,26 @@ func (m *Openings) decode(b []byte) error {
 		return err
 	}
 	*m = Openings{Body: f[0].b}
+	return s.decoded(m)
+}
+
+func (m *ReceiptRequest) decode(b []byte) error {
+	s := &receiptRequestSchema
+	f, err := s.parse(b)
+	if err != nil {
+		return err
+	}
+	*m = ReceiptRequest{SessionID: f[0].v}
+	return s.decoded(m)
+}
+
+func (m *ReceiptReply) decode(b []byte) error {
+	s := &receiptReplySchema
+	f, err := s.parse(b)
+	if err != nil {
+		return err
+	}
+	*m = ReceiptReply{Receipt: optional(f[0].b)}
 	return s.decoded(m)
 }
 

@@ -52,6 +52,10 @@ func samples() []wire.Message {
 		&wire.OpenSession{Version: wire.Version, ModelCommit: commit(), First: 0, Last: 3, MaxPositions: 64, DType: wire.DTypeF32,
 			Nonce: bytes.Repeat([]byte{9}, wire.NonceSize), Payer: bytes.Repeat([]byte{4}, wire.KeySize), PayerSig: bytes.Repeat([]byte{6}, wire.SigSize)},
 		&wire.Error{Code: wire.CodeRefused, Message: "client cannot pay"},
+		&wire.ReceiptRequest{SessionID: 3},
+		&wire.ReceiptRequest{},
+		&wire.ReceiptReply{Receipt: bytes.Repeat([]byte{5}, 64)},
+		&wire.ReceiptReply{},
 	}
 }
 
@@ -225,7 +229,9 @@ func TestMalformed(t *testing.T) {
 		{"error too long", wire.TypeError, by(v(nil, 1, 1), 2, bytes.Repeat([]byte("a"), wire.MaxErrorMessage+1)), "exceeds"},
 		{"close with bad trailing byte", wire.TypeCloseSession, []byte{0x08}, "CloseSession"},
 		{"unknown type", wire.MsgType(0), nil, "unknown message type"},
-		{"unknown type 10", wire.MsgType(10), nil, "unknown message type"},
+		{"unknown type 12", wire.MsgType(12), nil, "unknown message type"},
+		{"receipt request missing session", wire.TypeReceiptRequest, nil, "missing"},
+		{"receipt reply too long", wire.TypeReceiptReply, by(nil, 1, make([]byte, wire.MaxReceipt+1)), "exceeds"},
 		{"open short nonce", wire.TypeOpenSession, by(open(1, 0, 6, 256, 1, c[:]), 7, []byte{1, 2, 3}), "nonce"},
 		{"open duplicated nonce", wire.TypeOpenSession, by(by(open(1, 0, 6, 256, 1, c[:]), 7, c[:]), 7, c[:]), "twice"},
 		{"open nonce control", wire.TypeOpenSession, by(open(1, 0, 6, 256, 1, c[:]), 7, c[:]), ""},
@@ -367,6 +373,7 @@ func TestEncodeRefusesInvalid(t *testing.T) {
 		&wire.OpenSession{Version: 1, First: 0, Last: 2, MaxPositions: 1, DType: wire.DTypeF32, PayerSig: make([]byte, wire.SigSize)},
 		&wire.OpenSession{Version: 1, First: 0, Last: 2, MaxPositions: 1, DType: wire.DTypeF32, Payer: make([]byte, 31), PayerSig: make([]byte, wire.SigSize)},
 		&wire.Error{Code: wire.CodeRefused + 1},
+		&wire.ReceiptReply{Receipt: make([]byte, wire.MaxReceipt+1)},
 	}
 	for _, m := range bad {
 		if _, err := wire.Marshal(m); err == nil {
