@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"os"
+	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -273,21 +275,18 @@ func TestFiguresNodeAnswer(t *testing.T) {
 	}
 	b, _ := os.ReadFile("/proc/loadavg")
 	t.Logf("load average before: %s; pause %v; node threads %d", strings.Join(strings.Fields(string(b))[:3], " "), gap, testPool.Threads())
-	for _, tc := range []struct {
-		name  string
-		bm    func(testing.TB) benchModel
-		r     model.Range
-		steps int
-	}{
-		{"kjv-tiny, 6 layers", func(testing.TB) benchModel { return kjvBench() }, model.Range{First: 0, Last: 6}, 100},
-		{"1B-shape, 4 layers", synthBench, model.Range{First: 0, Last: 4}, 30},
-	} {
+	for _, tc := range answerCases {
 		if only := os.Getenv("TESSERA_RECEIPT_CASES"); only != "" && !strings.Contains(tc.name, only) {
 			continue
 		}
 		bm := tc.bm(t)
-		srv := &swarm.Server{Model: bm.load(t, tc.r), ModelCommit: bm.commit, Key: nodeKey(1), MaxSessions: 64}
-		nd := newNode(t, srv).listen(t)
+		var nd *node
+		if cpus, ok := os.LookupEnv("TESSERA_RECEIPT_NODE_CPUS"); ok {
+			nd = &node{addr: startAnswerNode(t, tc.name, cpus)}
+		} else {
+			srv := &swarm.Server{Model: bm.load(t, tc.r), ModelCommit: bm.commit, Key: nodeKey(1), MaxSessions: 64}
+			nd = newNode(t, srv).listen(t)
+		}
 		modes := []struct {
 			name    string
 			version uint32
@@ -328,6 +327,82 @@ func TestFiguresNodeAnswer(t *testing.T) {
 	}
 	b, _ = os.ReadFile("/proc/loadavg")
 	t.Logf("load average after: %s", strings.Join(strings.Fields(string(b))[:3], " "))
+}
+
+// answerCases are TestFiguresNodeAnswer's nodes.
+var answerCases = []struct {
+	name  string
+	bm    func(testing.TB) benchModel
+	r     model.Range
+	steps int
+}{
+	{"kjv-tiny, 6 layers", func(testing.TB) benchModel { return kjvBench() }, model.Range{First: 0, Last: 6}, 100},
+	{"1B-shape, 4 layers", synthBench, model.Range{First: 0, Last: 4}, 30},
+}
+
+// startAnswerNode runs the node of answerCases' case name in a process of
+// its own (this test binary, TestAnswerNodeProcess), bound to the CPUs
+// listed (taskset -c; all when empty), as a deployed node runs apart from
+// its clients: in one process, the client's goroutine waits for a
+// scheduler slot the node's post-answer hashing holds, which a separate
+// machine does not. It returns the node's address.
+func startAnswerNode(t *testing.T, name, cpus string) string {
+	t.Helper()
+	args := []string{os.Args[0], "-test.run", "^TestAnswerNodeProcess$"}
+	if cpus != "" {
+		args = append([]string{"taskset", "-c", cpus}, args...)
+	}
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Env = append(os.Environ(), "TESSERA_ANSWER_NODE="+name)
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		stdin.Close() // the node exits when its stdin closes
+		if err := cmd.Wait(); err != nil {
+			t.Logf("node process: %v", err)
+		}
+	})
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		if addr, ok := strings.CutPrefix(sc.Text(), "NODE "); ok {
+			go io.Copy(io.Discard, stdout)
+			t.Logf("node process %d on CPUs %q at %s", cmd.Process.Pid, cpus, addr)
+			return addr
+		}
+	}
+	t.Fatalf("the node process printed no address: %v", sc.Err())
+	return ""
+}
+
+// TestAnswerNodeProcess is the node process of startAnswerNode; it does
+// nothing in a plain test run.
+func TestAnswerNodeProcess(t *testing.T) {
+	name := os.Getenv("TESSERA_ANSWER_NODE")
+	if name == "" {
+		t.Skip("the node process of TestFiguresNodeAnswer")
+	}
+	for _, tc := range answerCases {
+		if tc.name != name {
+			continue
+		}
+		bm := tc.bm(t)
+		srv := &swarm.Server{Model: bm.load(t, tc.r), ModelCommit: bm.commit, Key: nodeKey(1), MaxSessions: 64}
+		nd := newNode(t, srv).listen(t)
+		fmt.Printf("NODE %s\n", nd.addr)
+		_, _ = io.Copy(io.Discard, os.Stdin)
+		return
+	}
+	t.Fatalf("no case %q", name)
 }
 
 // rawSession is a session driven by hand over the wire protocol, decoding
