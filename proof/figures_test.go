@@ -38,6 +38,19 @@ func TestFiguresCPU(t *testing.T) {
 	pool := kernels.NewPool(1)
 	defer pool.Close()
 	big := bigFixture(t)
+	for _, clk := range []struct {
+		name string
+		now  func() time.Duration
+	}{{"process CPU time (getrusage)", cpuNow}, {"wall clock", wallNow}} {
+		probe := readingCost(clk.now)
+		t.Logf("clock: %s; one reading costs %v; each timed window's figure has one taken out", clk.name, probe)
+		figuresCPU(t, pool, big, clk.now, probe)
+	}
+}
+
+// figuresCPU runs TestFiguresCPU's sessions with timings from now, whose
+// readings cost probe each.
+func figuresCPU(t *testing.T, pool *kernels.Pool, big *fixture, now func() time.Duration, probe time.Duration) {
 	for _, file := range []string{"kjv-tiny-q8_0.gguf", "big"} {
 		var fx *fixture
 		if file == "big" {
@@ -47,6 +60,7 @@ func TestFiguresCPU(t *testing.T) {
 		}
 		for _, cells := range []int{0, 1} {
 			var work, verify, l0 time.Duration
+			var workWindows, l0Windows, l1Windows int
 			var st proof.AuditStats
 			sessions, decode := 10, 56
 			if file == "big" {
@@ -66,19 +80,29 @@ func TestFiguresCPU(t *testing.T) {
 				node.m = m
 				node.s, _ = m.NewSession(256)
 				c := newSimClient(t, fx, node, proof.AuditConfig{Cells: cells}, uint64(s))
-				c.timed = true
+				c.timed, c.clock = true, now
 				c.generate(t, []int{1, 450, 32, 9, 77, 1000, 5, 6}, decode)
 				work += c.workTime
 				verify += c.verifyTime
 				l0 += c.l0Time
+				workWindows += c.workWindows
+				l0Windows += c.l0Windows
+				l1Windows += c.l1Windows
 				st.Add(c.auditor.Stats())
 				if len(c.errs) > 0 || len(c.frauds) > 0 {
 					t.Fatal(c.errs, c.frauds)
 				}
 			}
+			l1 := verify - l0
 			t.Logf("%s cells=%d: worker %v, verifier %v (L0 %v), ratio %.4f (L1 only %.4f); model cost/work %.4f; %d receipts, %d audited, %d cells, %d kv, %d bytes opened",
-				file, cells, work, verify, l0, float64(verify)/float64(work), float64(verify-l0)/float64(work), st.Cost/st.Work, st.Receipts, st.Audited, st.Cells, st.KVOpenings, st.Bytes)
-			t.Logf("   L1 ns per opened byte %.2f, worker ns per weight byte %.4f", float64((verify-l0).Nanoseconds())/float64(st.Bytes), float64(work.Nanoseconds())/st.Work)
+				file, cells, work, verify, l0, float64(verify)/float64(work), float64(l1)/float64(work), st.Cost/st.Work, st.Receipts, st.Audited, st.Cells, st.KVOpenings, st.Bytes)
+			// The same without the readings' own cost.
+			work -= time.Duration(workWindows) * probe
+			l0 -= time.Duration(l0Windows) * probe
+			l1 -= time.Duration(l1Windows) * probe
+			t.Logf("   without the readings: worker %v, L0 %v, L1 %v: L1 ÷ worker %.4f, (L0+L1) ÷ worker %.4f",
+				work, l0, l1, float64(l1)/float64(work), float64(l0+l1)/float64(work))
+			t.Logf("   L1 ns per opened byte %.2f, worker ns per weight byte %.4f", float64(l1.Nanoseconds())/float64(st.Bytes), float64(work.Nanoseconds())/st.Work)
 		}
 	}
 }

@@ -80,7 +80,12 @@ type simClient struct {
 	errs    []error
 
 	timed                        bool
+	clock                        func() time.Duration // cpuNow unless set
 	workTime, verifyTime, l0Time time.Duration
+	// l1Windows and the others count the timed windows of each kind, so
+	// that cpuNow's own cost (cpuNowCost, about one per window) can be
+	// taken out of the figures.
+	workWindows, l0Windows, l1Windows int
 }
 
 func newSimClient(t testing.TB, fx *fixture, node *simNode, cfg proof.AuditConfig, seed uint64) *simClient {
@@ -99,14 +104,17 @@ func newSimClient(t testing.TB, fx *fixture, node *simNode, cfg proof.AuditConfi
 func (c *simClient) call(t testing.TB, start int, hidden []float32, n int) {
 	t.Helper()
 	dim := c.fx.cfg.Dim
-	t0 := cpuNow()
+	t0 := c.now()
 	in := append([]float32(nil), hidden...)
 	inHash := proof.HiddenRoot(hidden, n, dim)
-	t1 := cpuNow()
+	t1 := c.now()
 	r := c.node.forward(start, hidden, n)
-	t2 := cpuNow()
+	t2 := c.now()
 	c.workTime += t2 - t1
-	defer func() { c.verifyTime += cpuNow() - t2 + t1 - t0 }()
+	c.workWindows++
+	c.l0Windows += 2 // t0–t1 and t2–(the L0 checks' end)
+	c.l1Windows++    // from the L0 checks' end to the return
+	defer func() { c.verifyTime += c.now() - t2 + t1 - t0 }()
 	// The receipt travels encoded.
 	r2, err := proof.UnmarshalReceipt(r.Marshal())
 	if err != nil {
@@ -116,7 +124,7 @@ func (c *simClient) call(t testing.TB, start int, hidden []float32, n int) {
 		c.errs = append(c.errs, err)
 		return
 	}
-	c.l0Time += cpuNow() - t2 + t1 - t0
+	c.l0Time += c.now() - t2 + t1 - t0
 	refs := c.auditor.Observe(r2, in, append([]float32(nil), hidden...))
 	if refs == nil {
 		return
@@ -125,12 +133,14 @@ func (c *simClient) call(t testing.TB, start int, hidden []float32, n int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t3 := cpuNow()
+	t3 := c.now()
 	ops, err := c.node.store.Open(req)
 	wire := proof.MarshalOpenings(ops)
-	t4 := cpuNow()
+	t4 := c.now()
 	c.verifyTime -= t4 - t3 // the node's time
 	c.workTime += t4 - t3
+	c.workWindows++
+	c.l1Windows++ // the audit's time is now two windows
 	if err != nil {
 		c.errs = append(c.errs, err)
 		return
@@ -197,6 +207,34 @@ func TestSessionDefaultBudget(t *testing.T) {
 	}
 	t.Logf("default budget: %d receipts, %d audited, %d cells, %d kv openings, cost/work %.4f", total.Receipts, total.Audited, total.Cells, total.KVOpenings, total.Cost/total.Work)
 }
+
+func (c *simClient) now() time.Duration {
+	if c.clock != nil {
+		return c.clock()
+	}
+	return cpuNow()
+}
+
+// readingCost measures what one reading of clock costs on clock itself
+// (about 1.5–1.8 µs for cpuNow here: a system call, slow in this VM; tens
+// of nanoseconds for wallNow). Each timed window pays about one reading
+// (half of the one at either end), which for cpuNow is 1 % of a kjv-tiny
+// decode step: the figures subtract it.
+func readingCost(clock func() time.Duration) time.Duration {
+	const n = 20000
+	t0 := clock()
+	for i := 0; i < n; i++ {
+		clock()
+	}
+	return (clock() - t0) / n
+}
+
+// wallNow is the monotonic wall clock (a vDSO read, no system call). With
+// GOMAXPROCS 1 and one kernel thread, client and node run one at a time,
+// so a window's wall time is its CPU time plus whatever preemption by
+// other processes lands in it, which falls on both sides in proportion
+// to their time.
+func wallNow() time.Duration { return time.Duration(time.Now().UnixNano()) }
 
 // cpuNow is the process's CPU time (user + system): unlike the wall clock
 // it does not count other processes sharing the machine.
