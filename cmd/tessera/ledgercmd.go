@@ -479,13 +479,21 @@ func runLedgerNode(ctx context.Context, stdout, stderr io.Writer, home, httpAddr
 	for _, m := range ck.Models() {
 		fmt.Fprintf(stdout, "judges fraud evidence about %s\n", m)
 	}
-	<-ctx.Done()
+	// A halted node (a full disk, a block it cannot apply) commits
+	// nothing more: stop, so that the operator sees why.
+	select {
+	case <-ctx.Done():
+	case <-n.Halted():
+	}
 	if srv != nil {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(sctx)
 	}
 	info = n.Chain().Info()
+	if err := n.Err(); err != nil {
+		return fmt.Errorf("validator halted at height %d (fix the cause and restart it: it replays what it lacks): %w", info.Height, err)
+	}
 	fmt.Fprintf(stderr, "validator stopping at height %d, app hash %s\n", info.Height, info.AppHash)
 	return nil
 }

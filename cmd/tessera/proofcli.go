@@ -36,12 +36,16 @@ type verifyOptions struct {
 	Cells       int      // cells per receipt instead of the budget (--audit-cells)
 	Validator   string   // multiaddr of a validator to delegate re-execution to (--validator)
 	ReexecRate  float64  // probability that a node's session is re-executed (--reexec-rate)
+	// ValidatorTimeout bounds the wait for the validator's verdicts
+	// (--validator-timeout; 0: validatorTimeout).
+	ValidatorTimeout time.Duration
 }
 
 // addVerifyFlags registers the proof flags of generate.
 func addVerifyFlags(cmd *cobra.Command, o *verifyOptions) {
 	addAuditFlags(cmd, o)
 	cmd.Flags().StringVar(&o.Certificate, "certificate", "", "with --peers: write the signed certificate of the generation to this file")
+	cmd.Flags().DurationVar(&o.ValidatorTimeout, "validator-timeout", validatorTimeout, "with --validator: how long to wait for its verdicts after the generation; a node it has not answered by then is not re-executed")
 }
 
 // addAuditFlags registers the audit flags (generate, gateway).
@@ -251,6 +255,8 @@ func describeHop(w io.Writer, name string, h proof.CertHop) {
 	fmt.Fprintln(w)
 	if v := h.Verdict; v != nil {
 		fmt.Fprintf(w, "            re-executed by validator %x: %s\n", []byte(v.Validator)[:8], v.Describe())
+	} else {
+		fmt.Fprintln(w, "            re-execution NONE: no validator's verdict on this node's session")
 	}
 }
 
@@ -318,7 +324,9 @@ func demoVK(f *gguf.File) (*proof.VerificationKey, error) {
 	return proof.GenerateVK(f, c, model.Range{First: 0, Last: cfg.Layers}, seed, proof.VKOptions{Workers: 2})
 }
 
-// validatorTimeout bounds one delegated re-execution, answer included.
+// validatorTimeout is the default bound on a generation's delegated
+// re-executions, answers included: a validator that dies or stops
+// answering mid-job costs the client at most this.
 const validatorTimeout = 5 * time.Minute
 
 // sampled draws whether to re-execute at the given rate, from crypto/rand:
@@ -343,14 +351,27 @@ func sampled(rate float64) (bool, error) {
 // key, about exactly the hop's receipts, with the evidence it names) and
 // recorded in the chain, so the certificate carries it and a difference
 // distrusts the node with its evidence (which reportProofs writes). A
-// validator that cannot be reached or refuses is reported, not fatal: the
-// certificate then states no re-execution for the hop.
+// validator that cannot be reached or refuses is reported, not fatal, and
+// so is one that dies mid-job (its connection resets) or stops answering
+// (o.ValidatorTimeout bounds the wait): the certificate then states no
+// re-execution for the hop.
 func delegateReexec(ctx context.Context, log io.Writer, h *p2p.Host, chain *swarm.Chain, o verifyOptions) {
 	if o.Validator == "" {
 		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, validatorTimeout)
+	timeout := o.ValidatorTimeout
+	if timeout <= 0 {
+		timeout = validatorTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	late := func(err error) error {
+		// (The stream's deadline, the same, may fire before ctx's.)
+		if dl, _ := ctx.Deadline(); err != nil && !time.Now().Before(dl) {
+			return fmt.Errorf("no verdict within --validator-timeout %v: %w", timeout, err)
+		}
+		return err
+	}
 	var id string
 	var key ed25519.PublicKey
 	for i, p := range chain.Proofs() {
@@ -368,7 +389,7 @@ func delegateReexec(ctx context.Context, log io.Writer, h *p2p.Host, chain *swar
 		}
 		if id == "" {
 			if id, err = h.Connect(ctx, o.Validator); err != nil {
-				fmt.Fprintf(log, "  re-execution: cannot reach the validator %s: %v\n", o.Validator, err)
+				fmt.Fprintf(log, "  re-execution: cannot reach the validator %s: %v\n", o.Validator, late(err))
 				return
 			}
 			if key, err = router.PeerKey(id); err != nil {
@@ -378,7 +399,7 @@ func delegateReexec(ctx context.Context, log io.Writer, h *p2p.Host, chain *swar
 		}
 		v, ev, err := reexecuteOn(ctx, h, id, key, chain, i, p)
 		if err != nil {
-			fmt.Fprintf(log, "  node %-12s layers %-6s NOT re-executed: %v\n", shortPeer(p.Peer), p.Range, err)
+			fmt.Fprintf(log, "  node %-12s layers %-6s NOT re-executed: %v\n", shortPeer(p.Peer), p.Range, late(err))
 			continue
 		}
 		if err := chain.RecordVerdict(i, v, ev); err != nil {

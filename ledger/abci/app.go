@@ -38,6 +38,7 @@ type App struct {
 	pending *blocklog.Pending // between FinalizeBlock and Commit
 	check   *ledger.State     // mempool state: committed + accepted CheckTx
 	waiters map[ledger.Hash][]chan ledger.Receipt
+	halt    *halt // told when FinalizeBlock or Commit fails; nil outside a Node
 }
 
 var _ abcitypes.Application = (*App)(nil)
@@ -193,10 +194,10 @@ func (a *App) FinalizeBlock(_ context.Context, req *abcitypes.FinalizeBlockReque
 	}
 	p, err := a.chain.Begin(req.Time.UnixNano())
 	if err != nil {
-		return nil, err
+		return nil, a.fail(fmt.Errorf("abci: block %d: %w", req.Height, err))
 	}
 	if int64(p.Height()) != req.Height {
-		return nil, fmt.Errorf("abci: asked to finalize block %d, the ledger is at %d", req.Height, p.Height()-1)
+		return nil, a.fail(fmt.Errorf("abci: asked to finalize block %d, the ledger is at %d", req.Height, p.Height()-1))
 	}
 	res := &abcitypes.FinalizeBlockResponse{TxResults: make([]*abcitypes.ExecTxResult, len(req.Txs))}
 	for i, raw := range req.Txs {
@@ -206,7 +207,7 @@ func (a *App) FinalizeBlock(_ context.Context, req *abcitypes.FinalizeBlockReque
 	if err := p.Err(); err != nil {
 		// Answering anything would be a guess other validators may not
 		// share: stop this node instead (CometBFT halts on the error).
-		return nil, err
+		return nil, a.fail(fmt.Errorf("abci: block %d: %w", req.Height, err))
 	}
 	rec := p.Finish()
 	res.Events = events(rec.Begin)
@@ -240,7 +241,7 @@ func (a *App) Commit(context.Context, *abcitypes.CommitRequest) (*abcitypes.Comm
 	p := a.pending
 	a.pending = nil
 	if err := a.chain.Commit(p); err != nil {
-		return nil, err
+		return nil, a.fail(fmt.Errorf("abci: block %d not stored, the node stops: %w", p.Height(), err))
 	}
 	a.check = a.chain.Fork()
 	rec := p.Finish()
@@ -252,6 +253,15 @@ func (a *App) Commit(context.Context, *abcitypes.CommitRequest) (*abcitypes.Comm
 		delete(a.waiters, h)
 	}
 	return &abcitypes.CommitResponse{}, nil
+}
+
+// fail reports err to the node, which stops taking transactions: CometBFT
+// halts consensus on an error of FinalizeBlock or Commit.
+func (a *App) fail(err error) error {
+	if a.halt != nil {
+		a.halt.set(err)
+	}
+	return err
 }
 
 // wait registers for the receipt of transaction h; cancel unregisters.

@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	cmtlog "github.com/cometbft/cometbft/libs/log"
+
 	"github.com/tessera-net/tessera/ledger"
 	"github.com/tessera-net/tessera/ledger/abci"
 	"github.com/tessera-net/tessera/ledger/blocklog"
@@ -28,13 +30,15 @@ var _ query.Submitter = (*abci.Node)(nil)
 
 const nodeChildEnv = "TESSERA_ABCI_NODE_CHILD"
 
-// TestNodeChild is a validator process for TestNetwork: it runs the
-// validator whose home is $TESSERA_ABCI_NODE_CHILD, serves the ledger API,
-// prints "ready URL", and stops on SIGTERM.
+// TestNodeChild is a validator process for TestNetwork and
+// TestFullDiskValidator: it runs the validator whose home is
+// $TESSERA_ABCI_NODE_CHILD, serves the ledger API, prints "ready URL", and
+// stops on SIGTERM; if the node halts, it prints "halted: REASON" and exits
+// with status 4.
 func TestNodeChild(t *testing.T) {
 	home := os.Getenv(nodeChildEnv)
 	if home == "" {
-		t.Skip("run by TestNetwork")
+		t.Skip("run by TestNetwork and TestFullDiskValidator")
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
@@ -43,7 +47,11 @@ func TestNodeChild(t *testing.T) {
 		io.Copy(io.Discard, os.Stdin)
 		os.Exit(3)
 	}()
-	n, err := abci.StartNode(home, abci.NodeOptions{Evidence: ledgertest.Checker, SubmitTimeout: 20 * time.Second})
+	var logger cmtlog.Logger // TESSERA_ABCI_NODE_LOG=1: CometBFT's errors on stderr, to debug
+	if os.Getenv("TESSERA_ABCI_NODE_LOG") != "" {
+		logger = cmtlog.NewFilter(cmtlog.NewTMLogger(os.Stderr), cmtlog.AllowError())
+	}
+	n, err := abci.StartNode(home, abci.NodeOptions{Evidence: ledgertest.Checker, SubmitTimeout: 20 * time.Second, Logger: logger})
 	if err != nil {
 		fmt.Println("error:", err)
 		os.Exit(2)
@@ -53,19 +61,33 @@ func TestNodeChild(t *testing.T) {
 		fmt.Println("error:", err)
 		os.Exit(2)
 	}
-	go http.Serve(l, query.Handler(n.Chain(), n))
+	srv := &http.Server{Handler: query.Handler(n.Chain(), n)}
+	go srv.Serve(l)
 	fmt.Printf("ready http://%s\n", l.Addr())
-	<-ctx.Done()
-	n.Stop()
-	os.Exit(0)
+	select {
+	case <-ctx.Done():
+		n.Stop()
+		os.Exit(0)
+	case <-n.Halted():
+		// As `tessera ledger node` does: answer the requests under way
+		// (with the reason), stop, and say why.
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		srv.Shutdown(sctx)
+		cancel()
+		n.Stop()
+		fmt.Printf("halted: %v\n", n.Err())
+		os.Exit(4)
+	}
 }
 
 // validator is a validator child process.
 type validator struct {
-	name string
-	home string
-	cmd  *exec.Cmd
-	api  *query.Client
+	name   string
+	home   string
+	cmd    *exec.Cmd
+	api    *query.Client
+	halted chan string   // the reason the child printed on halting
+	exited chan struct{} // closed once the child has exited and its output is read
 }
 
 func startValidator(t *testing.T, home string) *validator {
@@ -83,28 +105,34 @@ func startValidator(t *testing.T, home string) *validator {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	v := &validator{name: filepath.Base(home), home: home, cmd: cmd,
+		halted: make(chan string, 1), exited: make(chan struct{})}
 	ready := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
 			if url, ok := strings.CutPrefix(sc.Text(), "ready "); ok {
 				ready <- url
+			} else if why, ok := strings.CutPrefix(sc.Text(), "halted: "); ok {
+				v.halted <- why
 			} else {
-				fmt.Fprintf(os.Stderr, "%s: %s\n", filepath.Base(home), sc.Text())
+				fmt.Fprintf(os.Stderr, "%s: %s\n", v.name, sc.Text())
 			}
 		}
 		close(ready)
+		// Wait closes the pipe: only after everything in it was read.
+		cmd.Wait()
+		close(v.exited)
 	}()
-	v := &validator{name: filepath.Base(home), home: home, cmd: cmd}
 	select {
 	case url, ok := <-ready:
 		if !ok {
-			cmd.Wait()
+			<-v.exited
 			t.Fatalf("%s exited before it was ready", v.name)
 		}
 		v.api = &query.Client{URL: url}
 	case <-time.After(30 * time.Second):
-		cmd.Process.Kill()
+		v.kill()
 		t.Fatalf("%s not ready after 30s", v.name)
 	}
 	return v
@@ -113,16 +141,14 @@ func startValidator(t *testing.T, home string) *validator {
 // kill stops the validator with SIGKILL: no shutdown at all.
 func (v *validator) kill() {
 	v.cmd.Process.Signal(syscall.SIGKILL)
-	v.cmd.Wait()
+	<-v.exited
 }
 
 // stop asks the validator to shut down, and kills it if it takes long.
 func (v *validator) stop() {
 	v.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { v.cmd.Wait(); close(done) }()
 	select {
-	case <-done:
+	case <-v.exited:
 	case <-time.After(10 * time.Second):
 		v.kill()
 	}

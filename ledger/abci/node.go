@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	cmtcfg "github.com/cometbft/cometbft/config"
@@ -142,6 +143,56 @@ type Node struct {
 	cmt     *cmtnode.Node
 	client  *local.Local
 	timeout time.Duration
+	halt    *halt
+}
+
+// halt holds the first reason a node stopped committing blocks.
+type halt struct {
+	once sync.Once
+	done chan struct{}
+	err  error
+}
+
+func newHalt() *halt { return &halt{done: make(chan struct{})} }
+
+func (h *halt) set(err error) {
+	h.once.Do(func() {
+		h.err = err
+		close(h.done)
+	})
+}
+
+// consensusFailure is what CometBFT v1 logs when its consensus routine
+// recovers from a panic. That is how it reports a failed write to its block
+// store, state store or WAL (a full disk), a failed save of the signing
+// state, and an error of the App in FinalizeBlock or Commit; consensus
+// then stops for good while the rest of the node (RPC, mempool, p2p) runs
+// on, so without this the node would only seem to hang.
+const consensusFailure = "CONSENSUS FAILURE!!!"
+
+// haltLogger passes CometBFT's logs on and records a consensus failure.
+type haltLogger struct {
+	cmtlog.Logger
+	h *halt
+}
+
+func (l haltLogger) Error(msg string, keyvals ...any) {
+	if msg == consensusFailure {
+		cause := any("unknown cause")
+		for i := 0; i+1 < len(keyvals); i += 2 {
+			if keyvals[i] == "err" {
+				cause = keyvals[i+1]
+			}
+		}
+		// On one line: the cause may hold a multi-line dump of a
+		// consensus message.
+		l.h.set(fmt.Errorf("abci: consensus halted: %s", strings.Join(strings.Fields(fmt.Sprint(cause)), " ")))
+	}
+	l.Logger.Error(msg, keyvals...)
+}
+
+func (l haltLogger) With(keyvals ...any) cmtlog.Logger {
+	return haltLogger{l.Logger.With(keyvals...), l.h}
 }
 
 // StartNode starts the validator whose home InitTestnet wrote (or which
@@ -169,9 +220,11 @@ func StartNode(home string, o NodeOptions) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	logger := o.Logger
-	if logger == nil {
-		logger = cmtlog.NewNopLogger()
+	h := newHalt()
+	app.halt = h
+	var logger cmtlog.Logger = haltLogger{cmtlog.NewNopLogger(), h}
+	if o.Logger != nil {
+		logger = haltLogger{o.Logger, h}
 	}
 	n, err := cmtnode.NewNode(context.Background(), cfg, pv, nodeKey,
 		proxy.NewLocalClientCreator(app),
@@ -197,7 +250,24 @@ func StartNode(home string, o NodeOptions) (*Node, error) {
 	if timeout <= 0 {
 		timeout = 30 * time.Second
 	}
-	return &Node{App: app, Config: nc, Home: home, cmt: n, client: local.New(n), timeout: timeout}, nil
+	return &Node{App: app, Config: nc, Home: home, cmt: n, client: local.New(n), timeout: timeout, halt: h}, nil
+}
+
+// Halted is closed when the node has stopped committing blocks for good: a
+// write of CometBFT or of the App failed (a full disk), or the App could
+// not apply a block. Err says why. The process should stop (Stop) and be
+// restarted once the cause is fixed: CometBFT then replays what the App
+// lacks.
+func (n *Node) Halted() <-chan struct{} { return n.halt.done }
+
+// Err is why the node halted, nil while it runs.
+func (n *Node) Err() error {
+	select {
+	case <-n.halt.done:
+		return n.halt.err
+	default:
+		return nil
+	}
 }
 
 // Chain is the node's view of the ledger (for queries; see package
@@ -218,6 +288,9 @@ func (n *Node) Submit(ctx context.Context, tx []byte) (ledger.Receipt, error) {
 	defer cancel()
 	if r, err := n.Chain().Tx(h); err == nil {
 		return receipt(r)
+	}
+	if err := n.Err(); err != nil {
+		return ledger.Receipt{}, fmt.Errorf("abci: transaction %s not submitted: the node halted: %w", h, err)
 	}
 	res, err := n.client.BroadcastTxSync(ctx, tx)
 	for errors.Is(err, rpccore.ErrEndpointClosedCatchingUp) {
@@ -244,6 +317,13 @@ func (n *Node) Submit(ctx context.Context, tx []byte) (ledger.Receipt, error) {
 	select {
 	case r := <-done:
 		return receipt(r)
+	case <-n.halt.done:
+		select {
+		case r := <-done: // committed just before the halt
+			return receipt(r)
+		default:
+		}
+		return ledger.Receipt{}, fmt.Errorf("abci: transaction %s not committed: the node halted (a block holding it may still be committed when the node restarts): %w", h, n.halt.err)
 	case <-ctx.Done():
 		return ledger.Receipt{}, fmt.Errorf("abci: transaction %s not committed: %w", h, ctx.Err())
 	}
