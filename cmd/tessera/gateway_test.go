@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/tessera-net/tessera/api"
 	"github.com/tessera-net/tessera/model"
 	"github.com/tessera-net/tessera/models"
@@ -399,5 +401,33 @@ func TestLogFormats(t *testing.T) {
 		if _, err := bad.logger(io.Discard); err == nil {
 			t.Errorf("%+v accepted", bad)
 		}
+	}
+}
+
+// TestGatewayHasNoReexecFlags: re-execution is delegated by generate only
+// (the gateway answers before a validator could), so the gateway must
+// refuse the flags rather than accept and ignore them.
+func TestGatewayHasNoReexecFlags(t *testing.T) {
+	for _, c := range []struct {
+		cmd  *cobra.Command
+		want bool
+	}{{newGenerateCmd(), true}, {newGatewayCmd(), false}} {
+		for _, name := range []string{"validator", "reexec-rate", "validator-timeout"} {
+			if got := c.cmd.Flags().Lookup(name) != nil; got != c.want {
+				t.Errorf("%s --%s registered: %v, want %v", c.cmd.Name(), name, got, c.want)
+			}
+		}
+		for _, name := range []string{"vk", "audit-budget", "audit-cells"} {
+			if c.cmd.Flags().Lookup(name) == nil {
+				t.Errorf("%s lacks --%s", c.cmd.Name(), name)
+			}
+		}
+	}
+	cmd := newGatewayCmd()
+	cmd.SetArgs([]string{"--validator", "/ip4/127.0.0.1/tcp/1"})
+	cmd.SetOut(io.Discard)
+	cmd.SetErr(io.Discard)
+	if err := cmd.Execute(); err == nil || !strings.Contains(err.Error(), "unknown flag: --validator") {
+		t.Errorf("gateway --validator: %v", err)
 	}
 }

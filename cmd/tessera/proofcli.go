@@ -44,8 +44,13 @@ type verifyOptions struct {
 // addVerifyFlags registers the proof flags of generate.
 func addVerifyFlags(cmd *cobra.Command, o *verifyOptions) {
 	addAuditFlags(cmd, o)
-	cmd.Flags().StringVar(&o.Certificate, "certificate", "", "with --peers: write the signed certificate of the generation to this file")
-	cmd.Flags().DurationVar(&o.ValidatorTimeout, "validator-timeout", validatorTimeout, "with --validator: how long to wait for its verdicts after the generation; a node it has not answered by then is not re-executed")
+	f := cmd.Flags()
+	f.StringVar(&o.Certificate, "certificate", "", "with --peers: write the signed certificate of the generation to this file")
+	// Re-execution is delegated by generate only: the gateway answers
+	// before a validator could, and its certificates carry no verdicts.
+	f.StringVar(&o.Validator, "validator", "", "with --peers: have this validator (full multiaddr, see tessera validator) re-execute sampled nodes' sessions")
+	f.Float64Var(&o.ReexecRate, "reexec-rate", 0.1, "with --validator: probability that each node's session is re-executed")
+	f.DurationVar(&o.ValidatorTimeout, "validator-timeout", validatorTimeout, "with --validator: how long to wait for its verdicts after the generation; a node it has not answered by then is not re-executed")
 }
 
 // addAuditFlags registers the audit flags (generate, gateway).
@@ -54,8 +59,6 @@ func addAuditFlags(cmd *cobra.Command, o *verifyOptions) {
 	f.StringArrayVar(&o.VKs, "vk", nil, "with --peers: audit the nodes with this verification key (repeatable; see tessera vk gen)")
 	f.Float64Var(&o.Budget, "audit-budget", proof.DefaultBudget, "audit rate: target verifier CPU as a fraction of the nodes' CPU")
 	f.IntVar(&o.Cells, "audit-cells", 0, "audit exactly this many cells of every receipt instead of following --audit-budget")
-	f.StringVar(&o.Validator, "validator", "", "with --peers: have this validator (full multiaddr, see tessera validator) re-execute sampled nodes' sessions")
-	f.Float64Var(&o.ReexecRate, "reexec-rate", 0.1, "with --validator: probability that each node's session is re-executed")
 }
 
 // verification loads the keys and returns the chain's checks: receipts
