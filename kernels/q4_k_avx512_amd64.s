@@ -282,9 +282,10 @@ GLOBL zidxP<>(SB), RODATA|NOPTR, $64
 // by 16-byte quarters so that 128-bit lane L of both holds the 32 bytes
 // of qs that carry sub-blocks 2L (low nibbles) and 2L+1 (high nibbles);
 // then each VPDPBUSD pair adds into one accumulator per sub-block set.
-// Each lane is a sum of 8 products of a nibble (0..15) and a quant
-// (-128..127), so it fits in int16 (|x| ≤ 15360) for Q4KW_PAIR's
-// VPACKSSDW.
+// The high nibbles are used in place (bytes & 0xf0, 16 times their
+// value), and HI's exact multiples of 16 are shifted back. Each lane is
+// then a sum of 8 products of a nibble (0..15) and a quant (-128..127),
+// so it fits in int16 (|x| ≤ 15360) for Q4KW_PAIR's VPACKSSDW.
 #define Q4KW_ROW(Q0, Q1, LO, HI) \
 	VMOVDQU64 Q0, Z12; \
 	VMOVDQU64 Q1, Z13; \
@@ -292,16 +293,15 @@ GLOBL zidxP<>(SB), RODATA|NOPTR, $64
 	VSHUFI64X2 $0xdd, Z13, Z12, Z15; \
 	VPANDD Z31, Z14, Z16; \
 	VPANDD Z31, Z15, Z17; \
-	VPSRLD $4, Z14, Z14; \
-	VPSRLD $4, Z15, Z15; \
-	VPANDD Z31, Z14, Z14; \
-	VPANDD Z31, Z15, Z15; \
+	VPANDND Z14, Z31, Z14; \
+	VPANDND Z15, Z31, Z15; \
 	VPXORD LO, LO, LO; \
 	VPDPBUSD Z0, Z16, LO; \
 	VPDPBUSD Z1, Z17, LO; \
 	VPXORD HI, HI, HI; \
 	VPDPBUSD Z2, Z14, HI; \
-	VPDPBUSD Z3, Z15, HI
+	VPDPBUSD Z3, Z15, HI; \
+	VPSRAD $4, HI, HI
 
 // Q4KW_PAIR multiplies two rows' (A, B) sub-block sums from Q4KW_ROW by
 // their scales and adds them into ACC: VPACKSSDW puts A's and B's lanes
