@@ -307,7 +307,8 @@ GLOBL zidxP<>(SB), RODATA|NOPTR, $64
 // their scales and adds them into ACC: VPACKSSDW puts A's and B's lanes
 // of one 128-bit lane side by side as words, all of one sub-block per row
 // (exact, see Q4KW_ROW), and VPDPWSSD multiplies each pair of words by
-// the sub-block's scale (VPERMW from the pair's scale words SW) and adds. Lane L of ACC gets [A A B B] partial isums.
+// the sub-block's scale (VPERMW from the pair's scale words SW) and
+// adds. Lane L of ACC gets [A A B B] partial isums.
 #define Q4KW_PAIR(LOA, HIA, LOB, HIB, SW, ACC) \
 	VPXORD ACC, ACC, ACC; \
 	VPACKSSDW LOB, LOA, Z12; \
