@@ -53,9 +53,12 @@ type actVec struct {
 	// the quants of 32-value sub-block j), then 8 zeros. Each bsum is
 	// at most 16*127 in magnitude, so int16 is exact.
 	ks []int16
-	// qz (packK16Z) holds the quants with each super-block's 32-value
-	// sub-blocks in the order 0 2 1 3 4 6 5 7: the order in which the low
-	// and high nibbles of a Q4_K block's two 64-byte halves hold them.
+	// qz (packK16Z) holds the quants with each super-block's sixteen
+	// 16-value runs transposed as a 4×4 matrix: qz[64c + 16L + i] =
+	// q[64L + 16c + i]. Run c of 64-value quarter L is what the AVX-512
+	// Q4_K rows multiply with 128-bit lane L of their c-th nibble vector
+	// (see Q4KW_ROW): low nibbles of qs bytes 32L..32L+15 (c = 0) and
+	// 32L+16..32L+31 (c = 1), then their high nibbles (c = 2, 3).
 	qz []int8
 	// g4d and g4s are set on the first position of each group of four by
 	// prepTile for assembly tiles: the four positions' block scales d and
@@ -165,8 +168,10 @@ func packQuantsK4Z(a *actVec) {
 	}
 	a.qz = a.qz[:len(a.q)]
 	for b := 0; b+256 <= len(a.q); b += 256 {
-		for i, s := range [8]int{0, 2, 1, 3, 4, 6, 5, 7} {
-			copy(a.qz[b+32*i:b+32*i+32], a.q[b+32*s:b+32*s+32])
+		for c := 0; c < 4; c++ {
+			for l := 0; l < 4; l++ {
+				copy(a.qz[b+64*c+16*l:b+64*c+16*l+16], a.q[b+64*l+16*c:b+64*l+16*c+16])
+			}
 		}
 	}
 }

@@ -34,19 +34,6 @@ DATA ziota<>+48(SB)/8, $0x0000000d0000000c
 DATA ziota<>+56(SB)/8, $0x0000000f0000000e
 GLOBL ziota<>(SB), RODATA|NOPTR, $64
 
-// The scale-unpack constants repeated in the four 128-bit lanes of a
-// ZMM, for q4_KRowsVNNI, which unpacks four rows' scales at once.
-#define ZREP4(name, a, b, c, d) \
-	DATA name+0(SB)/4, $a; DATA name+4(SB)/4, $b; DATA name+8(SB)/4, $c; DATA name+12(SB)/4, $d; \
-	DATA name+16(SB)/4, $a; DATA name+20(SB)/4, $b; DATA name+24(SB)/4, $c; DATA name+28(SB)/4, $d; \
-	DATA name+32(SB)/4, $a; DATA name+36(SB)/4, $b; DATA name+40(SB)/4, $c; DATA name+44(SB)/4, $d; \
-	DATA name+48(SB)/4, $a; DATA name+52(SB)/4, $b; DATA name+56(SB)/4, $c; DATA name+60(SB)/4, $d; \
-	GLOBL name(SB), RODATA|NOPTR, $64
-ZREP4(z4shrA4<>, 0, 0, 0, 4)
-ZREP4(z4maskA4<>, 0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f)
-ZREP4(z4shrB4<>, 32, 6, 32, 6)
-ZREP4(z4maskB4<>, 0x03030303, 0x03030303, 0x03030303, 0x03030303)
-
 // Q4_K with sixteen positions in the lanes of ZMM registers (see
 // q8_0Tile16VNNI). Per super-block and row, sub-block s accumulates in
 // Z<s> the products of its unsigned nibbles (each dword of the block's
@@ -189,49 +176,32 @@ zksb:
 	VZEROUPPER
 	RET
 
-// KCOMBINE: see q4_k_amd64.s.
-#define KCOMBINE(Y, X, M, T) \
-	VEXTRACTI128 $1, Y, T; \
-	VPADDD T, X, X; \
-	VINSERTI128 $1, M, Y, Y
-
-// Word indices for VPERMW: zidxK<>+64·j selects scale word a_j for the
-// low 16 words and b_j for the high 16, with (a_j, b_j) = (0, 2), (1, 3),
-// (4, 6), (5, 7): the sub-blocks whose values the low and the high
-// nibbles of each 64-byte half of qs hold (see Q4KV_ROW). The second
-// 256 bytes are the same plus 16: the words of the odd row of a pair.
-#define ZIDX(j, a, b) \
-	DATA zidxK<>+(64*j)(SB)/8, $(0x0001000100010001*(a)); \
-	DATA zidxK<>+(64*j+8)(SB)/8, $(0x0001000100010001*(a)); \
-	DATA zidxK<>+(64*j+16)(SB)/8, $(0x0001000100010001*(a)); \
-	DATA zidxK<>+(64*j+24)(SB)/8, $(0x0001000100010001*(a)); \
-	DATA zidxK<>+(64*j+32)(SB)/8, $(0x0001000100010001*(b)); \
-	DATA zidxK<>+(64*j+40)(SB)/8, $(0x0001000100010001*(b)); \
-	DATA zidxK<>+(64*j+48)(SB)/8, $(0x0001000100010001*(b)); \
-	DATA zidxK<>+(64*j+56)(SB)/8, $(0x0001000100010001*(b))
-ZIDX(0, 0, 2)
-ZIDX(1, 1, 3)
-ZIDX(2, 4, 6)
-ZIDX(3, 5, 7)
-ZIDX(4, 16, 18)
-ZIDX(5, 17, 19)
-ZIDX(6, 20, 22)
-ZIDX(7, 21, 23)
-GLOBL zidxK<>(SB), RODATA|NOPTR, $512
+// The scale-unpack constants repeated in the four 128-bit lanes of a
+// ZMM, for q4_KRowsVNNI, which unpacks four rows' scales at once.
+#define ZREP4(name, a, b, c, d) \
+	DATA name+0(SB)/4, $a; DATA name+4(SB)/4, $b; DATA name+8(SB)/4, $c; DATA name+12(SB)/4, $d; \
+	DATA name+16(SB)/4, $a; DATA name+20(SB)/4, $b; DATA name+24(SB)/4, $c; DATA name+28(SB)/4, $d; \
+	DATA name+32(SB)/4, $a; DATA name+36(SB)/4, $b; DATA name+40(SB)/4, $c; DATA name+44(SB)/4, $d; \
+	DATA name+48(SB)/4, $a; DATA name+52(SB)/4, $b; DATA name+56(SB)/4, $c; DATA name+60(SB)/4, $d; \
+	GLOBL name(SB), RODATA|NOPTR, $64
+ZREP4(z4shrA4<>, 0, 0, 0, 4)
+ZREP4(z4maskA4<>, 0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f)
+ZREP4(z4shrB4<>, 32, 6, 32, 6)
+ZREP4(z4maskB4<>, 0x03030303, 0x03030303, 0x03030303, 0x03030303)
 
 // Q4KV_SCALES4 reads the first 16 bytes of the four rows' super-blocks
 // (d, dmin, then the 12 bytes of 6-bit scales and mins), row r in 128-bit
 // lane r, and unpacks the scales as Q4K_SCALES does (scalesK4's steps)
 // into Z29: lane r holds row r's eight scales, then its eight mins, as
-// bytes. Y30 gets the rows' d and dmin as floats, [d0..d3 | dmin0..dmin3]
-// (VPERMW gathers the f16 words, Z31 its indices).
+// bytes. Y9 gets the rows' d and dmin as floats, [d0..d3 | dmin0..dmin3]
+// (VPERMW gathers the f16 words, Z30 its indices).
 #define Q4KV_SCALES4 \
 	VMOVDQU (BX), X8; \
 	VINSERTI32X4 $1, (BX)(R8*1), Z8, Z8; \
 	VINSERTI32X4 $2, (BX)(R8*2), Z8, Z8; \
 	VINSERTI32X4 $3, (BX)(R9*1), Z8, Z8; \
-	VPERMW Z8, Z31, Z30; \
-	VCVTPH2PS X30, Y30; \
+	VPERMW Z8, Z30, Z9; \
+	VCVTPH2PS X9, Y9; \
 	VPSHUFD $0xed, Z8, Z29; \
 	VPSRLVD z4shrA4<>(SB), Z29, Z29; \
 	VPANDD z4maskA4<>(SB), Z29, Z29; \
@@ -253,58 +223,113 @@ DATA zidxD<>+48(SB)/8, $0
 DATA zidxD<>+56(SB)/8, $0
 GLOBL zidxD<>(SB), RODATA|NOPTR, $64
 
-// Q4KV_ROW accumulates into IZ (zeroed first; 16 int32 lanes) the scaled
-// products of one Q4_K super-block of the row at AX with the quants at DX
-// (laid out by packK16Z). The 128 bytes of nibbles are loaded as two ZMM;
-// the low nibbles of the first hold sub-blocks 0 and 2, the high ones 1
-// and 3 (then 4, 6 and 5, 7), which is the order packK16Z gives the
-// quants. VPMADDUBSW multiplies them (int16 pairs, no saturation) and
-// VPDPWSSD multiplies by the sub-blocks' scales, spread over the two
-// halves by VPERMW from the scale words SW with indices I0..I3, and adds.
-#define Q4KV_PART(Q, AOFF, SW, IDX, IZ) \
-	VPMADDUBSW AOFF(DX), Q, Q; \
-	VPERMW SW, IDX, Z8; \
-	VPDPWSSD Z8, Q, IZ
+// VPERMW indices into the scales and mins of Q4KV_SCALES4's Z29 widened
+// to words: Z6 = rows 0 and 1, Z7 = rows 2 and 3, row r's scale j at word
+// 16(r mod 2)+j of its register, its min j at 16(r mod 2)+8+j.
+//
+// zidxW<>+64·v, v = 0, 1: the scale words a row pair's packed sums are
+// multiplied by (see Q4KW_PAIR): word 8L+w of 128-bit lane L is the scale
+// of sub-block 2L+v of the pair's first row for w < 4, of its second row
+// for w ≥ 4.
+DATA zidxW<>+0(SB)/8, $0x0000000000000000
+DATA zidxW<>+8(SB)/8, $0x0010001000100010
+DATA zidxW<>+16(SB)/8, $0x0002000200020002
+DATA zidxW<>+24(SB)/8, $0x0012001200120012
+DATA zidxW<>+32(SB)/8, $0x0004000400040004
+DATA zidxW<>+40(SB)/8, $0x0014001400140014
+DATA zidxW<>+48(SB)/8, $0x0006000600060006
+DATA zidxW<>+56(SB)/8, $0x0016001600160016
+DATA zidxW<>+64(SB)/8, $0x0001000100010001
+DATA zidxW<>+72(SB)/8, $0x0011001100110011
+DATA zidxW<>+80(SB)/8, $0x0003000300030003
+DATA zidxW<>+88(SB)/8, $0x0013001300130013
+DATA zidxW<>+96(SB)/8, $0x0005000500050005
+DATA zidxW<>+104(SB)/8, $0x0015001500150015
+DATA zidxW<>+112(SB)/8, $0x0007000700070007
+DATA zidxW<>+120(SB)/8, $0x0017001700170017
+GLOBL zidxW<>(SB), RODATA|NOPTR, $128
 
-#define Q4KV_ROW(SW, I0, I1, I2, I3, IZ) \
-	VMOVDQU64 16(AX), Z10; \
-	VMOVDQU64 80(AX), Z11; \
-	VPSRLW $4, Z10, Z12; \
-	VPSRLW $4, Z11, Z13; \
-	VPANDD Z28, Z10, Z10; \
-	VPANDD Z28, Z11, Z11; \
-	VPANDD Z28, Z12, Z12; \
-	VPANDD Z28, Z13, Z13; \
-	VPXORD IZ, IZ, IZ; \
-	Q4KV_PART(Z10, 0, SW, I0, IZ); \
-	Q4KV_PART(Z12, 64, SW, I1, IZ); \
-	Q4KV_PART(Z11, 128, SW, I2, IZ); \
-	Q4KV_PART(Z13, 192, SW, I3, IZ)
+// zidxM<>: VPERMI2W indices (Z6 then Z7) of the four rows' mins, lane L
+// holding the pair of sub-blocks 2L, 2L+1 of rows 0..3 in turn (word
+// 8L+2r+h: min 2L+h of row r), so that VPMADDWD with the pair sums gives
+// lane L = [r0..r3].
+DATA zidxM<>+0(SB)/8, $0x0019001800090008
+DATA zidxM<>+8(SB)/8, $0x0039003800290028
+DATA zidxM<>+16(SB)/8, $0x001b001a000b000a
+DATA zidxM<>+24(SB)/8, $0x003b003a002b002a
+DATA zidxM<>+32(SB)/8, $0x001d001c000d000c
+DATA zidxM<>+40(SB)/8, $0x003d003c002d002c
+DATA zidxM<>+48(SB)/8, $0x001f001e000f000e
+DATA zidxM<>+56(SB)/8, $0x003f003e002f002e
+GLOBL zidxM<>(SB), RODATA|NOPTR, $64
 
-// ZMERGE2 and ZMERGE4 are MERGE2 and MERGE4 on ZMM registers (four
-// 128-bit lanes; K2 = 0xaaaa, K3 = 0xcccc select the blended lanes).
-#define ZMERGE2(A, B, T, U) \
-	VPBLENDMD B, A, K2, T; \
-	VPBLENDMD A, B, K2, U; \
-	VPSHUFD $0xb1, U, U; \
-	VPADDD U, T, A
+// zidxP<>: VPERMD indices spreading dword L of the activation's pair
+// sums (sub-blocks 2L, 2L+1 as int16) over 128-bit lane L.
+DATA zidxP<>+0(SB)/8, $0x0000000000000000
+DATA zidxP<>+8(SB)/8, $0x0000000000000000
+DATA zidxP<>+16(SB)/8, $0x0000000100000001
+DATA zidxP<>+24(SB)/8, $0x0000000100000001
+DATA zidxP<>+32(SB)/8, $0x0000000200000002
+DATA zidxP<>+40(SB)/8, $0x0000000200000002
+DATA zidxP<>+48(SB)/8, $0x0000000300000003
+DATA zidxP<>+56(SB)/8, $0x0000000300000003
+GLOBL zidxP<>(SB), RODATA|NOPTR, $64
 
-#define ZMERGE4(A, C, T, U) \
-	VPBLENDMD C, A, K3, T; \
-	VPBLENDMD A, C, K3, U; \
-	VPSHUFD $0x4e, U, U; \
-	VPADDD U, T, A
+// Q4KW_ROW computes one row's super-block products with the
+// activation's quants in Z0..Z3 (packK16Z order) into LO and HI, 16 int32
+// lanes each: lane 4L+k of LO sums products of sub-block 2L, of HI of
+// sub-block 2L+1. The two 64-byte halves of qs (at Q0, Q1) are regrouped
+// by 16-byte quarters so that 128-bit lane L of both holds the 32 bytes
+// of qs that carry sub-blocks 2L (low nibbles) and 2L+1 (high nibbles);
+// then each VPDPBUSD pair adds into one accumulator per sub-block set.
+// The high nibbles are used in place (bytes & 0xf0, 16 times their
+// value), and HI's exact multiples of 16 are shifted back. Each lane is
+// then a sum of 8 products of a nibble (0..15) and a quant (-128..127),
+// so it fits in int16 (|x| ≤ 15360) for Q4KW_PAIR's VPACKSSDW.
+#define Q4KW_ROW(Q0, Q1, LO, HI) \
+	VMOVDQU64 Q0, Z12; \
+	VMOVDQU64 Q1, Z13; \
+	VSHUFI64X2 $0x88, Z13, Z12, Z14; \
+	VSHUFI64X2 $0xdd, Z13, Z12, Z15; \
+	VPANDD Z31, Z14, Z16; \
+	VPANDD Z31, Z15, Z17; \
+	VPANDND Z14, Z31, Z14; \
+	VPANDND Z15, Z31, Z15; \
+	VPXORD LO, LO, LO; \
+	VPDPBUSD Z0, Z16, LO; \
+	VPDPBUSD Z1, Z17, LO; \
+	VPXORD HI, HI, HI; \
+	VPDPBUSD Z2, Z14, HI; \
+	VPDPBUSD Z3, Z15, HI; \
+	VPSRAD $4, HI, HI
+
+// Q4KW_PAIR multiplies two rows' (A, B) sub-block sums from Q4KW_ROW by
+// their scales and adds them into ACC: VPACKSSDW puts A's and B's lanes
+// of one 128-bit lane side by side as words, all of one sub-block per row
+// (exact, see Q4KW_ROW), and VPDPWSSD multiplies each pair of words by
+// the sub-block's scale (VPERMW from the pair's scale words SW) and
+// adds. Lane L of ACC gets [A A B B] partial isums.
+#define Q4KW_PAIR(LOA, HIA, LOB, HIB, SW, ACC) \
+	VPXORD ACC, ACC, ACC; \
+	VPACKSSDW LOB, LOA, Z12; \
+	VPERMW SW, Z20, Z13; \
+	VPDPWSSD Z13, Z12, ACC; \
+	VPACKSSDW HIB, HIA, Z14; \
+	VPERMW SW, Z21, Z15; \
+	VPDPWSSD Z15, Z14, ACC
 
 // func q4_KRowsVNNI(y *float32, w *byte, rowBytes, nrows int, q *int8, d *float32, ks *int16, nb int)
 //
 // q4_KRowsAVX2 with AVX-512: the same integer sums and float steps. Per
-// super-block, the four rows' scales are unpacked together
-// (Q4KV_SCALES4) and widened to words two rows per ZMM (Z16, Z17); the
-// mins' sums go through VPMADDWD with the activation's pair sums and
-// REDUCE-style merges into [m0..m3]; each row's scaled products
-// (Q4KV_ROW, 64 bytes at a time) accumulate in their own ZMM and the
-// four are merged into [i0..i3]. q is the activation's quants in
-// packK16Z order. X14 is the float accumulator, as there.
+// super-block, the activation's quants (packK16Z order) are loaded once
+// for the four rows, the four rows' scales are unpacked together
+// (Q4KV_SCALES4), each row's products are summed per sub-block in int32
+// lanes by VPDPBUSD (Q4KW_ROW) and scaled two rows at a time by VPDPWSSD
+// (Q4KW_PAIR); the mins' sums are one VPMADDWD of the four rows' mins
+// with the pair sums. A few shuffles and adds reduce all of it to
+// [isum r0..r3 | msum r0..r3], which is converted, multiplied by
+// [d·dx | dmin·dx] per row, and each row's lane of the accumulator X28
+// does acc += t_isum, then acc -= t_msum (finishK4).
 TEXT ·q4_KRowsVNNI(SB), NOSPLIT, $0-64
 	MOVQ y+0(FP), DI
 	MOVQ w+8(FP), SI
@@ -312,23 +337,14 @@ TEXT ·q4_KRowsVNNI(SB), NOSPLIT, $0-64
 	MOVQ nrows+24(FP), R10
 	LEAQ (R8)(R8*2), R9
 	MOVL $0x0f0f0f0f, AX
-	VPBROADCASTD AX, Z28
-	MOVL $0xaaaa, AX
-	KMOVW AX, K2
-	MOVL $0xcccc, AX
-	KMOVW AX, K3
-	VMOVDQU64 zidxK<>+0(SB), Z24
-	VMOVDQU64 zidxK<>+64(SB), Z25
-	VMOVDQU64 zidxK<>+128(SB), Z26
-	VMOVDQU64 zidxK<>+192(SB), Z27
-	VMOVDQU64 zidxK<>+256(SB), Z20
-	VMOVDQU64 zidxK<>+320(SB), Z21
-	VMOVDQU64 zidxK<>+384(SB), Z22
-	VMOVDQU64 zidxK<>+448(SB), Z23
-	VMOVDQU64 zidxD<>(SB), Z31
+	VPBROADCASTD AX, Z31
+	VMOVDQU64 zidxD<>(SB), Z30
+	VMOVDQU64 zidxW<>+0(SB), Z20
+	VMOVDQU64 zidxW<>+64(SB), Z21
+	VMOVDQU64 zidxP<>(SB), Z25
 
 vkgroup:
-	VXORPS X14, X14, X14
+	VPXORD X28, X28, X28
 	MOVQ SI, BX
 	MOVQ q+32(FP), DX
 	MOVQ d+40(FP), R12
@@ -338,48 +354,50 @@ vkgroup:
 vksb:
 	PREFETCH_NEXT4_144
 
+	VMOVDQU64 (DX), Z0
+	VMOVDQU64 64(DX), Z1
+	VMOVDQU64 128(DX), Z2
+	VMOVDQU64 192(DX), Z3
 	Q4KV_SCALES4
-	VPMOVZXBW Y29, Z16
-	VEXTRACTI64X4 $1, Z29, Y17
-	VPMOVZXBW Y17, Z17
 
-	// mins: row r's eight min words times the pair sums
-	VEXTRACTI32X4 $1, Z16, X4
-	VPMADDWD 32(R13), X4, X4
-	VEXTRACTI32X4 $3, Z16, X5
-	VPMADDWD 32(R13), X5, X5
-	VEXTRACTI32X4 $1, Z17, X6
-	VPMADDWD 32(R13), X6, X6
-	VEXTRACTI32X4 $3, Z17, X7
-	VPMADDWD 32(R13), X7, X7
-	MERGE2(X4, X5, X8, X9)
-	MERGE2(X6, X7, X8, X9)
-	MERGE4(X4, X6, X8, X9)
+	VPMOVZXBW Y29, Z6
+	VEXTRACTI64X4 $1, Z29, Y7
+	VPMOVZXBW Y7, Z7
 
-	MOVQ BX, AX
-	Q4KV_ROW(Z16, Z24, Z25, Z26, Z27, Z0)
-	LEAQ (BX)(R8*1), AX
-	Q4KV_ROW(Z16, Z20, Z21, Z22, Z23, Z1)
-	LEAQ (BX)(R8*2), AX
-	Q4KV_ROW(Z17, Z24, Z25, Z26, Z27, Z2)
-	LEAQ (BX)(R9*1), AX
-	Q4KV_ROW(Z17, Z20, Z21, Z22, Z23, Z3)
-	ZMERGE2(Z0, Z1, Z8, Z9)
-	ZMERGE2(Z2, Z3, Z8, Z9)
-	ZMERGE4(Z0, Z2, Z8, Z9)
-	VEXTRACTI64X4 $1, Z0, Y1
-	VPADDD Y1, Y0, Y0
-	VEXTRACTI128 $1, Y0, X1
-	VPADDD X1, X0, X0
-	VINSERTI128 $1, X4, Y0, Y0
-	VCVTDQ2PS Y0, Y0
+	// msum partials: lane L = [r0..r3] for sub-blocks 2L, 2L+1
+	VMOVDQU64 zidxM<>(SB), Z10
+	VPERMI2W Z7, Z6, Z10
+	VMOVDQU 32(R13), X11
+	VPERMD Z11, Z25, Z11
+	VPMADDWD Z11, Z10, Z10
+
+	Q4KW_ROW(16(BX), 80(BX), Z18, Z19)
+	Q4KW_ROW(16(BX)(R8*1), 80(BX)(R8*1), Z26, Z27)
+	Q4KW_PAIR(Z18, Z19, Z26, Z27, Z6, Z4)
+	Q4KW_ROW(16(BX)(R8*2), 80(BX)(R8*2), Z18, Z19)
+	Q4KW_ROW(16(BX)(R9*1), 80(BX)(R9*1), Z26, Z27)
+	Q4KW_PAIR(Z18, Z19, Z26, Z27, Z7, Z5)
+
+	// Lane L of Z4 = [r0 r0 r1 r1], of Z5 = [r2 r2 r3 r3]: Z6 = lane L's
+	// [r0..r3]; then the lanes of Z6 and Z10 are added up into
+	// Y11 = [isum r0..r3 | msum r0..r3].
+	VSHUFPS $0x88, Z5, Z4, Z6
+	VSHUFPS $0xdd, Z5, Z4, Z7
+	VPADDD Z7, Z6, Z6
+	VSHUFI64X2 $0x88, Z10, Z6, Z11
+	VSHUFI64X2 $0xdd, Z10, Z6, Z12
+	VPADDD Z12, Z11, Z11
+	VSHUFI64X2 $0x88, Z11, Z11, Z12
+	VSHUFI64X2 $0xdd, Z11, Z11, Z13
+	VPADDD Z13, Z12, Z11
+	VCVTDQ2PS Y11, Y11
 
 	VBROADCASTSS (R12), Y2
-	VMULPS Y2, Y30, Y1
-	VMULPS Y0, Y1, Y1
+	VMULPS Y2, Y9, Y1
+	VMULPS Y11, Y1, Y1
 	VEXTRACTF128 $1, Y1, X2
-	VADDPS X1, X14, X14
-	VSUBPS X2, X14, X14
+	VADDPS X1, X28, X28
+	VSUBPS X2, X28, X28
 
 	ADDQ $144, BX
 	ADDQ $256, DX
@@ -388,7 +406,7 @@ vksb:
 	DECQ CX
 	JNZ vksb
 
-	VMOVUPS X14, (DI)
+	VMOVUPS X28, (DI)
 	ADDQ $16, DI
 	LEAQ (SI)(R8*4), SI
 	SUBQ $4, R10
