@@ -55,13 +55,7 @@ func TestFiguresReceiptLatency(t *testing.T) {
 	if os.Getenv("TESSERA_PROOF_FIGURES") == "" {
 		t.Skip("set TESSERA_PROOF_FIGURES=1 to measure")
 	}
-	rounds := 15
-	if s := os.Getenv("TESSERA_RECEIPT_ROUNDS"); s != "" {
-		var err error
-		if rounds, err = strconv.Atoi(s); err != nil {
-			t.Fatal(err)
-		}
-	}
+	rounds := envInt(t, "TESSERA_RECEIPT_ROUNDS", 15)
 	load := func() string {
 		b, _ := os.ReadFile("/proc/loadavg")
 		return strings.Join(strings.Fields(string(b))[:3], " ")
@@ -259,13 +253,7 @@ func TestFiguresNodeAnswer(t *testing.T) {
 	if os.Getenv("TESSERA_PROOF_FIGURES") == "" {
 		t.Skip("set TESSERA_PROOF_FIGURES=1 to measure")
 	}
-	rounds := 15
-	if s := os.Getenv("TESSERA_RECEIPT_ROUNDS"); s != "" {
-		var err error
-		if rounds, err = strconv.Atoi(s); err != nil {
-			t.Fatal(err)
-		}
-	}
+	rounds := envInt(t, "TESSERA_RECEIPT_ROUNDS", 15)
 	gap := 2 * time.Millisecond
 	if g := os.Getenv("TESSERA_RECEIPT_GAP"); g != "" {
 		var err error
@@ -477,3 +465,16 @@ func (s *rawSession) call(n int) time.Duration {
 }
 
 func (s *rawSession) decode() time.Duration { return s.call(1) }
+
+// envInt is the integer in environment variable name, or def if unset.
+func envInt(t *testing.T, name string, def int) int {
+	s := os.Getenv(name)
+	if s == "" {
+		return def
+	}
+	v, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return v
+}
