@@ -98,7 +98,7 @@ func tileQ4_KVNNI(y []float32, ys int, w []byte, rb, nrows int, acts []actVec) {
 }
 
 //go:noescape
-func q4_KRowsVNNI(y *float32, w *byte, rowBytes, nrows int, q *int8, d *float32, ks *int16, nb int)
+func q4_KRowsVNNI(y *float32, w *byte, rowStep, nrows int, q *int8, d *float32, ks *int16, nb int, sbStep, groupStep int)
 
 var dotQ4_KVNNI = dotOne(rowsQ4_KVNNI)
 
@@ -109,9 +109,28 @@ func rowsQ4_KVNNI(y []float32, w []byte, rb int, a *actVec) {
 		if y == nil {
 			y = &one[0]
 		}
-		q4_KRowsVNNI(y, w, rb, nrows, &a.qz[0], &a.d[0], &a.ks[0], nb)
+		q4_KRowsVNNI(y, w, rb, nrows, &a.qz[0], &a.d[0], &a.ks[0], nb, 144, 4*rb)
 		return one[0]
 	})
+}
+
+// rowsQ4_KVNNIIL is rowsQ4_KVNNI for rows interleaved by super-block in
+// groups of four (layout.go): each group is one 576-byte run per
+// super-block. The rows after the last group are stored one after the
+// other and computed one at a time.
+func rowsQ4_KVNNIIL(y []float32, w []byte, rb int, a *actVec) {
+	nb := len(a.d)
+	n := len(y)
+	_ = w[n*rb-1]
+	full := n &^ (ilGroup - 1)
+	if full > 0 {
+		q4_KRowsVNNI(&y[0], &w[0], 144, full, &a.qz[0], &a.d[0], &a.ks[0], nb, 4*144, 4*rb)
+	}
+	for r := full; r < n; r++ {
+		var one [4]float32
+		q4_KRowsVNNI(&one[0], &w[r*rb], 0, 4, &a.qz[0], &a.d[0], &a.ks[0], nb, 144, 0)
+		y[r] = one[0]
+	}
 }
 
 //go:noescape

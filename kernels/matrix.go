@@ -64,10 +64,13 @@ import (
 // values each, row r stored in Data[r*RowBytes : (r+1)*RowBytes] where
 // RowBytes = Type.RowBytes(Cols). Build one with NewMatrix, which checks
 // the sizes; Data may be a sub-slice of a memory-mapped or embedded file.
+// A matrix that Weights.Add copied may instead hold its rows interleaved
+// in groups of four (Interleaved; take parts of it with RowRange).
 type Matrix struct {
 	Type       quant.Type
 	Rows, Cols int
 	Data       []byte
+	il         int // bytes per unit of the interleaved layout; 0: rows one after the other
 }
 
 // NewMatrix returns the rows×cols matrix of type t stored in data. It

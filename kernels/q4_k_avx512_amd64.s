@@ -318,7 +318,13 @@ GLOBL zidxP<>(SB), RODATA|NOPTR, $64
 	VPERMW SW, Z21, Z15; \
 	VPDPWSSD Z15, Z14, ACC
 
-// func q4_KRowsVNNI(y *float32, w *byte, rowBytes, nrows int, q *int8, d *float32, ks *int16, nb int)
+// func q4_KRowsVNNI(y *float32, w *byte, rowStep, nrows int, q *int8, d *float32, ks *int16, nb int, sbStep, groupStep int)
+//
+// Row r of a group of four starts rowStep bytes after row r-1, each row's
+// super-blocks are sbStep bytes apart and groups groupStep bytes apart:
+// rowStep = rowBytes, sbStep = 144, groupStep = 4·rowBytes for rows
+// stored one after the other; rowStep = 144, sbStep = 576 for four rows
+// whose super-blocks are interleaved (interleave4), read as one run.
 //
 // q4_KRowsAVX2 with AVX-512: the same integer sums and float steps. Per
 // super-block, the activation's quants (packK16Z order) are loaded once
@@ -330,11 +336,12 @@ GLOBL zidxP<>(SB), RODATA|NOPTR, $64
 // [isum r0..r3 | msum r0..r3], which is converted, multiplied by
 // [d·dx | dmin·dx] per row, and each row's lane of the accumulator X28
 // does acc += t_isum, then acc -= t_msum (finishK4).
-TEXT ·q4_KRowsVNNI(SB), NOSPLIT, $0-64
+TEXT ·q4_KRowsVNNI(SB), NOSPLIT, $0-80
 	MOVQ y+0(FP), DI
 	MOVQ w+8(FP), SI
-	MOVQ rowBytes+16(FP), R8
+	MOVQ rowStep+16(FP), R8
 	MOVQ nrows+24(FP), R10
+	MOVQ groupStep+72(FP), R11
 	LEAQ (R8)(R8*2), R9
 	MOVL $0x0f0f0f0f, AX
 	VPBROADCASTD AX, Z31
@@ -352,7 +359,9 @@ vkgroup:
 	MOVQ nb+56(FP), CX
 
 vksb:
-	PREFETCH_NEXT4_144
+	// The same super-block of the next group.
+	LEAQ (BX)(R11*1), AX
+	PREFETCH4_144
 
 	VMOVDQU64 (DX), Z0
 	VMOVDQU64 64(DX), Z1
@@ -399,7 +408,7 @@ vksb:
 	VADDPS X1, X28, X28
 	VSUBPS X2, X28, X28
 
-	ADDQ $144, BX
+	ADDQ sbStep+64(FP), BX
 	ADDQ $256, DX
 	ADDQ $4, R12
 	ADDQ $64, R13
@@ -408,7 +417,7 @@ vksb:
 
 	VMOVUPS X28, (DI)
 	ADDQ $16, DI
-	LEAQ (SI)(R8*4), SI
+	ADDQ R11, SI
 	SUBQ $4, R10
 	JA vkgroup
 	VZEROUPPER
