@@ -356,21 +356,26 @@ func (p *pool) work(self int) {
 		k := j.k
 		w := j.w[r0*rb : r1*rb]
 		rows := k.rows
+		tile := len(j.acts) > 1 && k.tile != nil
 		if j.il != 0 {
 			// Chunks start on a group of four (matMul), so a chunk of an
 			// interleaved matrix is interleaved in itself.
-			if k.rowsIL != nil && k.ilUnit == j.il && (len(j.acts) == 1 || k.tile == nil) {
+			if cap(p.plain[self]) < len(w) {
+				p.plain[self] = make([]byte, len(w))
+			}
+			plain := p.plain[self][:len(w)]
+			switch {
+			case k.ilUnit == j.il && tile && k.tileIL != nil:
+				k.tileIL(j.y[r0:], j.rows, w, rb, r1-r0, j.acts, plain)
+				continue
+			case k.ilUnit == j.il && !tile && k.rowsIL != nil:
 				rows = k.rowsIL
-			} else {
-				if cap(p.plain[self]) < len(w) {
-					p.plain[self] = make([]byte, len(w))
-				}
-				plain := p.plain[self][:len(w)]
+			default:
 				deinterleave4(plain, w, rb, j.il, r1-r0)
 				w = plain
 			}
 		}
-		if len(j.acts) > 1 && k.tile != nil {
+		if tile {
 			k.tile(j.y[r0:], j.rows, w, rb, r1-r0, j.acts)
 			continue
 		}

@@ -65,13 +65,17 @@ GLOBL ziota<>(SB), RODATA|NOPTR, $64
 	Q4KZ_DWORD((80+4*K), (2048+64*K), (2560+64*K), Z4, Z5); \
 	Q4KZ_DWORD((112+4*K), (3072+64*K), (3584+64*K), Z6, Z7)
 
-// func q4_KTile16VNNI(y *float32, ystride int, w *byte, nrows int, t *int8, d16 *float32, k16 *int16, nb int)
+// func q4_KTile16VNNI(y *float32, ystride int, w *byte, nrows int, t *int8, d16 *float32, k16 *int16, nb int, sbStep, rowStep, groupFix int)
 //
 // Q4_K rows × sixteen Q8_K positions, one row per step; t, d16 and k16
-// are prepTile16's. Results go to y[p*ystride + r].
-TEXT ·q4_KTile16VNNI(SB), NOSPLIT, $48-64
+// are prepTile16's. Results go to y[p*ystride + r]. A row's super-blocks
+// are sbStep bytes apart, a row starts rowStep bytes after the previous
+// one, plus groupFix after every fourth row: 144, rowBytes, 0 for rows one
+// after the other; 576, 144, 4·rowBytes-576 for rows interleaved in groups
+// of four (then nrows is a multiple of 4).
+TEXT ·q4_KTile16VNNI(SB), NOSPLIT, $48-88
 	MOVQ y+0(FP), DI
-	MOVQ w+16(FP), SI
+	MOVQ w+16(FP), BX
 	MOVQ nrows+24(FP), R10
 	MOVQ ystride+8(FP), AX
 	VPBROADCASTD AX, Z30
@@ -80,6 +84,7 @@ TEXT ·q4_KTile16VNNI(SB), NOSPLIT, $48-64
 	VPBROADCASTD AX, Z29
 
 zkrow:
+	MOVQ BX, SI
 	VPXORD Z14, Z14, Z14
 	MOVQ t+32(FP), DX
 	MOVQ d16+40(FP), R11
@@ -161,7 +166,7 @@ zksb:
 	VMULPS Z15, Z11, Z11
 	VSUBPS Z11, Z14, Z14
 
-	ADDQ $144, SI
+	ADDQ sbStep+64(FP), SI
 	ADDQ $4096, DX
 	ADDQ $64, R11
 	ADDQ $768, R12
@@ -171,8 +176,15 @@ zksb:
 	KXNORW K1, K1, K1
 	VSCATTERDPS Z14, K1, (DI)(Z30*4)
 	ADDQ $4, DI
+	ADDQ rowStep+72(FP), BX
 	DECQ R10
+	JZ zkdone
+	TESTQ $3, R10
 	JNZ zkrow
+	ADDQ groupFix+80(FP), BX
+	JMP zkrow
+
+zkdone:
 	VZEROUPPER
 	RET
 
