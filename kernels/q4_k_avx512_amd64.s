@@ -76,6 +76,9 @@ GLOBL ziota<>(SB), RODATA|NOPTR, $64
 TEXT ·q4_KTile16VNNI(SB), NOSPLIT, $48-88
 	MOVQ y+0(FP), DI
 	MOVQ w+16(FP), BX
+	MOVQ rowStep+72(FP), R13
+	SHLQ $2, R13
+	ADDQ groupFix+80(FP), R13
 	MOVQ nrows+24(FP), R10
 	MOVQ ystride+8(FP), AX
 	VPBROADCASTD AX, Z30
@@ -92,6 +95,12 @@ zkrow:
 	MOVQ nb+56(FP), CX
 
 zksb:
+	// The same super-block four rows on (R13 = 4·rowStep + groupFix),
+	// which the first group of positions reads from memory.
+	PREFETCHT0 (SI)(R13*1)
+	PREFETCHT0 64(SI)(R13*1)
+	PREFETCHT0 128(SI)(R13*1)
+
 	// Scales and mins (scalesK4, on the four dwords at once).
 	VMOVDQU 4(SI), X8
 	VPSHUFD $0x98, X8, X9
