@@ -35,7 +35,9 @@
 //     Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 and Q4_K, and MatMul tiles with
 //     sixteen positions in the lanes of a ZMM register (no horizontal
 //     sums) for Q8_0, Q4_0, Q4_K, Q5_K and Q6_K (Q4_1, Q5_0, Q5_1: rows
-//     × four positions with VPDPBUSD);
+//     × four positions with VPDPBUSD), and Q4_K weights copied by Weights.Add
+//     stored with each group of four rows' super-blocks interleaved
+//     (layout.go), so that decode reads one stream, not four;
 //   - neon and dotprod (arm64, ASIMD with or without the dot-product
 //     extension): Q8_0 rows and tiles, Q4_K and Q6_K rows.
 //
