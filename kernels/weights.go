@@ -97,7 +97,7 @@ func (w *Weights) Add(ms ...Matrix) (Matrix, error) {
 	collapseWeights(dst)
 	w.used += padded
 	joined, err := NewMatrix(t, rows, cols, dst)
-	if err != nil || unit == 0 {
+	if err != nil || unit == 0 || rows < ilGroup {
 		return joined, err
 	}
 	interleave4(dst, rb, unit, rows, make([]byte, ilGroup*rb))
