@@ -360,17 +360,14 @@ func (p *pool) work(self int) {
 		if j.il != 0 {
 			// Chunks start on a group of four (matMul), so a chunk of an
 			// interleaved matrix is interleaved in itself.
-			if cap(p.plain[self]) < len(w) {
-				p.plain[self] = make([]byte, len(w))
-			}
-			plain := p.plain[self][:len(w)]
 			switch {
 			case k.ilUnit == j.il && tile && k.tileIL != nil:
-				k.tileIL(j.y[r0:], j.rows, w, rb, r1-r0, j.acts, plain)
+				k.tileIL(j.y[r0:], j.rows, w, rb, r1-r0, j.acts, p.scratch(self, len(w)))
 				continue
 			case k.ilUnit == j.il && !tile && k.rowsIL != nil:
 				rows = k.rowsIL
 			default:
+				plain := p.scratch(self, len(w))
 				deinterleave4(plain, w, rb, j.il, r1-r0)
 				w = plain
 			}
@@ -391,6 +388,15 @@ func (p *pool) work(self int) {
 			}
 		}
 	}
+}
+
+// scratch returns n bytes of participant self's scratch memory (kept for
+// the next calls, so that products do not allocate once it has grown).
+func (p *pool) scratch(self, n int) []byte {
+	if cap(p.plain[self]) < n {
+		p.plain[self] = make([]byte, n)
+	}
+	return p.plain[self][:n]
 }
 
 // dispatch runs the job on the caller and up to nw background workers and
