@@ -44,58 +44,76 @@ func BenchmarkMatVec(b *testing.B) {
 }
 
 // BenchmarkMatVecDRAM streams 2048×2048 matrices from a 512 MiB set (in
-// memory allocated as Weights allocates it), so that none is in cache: the weight bytes per second of decode, where
-// memory bandwidth is the limit (BenchmarkMatVec's matrices may fit in a
-// large L3 cache and then measure compute instead). Between passes the
-// same threads read the same bytes with StreamRead, the plain read loop;
-// the roofline% metric is the best product pass against the best read
-// pass, both taken in the same run.
+// memory allocated, and rows laid out, as Weights.Add does it), so that
+// none is in cache: the weight bytes per second of decode, where memory
+// bandwidth is the limit (BenchmarkMatVec's matrices may fit in a large L3
+// cache and then measure compute instead). Between passes the same
+// threads read the same bytes with StreamRead, the plain read loop; the
+// roofline% metric is the best product pass against the best read pass,
+// both taken in the same run. Where Weights.Add interleaves a type's rows
+// (layout.go), the type is also run with its rows one after the other
+// ("-rows").
 func BenchmarkMatVecDRAM(b *testing.B) {
 	const rows, cols, set = 2048, 2048, 512 << 20
 	for _, typ := range []quant.Type{quant.Q8_0, quant.Q4_K} {
 		rb, _ := typ.RowBytes(cols)
-		m0 := benchMatrix(b, typ, rows, cols)
-		data := allocWeights(set / len(m0.Data) * len(m0.Data))
-		for o := 0; o < len(data); o += len(m0.Data) {
-			copy(data[o:], m0.Data)
+		plain := benchMatrix(b, typ, rows, cols)
+		packed, err := NewWeights(WeightsSize(len(plain.Data))).Add(plain)
+		if err != nil {
+			b.Fatal(err)
 		}
-		var ms []Matrix
-		for o := 0; o < len(data); o += rows * rb {
-			m, err := NewMatrix(typ, rows, cols, data[o:o+rows*rb])
-			if err != nil {
-				b.Fatal(err)
+		layouts := []Matrix{packed}
+		if packed.il != 0 {
+			layouts = append(layouts, plain)
+		}
+		for _, m0 := range layouts {
+			data := allocWeights(set / len(m0.Data) * len(m0.Data))
+			for o := 0; o < len(data); o += len(m0.Data) {
+				copy(data[o:], m0.Data)
 			}
-			ms = append(ms, m)
-		}
-		x := randValues(rand.New(rand.NewPCG(1, 1)), cols)
-		y := make([]float32, rows)
-		for _, threads := range []int{1, 2} {
-			b.Run(fmt.Sprintf("%v/%dx%d/t%d", typ, rows, cols, threads), func(b *testing.B) {
-				p := NewPool(threads)
-				defer p.Close()
-				b.SetBytes(int64(len(data)))
-				units := len(data) / readUnit
-				var bestMat, bestRead time.Duration
-				for b.Loop() {
-					t0 := time.Now()
-					for _, m := range ms {
-						p.MatVec(y, m, x)
-					}
-					t1 := time.Now()
-					p.Parallel(units, units/(8*threads)+1, func(lo, hi int) {
-						streamSink.Add(StreamRead(data[lo*readUnit : hi*readUnit]))
-					})
-					t2 := time.Now()
-					if bestMat == 0 || t1.Sub(t0) < bestMat {
-						bestMat = t1.Sub(t0)
-					}
-					if bestRead == 0 || t2.Sub(t1) < bestRead {
-						bestRead = t2.Sub(t1)
-					}
+			var ms []Matrix
+			for o := 0; o < len(data); o += rows * rb {
+				m, err := NewMatrix(typ, rows, cols, data[o:o+rows*rb])
+				if err != nil {
+					b.Fatal(err)
 				}
-				b.ReportMetric(100*bestRead.Seconds()/bestMat.Seconds(), "roofline%")
-				b.ReportMetric(float64(len(data))/bestRead.Seconds()/1e9, "readGB/s")
-			})
+				m.il = m0.il
+				ms = append(ms, m)
+			}
+			name := typ.String()
+			if m0.il == 0 && packed.il != 0 {
+				name += "-rows"
+			}
+			x := randValues(rand.New(rand.NewPCG(1, 1)), cols)
+			y := make([]float32, rows)
+			for _, threads := range []int{1, 2} {
+				b.Run(fmt.Sprintf("%s/%dx%d/t%d", name, rows, cols, threads), func(b *testing.B) {
+					p := NewPool(threads)
+					defer p.Close()
+					b.SetBytes(int64(len(data)))
+					units := len(data) / readUnit
+					var bestMat, bestRead time.Duration
+					for b.Loop() {
+						t0 := time.Now()
+						for _, m := range ms {
+							p.MatVec(y, m, x)
+						}
+						t1 := time.Now()
+						p.Parallel(units, units/(8*threads)+1, func(lo, hi int) {
+							streamSink.Add(StreamRead(data[lo*readUnit : hi*readUnit]))
+						})
+						t2 := time.Now()
+						if bestMat == 0 || t1.Sub(t0) < bestMat {
+							bestMat = t1.Sub(t0)
+						}
+						if bestRead == 0 || t2.Sub(t1) < bestRead {
+							bestRead = t2.Sub(t1)
+						}
+					}
+					b.ReportMetric(100*bestRead.Seconds()/bestMat.Seconds(), "roofline%")
+					b.ReportMetric(float64(len(data))/bestRead.Seconds()/1e9, "readGB/s")
+				})
+			}
 		}
 	}
 }

@@ -78,27 +78,53 @@ func tileQ4_0VNNI(y []float32, ys int, w []byte, rb, nrows int, acts []actVec) {
 }
 
 //go:noescape
-func q4_KTile16VNNI(y *float32, ystride int, w *byte, nrows int, t *int8, d16 *float32, k16 *int16, nb int)
+func q4_KTile16VNNI(y *float32, ystride int, w *byte, nrows int, t *int8, d16 *float32, k16 *int16, nb int, sbStep, rowStep, groupFix int)
 
 func tileQ4_KVNNI(y []float32, ys int, w []byte, rb, nrows int, acts []actVec) {
-	n := len(acts)
-	_ = w[nrows*rb-1]
-	p := 0
-	if ys < 1<<26 { // the scatter indices p*ys are int32
-		for ; p+16 <= n; p += 16 {
-			yp := y[p*ys:]
-			_ = yp[15*ys+nrows-1]
-			a := &acts[p]
-			q4_KTile16VNNI(&yp[0], ys, &w[0], nrows, &a.t16[0], &a.d16[0], &a.k16[0], len(a.d))
-		}
-	}
-	if p < n {
+	if p := tilesQ4_K16(y, ys, w, rb, 0, nrows, acts); p < len(acts) {
 		tileQ4_KAVX2(y[p*ys:], ys, w, rb, nrows, acts[p:])
 	}
 }
 
+// tileQ4_KVNNIIL is tileQ4_KVNNI for rows interleaved by super-block in
+// groups of four (layout.go); the rows after the last group are stored
+// one after the other. Positions after the last group of sixteen go to
+// the avx2 tile, with the rows de-interleaved into plain.
+func tileQ4_KVNNIIL(y []float32, ys int, w []byte, rb, nrows int, acts []actVec, plain []byte) {
+	if p := tilesQ4_K16(y, ys, w, rb, nrows&^(ilGroup-1), nrows, acts); p < len(acts) {
+		plain = plain[:nrows*rb]
+		deinterleave4(plain, w, rb, 144, nrows)
+		tileQ4_KAVX2(y[p*ys:], ys, plain, rb, nrows, acts[p:])
+	}
+}
+
+// tilesQ4_K16 computes nrows rows of w, the first il of them interleaved
+// (a multiple of four) and the rest one after the other, for the whole
+// groups of sixteen positions of acts, and returns how many positions it
+// computed.
+func tilesQ4_K16(y []float32, ys int, w []byte, rb, il, nrows int, acts []actVec) int {
+	n := len(acts)
+	_ = w[nrows*rb-1]
+	p := 0
+	if ys >= 1<<26 { // the scatter indices p*ys are int32
+		return 0
+	}
+	for ; p+16 <= n; p += 16 {
+		yp := y[p*ys:]
+		_ = yp[15*ys+nrows-1]
+		a := &acts[p]
+		if il > 0 {
+			q4_KTile16VNNI(&yp[0], ys, &w[0], il, &a.t16[0], &a.d16[0], &a.k16[0], len(a.d), 4*144, 144, 4*rb-4*144)
+		}
+		if il < nrows {
+			q4_KTile16VNNI(&yp[il], ys, &w[il*rb], nrows-il, &a.t16[0], &a.d16[0], &a.k16[0], len(a.d), 144, rb, 0)
+		}
+	}
+	return p
+}
+
 //go:noescape
-func q4_KRowsVNNI(y *float32, w *byte, rowBytes, nrows int, q *int8, d *float32, ks *int16, nb int)
+func q4_KRowsVNNI(y *float32, w *byte, rowStep, nrows int, q *int8, d *float32, ks *int16, nb int, sbStep, groupStep int)
 
 var dotQ4_KVNNI = dotOne(rowsQ4_KVNNI)
 
@@ -109,9 +135,28 @@ func rowsQ4_KVNNI(y []float32, w []byte, rb int, a *actVec) {
 		if y == nil {
 			y = &one[0]
 		}
-		q4_KRowsVNNI(y, w, rb, nrows, &a.qz[0], &a.d[0], &a.ks[0], nb)
+		q4_KRowsVNNI(y, w, rb, nrows, &a.qz[0], &a.d[0], &a.ks[0], nb, 144, 4*rb)
 		return one[0]
 	})
+}
+
+// rowsQ4_KVNNIIL is rowsQ4_KVNNI for rows interleaved by super-block in
+// groups of four (layout.go): each group is one 576-byte run per
+// super-block. The rows after the last group are stored one after the
+// other and computed one at a time.
+func rowsQ4_KVNNIIL(y []float32, w []byte, rb int, a *actVec) {
+	nb := len(a.d)
+	n := len(y)
+	_ = w[n*rb-1]
+	full := n &^ (ilGroup - 1)
+	if full > 0 {
+		q4_KRowsVNNI(&y[0], &w[0], 144, full, &a.qz[0], &a.d[0], &a.ks[0], nb, 4*144, 4*rb)
+	}
+	for r := full; r < n; r++ {
+		var one [4]float32
+		q4_KRowsVNNI(&one[0], &w[r*rb], 0, 4, &a.qz[0], &a.d[0], &a.ks[0], nb, 144, 0)
+		y[r] = one[0]
+	}
 }
 
 //go:noescape

@@ -114,6 +114,12 @@
 // 3·R8. Clobbers AX.
 #define PREFETCH_NEXT4_144 \
 	LEAQ (BX)(R8*4), AX; \
+	PREFETCH4_144
+
+// PREFETCH4_144 prefetches four 144-byte super-blocks from AX on, R8
+// bytes apart (R9 = 3·R8). With R8 = 144 (four rows' super-blocks
+// interleaved) that is one 576-byte run.
+#define PREFETCH4_144 \
 	PREFETCHT0 (AX); \
 	PREFETCHT0 64(AX); \
 	PREFETCHT0 128(AX); \

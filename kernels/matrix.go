@@ -35,7 +35,9 @@
 //     Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 and Q4_K, and MatMul tiles with
 //     sixteen positions in the lanes of a ZMM register (no horizontal
 //     sums) for Q8_0, Q4_0, Q4_K, Q5_K and Q6_K (Q4_1, Q5_0, Q5_1: rows
-//     × four positions with VPDPBUSD);
+//     × four positions with VPDPBUSD), and Q4_K weights copied by Weights.Add
+//     stored with each group of four rows' super-blocks interleaved
+//     (layout.go), so that decode reads one stream, not four;
 //   - neon and dotprod (arm64, ASIMD with or without the dot-product
 //     extension): Q8_0 rows and tiles, Q4_K and Q6_K rows.
 //
@@ -64,10 +66,13 @@ import (
 // values each, row r stored in Data[r*RowBytes : (r+1)*RowBytes] where
 // RowBytes = Type.RowBytes(Cols). Build one with NewMatrix, which checks
 // the sizes; Data may be a sub-slice of a memory-mapped or embedded file.
+// A matrix that Weights.Add copied may instead hold its rows interleaved
+// in groups of four (Interleaved; take parts of it with RowRange).
 type Matrix struct {
 	Type       quant.Type
 	Rows, Cols int
 	Data       []byte
+	il         int // bytes per unit of the interleaved layout; 0: rows one after the other
 }
 
 // NewMatrix returns the rows×cols matrix of type t stored in data. It

@@ -61,6 +61,7 @@ type pool struct {
 	wg      sync.WaitGroup
 	seq     uint64
 	acts    []actVec // quantized activations, one per position
+	plain   [][]byte // per participant: a chunk of interleaved rows de-interleaved
 
 	job job
 
@@ -121,6 +122,7 @@ type job struct {
 	fn       func(lo, hi int) // Parallel: called per chunk instead of k
 	k        *kernel
 	w        []byte
+	il       int // w's interleave unit (Matrix.il)
 	rowBytes int
 	rows     int
 	y        []float32
@@ -137,7 +139,7 @@ func NewPool(threads int) *Pool {
 	if threads <= 0 {
 		threads = runtime.NumCPU()
 	}
-	p := &pool{threads: threads, done: make(chan struct{}, 1), spans: make([]span, threads)}
+	p := &pool{threads: threads, done: make(chan struct{}, 1), spans: make([]span, threads), plain: make([][]byte, threads)}
 	p.yield.Store(runtime.GOMAXPROCS(0) < threads)
 	p.workers = make([]worker, threads-1)
 	for i := range p.workers {
@@ -175,6 +177,7 @@ func (p *pool) close() {
 	}
 	p.wg.Wait()
 	p.acts = nil
+	p.plain = nil
 }
 
 // MatVec computes y[r] = W[r]·x for every row r of w. x must hold at
@@ -242,7 +245,9 @@ func (p *pool) matMul(op string, y []float32, w Matrix, x []float32, n int) {
 		}
 	}
 	// Whole groups of rowGroup rows per chunk, so that the multi-row
-	// kernels meet a partial group only at the end of the matrix.
+	// kernels meet a partial group only at the end of the matrix (and a
+	// chunk of an interleaved matrix holds whole groups, rowGroup being
+	// ilGroup).
 	if rows >= rowGroup {
 		chunk = (max(chunk, 1) + rowGroup - 1) / rowGroup * rowGroup
 	}
@@ -250,6 +255,7 @@ func (p *pool) matMul(op string, y []float32, w Matrix, x []float32, n int) {
 	p.job = job{
 		k:        k,
 		w:        w.Data,
+		il:       w.il,
 		rowBytes: rb,
 		rows:     rows,
 		y:        y[:n*rows],
@@ -349,15 +355,32 @@ func (p *pool) work(self int) {
 		rb := j.rowBytes
 		k := j.k
 		w := j.w[r0*rb : r1*rb]
-		if len(j.acts) > 1 && k.tile != nil {
+		rows := k.rows
+		tile := len(j.acts) > 1 && k.tile != nil
+		if j.il != 0 {
+			// Chunks start on a group of four (matMul), so a chunk of an
+			// interleaved matrix is interleaved in itself.
+			switch {
+			case k.ilUnit == j.il && tile && k.tileIL != nil:
+				k.tileIL(j.y[r0:], j.rows, w, rb, r1-r0, j.acts, p.scratch(self, len(w)))
+				continue
+			case k.ilUnit == j.il && !tile && k.rowsIL != nil:
+				rows = k.rowsIL
+			default:
+				plain := p.scratch(self, len(w))
+				deinterleave4(plain, w, rb, j.il, r1-r0)
+				w = plain
+			}
+		}
+		if tile {
 			k.tile(j.y[r0:], j.rows, w, rb, r1-r0, j.acts)
 			continue
 		}
 		for pos := range j.acts {
 			a := &j.acts[pos]
 			y := j.y[pos*j.rows+r0 : pos*j.rows+r1]
-			if k.rows != nil {
-				k.rows(y, w, rb, a)
+			if rows != nil {
+				rows(y, w, rb, a)
 				continue
 			}
 			for r := range y {
@@ -365,6 +388,15 @@ func (p *pool) work(self int) {
 			}
 		}
 	}
+}
+
+// scratch returns n bytes of participant self's scratch memory (kept for
+// the next calls, so that products do not allocate once it has grown).
+func (p *pool) scratch(self, n int) []byte {
+	if cap(p.plain[self]) < n {
+		p.plain[self] = make([]byte, n)
+	}
+	return p.plain[self][:n]
 }
 
 // dispatch runs the job on the caller and up to nw background workers and

@@ -65,13 +65,20 @@ GLOBL ziota<>(SB), RODATA|NOPTR, $64
 	Q4KZ_DWORD((80+4*K), (2048+64*K), (2560+64*K), Z4, Z5); \
 	Q4KZ_DWORD((112+4*K), (3072+64*K), (3584+64*K), Z6, Z7)
 
-// func q4_KTile16VNNI(y *float32, ystride int, w *byte, nrows int, t *int8, d16 *float32, k16 *int16, nb int)
+// func q4_KTile16VNNI(y *float32, ystride int, w *byte, nrows int, t *int8, d16 *float32, k16 *int16, nb int, sbStep, rowStep, groupFix int)
 //
 // Q4_K rows × sixteen Q8_K positions, one row per step; t, d16 and k16
-// are prepTile16's. Results go to y[p*ystride + r].
-TEXT ·q4_KTile16VNNI(SB), NOSPLIT, $48-64
+// are prepTile16's. Results go to y[p*ystride + r]. A row's super-blocks
+// are sbStep bytes apart, a row starts rowStep bytes after the previous
+// one, plus groupFix after every fourth row: 144, rowBytes, 0 for rows one
+// after the other; 576, 144, 4·rowBytes-576 for rows interleaved in groups
+// of four (then nrows is a multiple of 4).
+TEXT ·q4_KTile16VNNI(SB), NOSPLIT, $48-88
 	MOVQ y+0(FP), DI
-	MOVQ w+16(FP), SI
+	MOVQ w+16(FP), BX
+	MOVQ rowStep+72(FP), R13
+	SHLQ $2, R13
+	ADDQ groupFix+80(FP), R13
 	MOVQ nrows+24(FP), R10
 	MOVQ ystride+8(FP), AX
 	VPBROADCASTD AX, Z30
@@ -80,6 +87,7 @@ TEXT ·q4_KTile16VNNI(SB), NOSPLIT, $48-64
 	VPBROADCASTD AX, Z29
 
 zkrow:
+	MOVQ BX, SI
 	VPXORD Z14, Z14, Z14
 	MOVQ t+32(FP), DX
 	MOVQ d16+40(FP), R11
@@ -87,6 +95,12 @@ zkrow:
 	MOVQ nb+56(FP), CX
 
 zksb:
+	// The same super-block four rows on (R13 = 4·rowStep + groupFix),
+	// which the first group of positions reads from memory.
+	PREFETCHT0 (SI)(R13*1)
+	PREFETCHT0 64(SI)(R13*1)
+	PREFETCHT0 128(SI)(R13*1)
+
 	// Scales and mins (scalesK4, on the four dwords at once).
 	VMOVDQU 4(SI), X8
 	VPSHUFD $0x98, X8, X9
@@ -161,7 +175,7 @@ zksb:
 	VMULPS Z15, Z11, Z11
 	VSUBPS Z11, Z14, Z14
 
-	ADDQ $144, SI
+	ADDQ sbStep+64(FP), SI
 	ADDQ $4096, DX
 	ADDQ $64, R11
 	ADDQ $768, R12
@@ -171,8 +185,15 @@ zksb:
 	KXNORW K1, K1, K1
 	VSCATTERDPS Z14, K1, (DI)(Z30*4)
 	ADDQ $4, DI
+	ADDQ rowStep+72(FP), BX
 	DECQ R10
+	JZ zkdone
+	TESTQ $3, R10
 	JNZ zkrow
+	ADDQ groupFix+80(FP), BX
+	JMP zkrow
+
+zkdone:
 	VZEROUPPER
 	RET
 
@@ -318,7 +339,13 @@ GLOBL zidxP<>(SB), RODATA|NOPTR, $64
 	VPERMW SW, Z21, Z15; \
 	VPDPWSSD Z15, Z14, ACC
 
-// func q4_KRowsVNNI(y *float32, w *byte, rowBytes, nrows int, q *int8, d *float32, ks *int16, nb int)
+// func q4_KRowsVNNI(y *float32, w *byte, rowStep, nrows int, q *int8, d *float32, ks *int16, nb int, sbStep, groupStep int)
+//
+// Row r of a group of four starts rowStep bytes after row r-1, each row's
+// super-blocks are sbStep bytes apart and groups groupStep bytes apart:
+// rowStep = rowBytes, sbStep = 144, groupStep = 4·rowBytes for rows
+// stored one after the other; rowStep = 144, sbStep = 576 for four rows
+// whose super-blocks are interleaved (interleave4), read as one run.
 //
 // q4_KRowsAVX2 with AVX-512: the same integer sums and float steps. Per
 // super-block, the activation's quants (packK16Z order) are loaded once
@@ -330,11 +357,12 @@ GLOBL zidxP<>(SB), RODATA|NOPTR, $64
 // [isum r0..r3 | msum r0..r3], which is converted, multiplied by
 // [d·dx | dmin·dx] per row, and each row's lane of the accumulator X28
 // does acc += t_isum, then acc -= t_msum (finishK4).
-TEXT ·q4_KRowsVNNI(SB), NOSPLIT, $0-64
+TEXT ·q4_KRowsVNNI(SB), NOSPLIT, $0-80
 	MOVQ y+0(FP), DI
 	MOVQ w+8(FP), SI
-	MOVQ rowBytes+16(FP), R8
+	MOVQ rowStep+16(FP), R8
 	MOVQ nrows+24(FP), R10
+	MOVQ groupStep+72(FP), R11
 	LEAQ (R8)(R8*2), R9
 	MOVL $0x0f0f0f0f, AX
 	VPBROADCASTD AX, Z31
@@ -352,7 +380,9 @@ vkgroup:
 	MOVQ nb+56(FP), CX
 
 vksb:
-	PREFETCH_NEXT4_144
+	// The same super-block of the next group.
+	LEAQ (BX)(R11*1), AX
+	PREFETCH4_144
 
 	VMOVDQU64 (DX), Z0
 	VMOVDQU64 64(DX), Z1
@@ -399,7 +429,7 @@ vksb:
 	VADDPS X1, X28, X28
 	VSUBPS X2, X28, X28
 
-	ADDQ $144, BX
+	ADDQ sbStep+64(FP), BX
 	ADDQ $256, DX
 	ADDQ $4, R12
 	ADDQ $64, R13
@@ -408,7 +438,7 @@ vksb:
 
 	VMOVUPS X28, (DI)
 	ADDQ $16, DI
-	LEAQ (SI)(R8*4), SI
+	ADDQ R11, SI
 	SUBQ $4, R10
 	JA vkgroup
 	VZEROUPPER

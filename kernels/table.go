@@ -33,7 +33,15 @@ type kernel struct {
 	pack packFormat
 	dot  rowDot
 	rows rowsDot // nil: dot row by row
-	tile tileDot // nil: rows (or dot) position by position
+	// rowsIL, if set, is rows for rows stored interleaved in groups of
+	// four with units of ilUnit bytes (layout.go); Weights.Add stores
+	// matrices so for it. tileIL, if set, is tile for them (plain is
+	// room for nrows rows, should it need them de-interleaved). Other
+	// kernels get such rows de-interleaved.
+	rowsIL rowsDot
+	tileIL func(y []float32, ystride int, w []byte, rowBytes, nrows int, acts []actVec, plain []byte)
+	ilUnit int
+	tile   tileDot // nil: rows (or dot) position by position
 	// prep, if set, is called with all positions of a multi-position
 	// product, after prepTile, to lay out what tile reads.
 	prep func(acts []actVec)

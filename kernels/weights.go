@@ -51,19 +51,32 @@ func WeightsSize(lens ...int) int {
 // position), which is bit-identical to computing each on its own. All of
 // ms must have the same type and number of columns. Pass a single matrix
 // to copy it alone.
+//
+// If the selected kernels read the type faster with rows interleaved in
+// groups of four (layout.go), the copy is stored so, provided each of ms
+// but the last has a multiple of four rows: then each part is a whole
+// number of groups, and RowRange returns it with the layout (results are
+// the same bits in either layout).
 func (w *Weights) Add(ms ...Matrix) (Matrix, error) {
 	if len(ms) == 0 {
 		return Matrix{}, fmt.Errorf("kernels: no matrices to add")
 	}
 	t, cols := ms[0].Type, ms[0].Cols
 	rows, size := 0, 0
-	for _, m := range ms {
+	unit := 0
+	if k := active.get(t); k != nil && k.rowsIL != nil {
+		unit = k.ilUnit
+	}
+	for i, m := range ms {
 		if m.Type != t || m.Cols != cols {
 			return Matrix{}, fmt.Errorf("kernels: cannot join a %v matrix of %d columns with a %v one of %d", t, cols, m.Type, m.Cols)
 		}
 		rb, _ := m.check()
 		rows += m.Rows
 		size += m.Rows * rb
+		if i < len(ms)-1 && m.Rows%ilGroup != 0 {
+			unit = 0
+		}
 	}
 	padded := (size + weightAlign - 1) &^ (weightAlign - 1)
 	if w.used+padded > len(w.buf) {
@@ -71,10 +84,23 @@ func (w *Weights) Add(ms ...Matrix) (Matrix, error) {
 	}
 	dst := w.buf[w.used : w.used+size : w.used+size]
 	off := 0
+	rb, _ := ms[0].check()
 	for _, m := range ms {
-		off += copy(dst[off:], m.Data)
+		n := m.Rows * rb
+		if m.il != 0 {
+			deinterleave4(dst[off:off+n], m.Data, rb, m.il, m.Rows)
+		} else {
+			copy(dst[off:off+n], m.Data)
+		}
+		off += n
 	}
 	collapseWeights(dst)
 	w.used += padded
-	return NewMatrix(t, rows, cols, dst)
+	joined, err := NewMatrix(t, rows, cols, dst)
+	if err != nil || unit == 0 || rows < ilGroup {
+		return joined, err
+	}
+	interleave4(dst, rb, unit, rows, make([]byte, ilGroup*rb))
+	joined.il = unit
+	return joined, nil
 }

@@ -191,14 +191,14 @@ func (m *Model) packWeights(f *gguf.File) error {
 			return fmt.Errorf("model: pack weights: %w", err)
 		}
 		*dst = joined
-		// The parts are views of the joined copy.
-		off := 0
-		for i, w := range ms {
-			n := len(src[i].Data)
-			if *w, err = kernels.NewMatrix(w.Type, w.Rows, w.Cols, joined.Data[off:off+n]); err != nil {
+		// The parts are views of the joined copy, in its layout (which
+		// may interleave rows: NewMatrix on its bytes would misread them).
+		first := 0
+		for _, w := range ms {
+			if *w, err = joined.RowRange(first, w.Rows); err != nil {
 				return fmt.Errorf("model: pack weights: %w", err)
 			}
-			off += n
+			first += w.Rows
 		}
 		return nil
 	}

@@ -2,6 +2,7 @@ package model
 
 import (
 	"bytes"
+	"fmt"
 	"math"
 	"testing"
 
@@ -176,5 +177,54 @@ func TestParallelDecodeAllocatesNothing(t *testing.T) {
 		if n := testing.AllocsPerRun(10, step); n > 0 {
 			t.Fatalf("a decode step (traced: %v) allocates %.1f times", tr != nil, n)
 		}
+	}
+}
+
+// Load's packed copy of the weights may store Q4_K rows interleaved (for
+// the AVX-512 kernels); the parts of joined matrices must keep that mark,
+// and the hidden states must be those of the file's own rows, bit for bit.
+func TestPackedLayoutSameBits(t *testing.T) {
+	for _, typ := range []quant.Type{quant.Q4_K, quant.Q8_0} {
+		f := synthModelFile(t, typ)
+		pool := kernels.NewPool(2)
+		m, err := Load(f, Options{Layers: Range{0, 2}, Pool: pool})
+		if err != nil {
+			t.Fatal(err)
+		}
+		l := &m.layers[0]
+		if typ == quant.Q4_K && kernels.Level() == "avx512" && !l.wqkv.Interleaved() {
+			t.Errorf("%v at avx512: packed q/k/v not interleaved", typ)
+		}
+		for _, w := range []kernels.Matrix{l.wq, l.wk, l.wv} {
+			if w.Interleaved() != l.wqkv.Interleaved() {
+				t.Errorf("%v: a part of q/k/v lost the joined matrix's layout", typ)
+			}
+		}
+		for _, w := range []kernels.Matrix{l.wGate, l.wUp} {
+			if w.Interleaved() != l.wGateUp.Interleaved() {
+				t.Errorf("%v: a part of gate/up lost the joined matrix's layout", typ)
+			}
+		}
+		packed := prefillDecode(t, m)
+		// The same layers computed from the file's rows, one matrix at a time.
+		ld := &loader{f: f}
+		for i := range m.layers {
+			l := &m.layers[i]
+			p := fmt.Sprintf("blk.%d.", i)
+			for _, w := range []struct {
+				dst  *kernels.Matrix
+				name string
+			}{{&l.wq, "attn_q"}, {&l.wk, "attn_k"}, {&l.wv, "attn_v"}, {&l.wo, "attn_output"}, {&l.wGate, "ffn_gate"}, {&l.wUp, "ffn_up"}, {&l.wDown, "ffn_down"}} {
+				*w.dst = ld.matrix(p+w.name+".weight", w.dst.Rows, w.dst.Cols)
+			}
+			l.wqkv, l.wGateUp = kernels.Matrix{}, kernels.Matrix{}
+		}
+		if ld.err != nil {
+			t.Fatal(ld.err)
+		}
+		if got := prefillDecode(t, m); !sameBits(got, packed) {
+			t.Errorf("%v: packed weights give other bits than the file's rows", typ)
+		}
+		pool.Close()
 	}
 }
