@@ -14,8 +14,10 @@ import "fmt"
 // reader can tell, and kernels without an interleaved form get the rows
 // de-interleaved per chunk (pool.work).
 
-// ilGroup is the number of rows interleaved together.
-const ilGroup = 4
+// ilGroup is the number of rows interleaved together: the multi-row
+// kernels' group, whose multiples the pool's chunks are, so that a chunk
+// of an interleaved matrix is interleaved in itself.
+const ilGroup = rowGroup
 
 // Interleaved reports whether m's rows are stored interleaved in groups of
 // four (see Weights.Add) rather than one after the other. Pool products

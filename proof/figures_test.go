@@ -80,7 +80,7 @@ func figuresCPU(t *testing.T, pool *kernels.Pool, big *fixture, now func() time.
 				node.m = m
 				node.s, _ = m.NewSession(256)
 				c := newSimClient(t, fx, node, proof.AuditConfig{Cells: cells}, uint64(s))
-				c.timed, c.clock = true, now
+				c.clock = now
 				c.generate(t, []int{1, 450, 32, 9, 77, 1000, 5, 6}, decode)
 				work += c.workTime
 				verify += c.verifyTime

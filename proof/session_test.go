@@ -79,11 +79,10 @@ type simClient struct {
 	frauds  []*proof.Fraud
 	errs    []error
 
-	timed                        bool
 	clock                        func() time.Duration // cpuNow unless set
 	workTime, verifyTime, l0Time time.Duration
 	// l1Windows and the others count the timed windows of each kind, so
-	// that cpuNow's own cost (cpuNowCost, about one per window) can be
+	// that the clock's own cost (readingCost, about one per window) can be
 	// taken out of the figures.
 	workWindows, l0Windows, l1Windows int
 }

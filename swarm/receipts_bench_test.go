@@ -56,11 +56,7 @@ func TestFiguresReceiptLatency(t *testing.T) {
 		t.Skip("set TESSERA_PROOF_FIGURES=1 to measure")
 	}
 	rounds := envInt(t, "TESSERA_RECEIPT_ROUNDS", 15)
-	load := func() string {
-		b, _ := os.ReadFile("/proc/loadavg")
-		return strings.Join(strings.Fields(string(b))[:3], " ")
-	}
-	t.Logf("load average before: %s", load())
+	t.Logf("load average before: %s", loadAvg())
 	kjv, big := kjvBench(), synthBench(t)
 	cases := []struct {
 		name  string
@@ -121,7 +117,7 @@ func TestFiguresReceiptLatency(t *testing.T) {
 				100*(ratios[len(ratios)/2]-1), 100*(ratios[len(ratios)/4]-1), 100*(ratios[3*len(ratios)/4]-1), us(cpu[i]))
 		}
 	}
-	t.Logf("load average after: %s", load())
+	t.Logf("load average after: %s", loadAvg())
 }
 
 func us(d time.Duration) float64 { return float64(d) / 1e3 }
@@ -261,8 +257,7 @@ func TestFiguresNodeAnswer(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	b, _ := os.ReadFile("/proc/loadavg")
-	t.Logf("load average before: %s; pause %v; node threads %d", strings.Join(strings.Fields(string(b))[:3], " "), gap, testPool.Threads())
+	t.Logf("load average before: %s; pause %v; node threads %d", loadAvg(), gap, testPool.Threads())
 	for _, tc := range answerCases {
 		if only := os.Getenv("TESSERA_RECEIPT_CASES"); only != "" && !strings.Contains(tc.name, only) {
 			continue
@@ -313,8 +308,7 @@ func TestFiguresNodeAnswer(t *testing.T) {
 				tc.name, m.name, us(times[i][n/2]), n, 100*(ratios[i][n/2]-1), 100*(ratios[i][n/4]-1), 100*(ratios[i][3*n/4]-1))
 		}
 	}
-	b, _ = os.ReadFile("/proc/loadavg")
-	t.Logf("load average after: %s", strings.Join(strings.Fields(string(b))[:3], " "))
+	t.Logf("load average after: %s", loadAvg())
 }
 
 // answerCases are TestFiguresNodeAnswer's nodes.
@@ -477,4 +471,14 @@ func envInt(t *testing.T, name string, def int) int {
 		t.Fatalf("%s: %v", name, err)
 	}
 	return v
+}
+
+// loadAvg is the machine's 1-, 5- and 15-minute load averages.
+func loadAvg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
 }
