@@ -10,7 +10,7 @@ var rowsQ8_0VNNI = legacyRows(lQ8_0, isaVNNI)
 var dotQ8_0VNNI = dotOne(rowsQ8_0VNNI)
 
 //go:noescape
-func q8_0Tile16VNNI(y *float32, ystride int, w *byte, rowBytes, nrows int, t *int8, d16 *float32, s16 *int32, nb int)
+func q8_0Tile16VNNI(y *float32, ystride int, w *byte, rowStep, nrows int, t *int8, d16 *float32, s16 *int32, nb int, blockStep, groupFix int)
 
 // tile16 computes nrows rows for every position of acts with f, which
 // runs an assembly tile computing nrows rows (a multiple of 4) × the
@@ -53,12 +53,47 @@ func tileQ8_0VNNI(y []float32, ys int, w []byte, rb, nrows int, acts []actVec) {
 		a := &g[0]
 		if nrows == 1 {
 			var one [64]float32
-			q8_0Tile16VNNI(&one[0], 4, w, 0, 4, &a.t16[0], &a.d16[0], &a.s16[0], len(a.d))
+			q8_0Tile16VNNI(&one[0], 4, w, 0, 4, &a.t16[0], &a.d16[0], &a.s16[0], len(a.d), 34, 0)
 			spread(y, ys, one[:], 4)
 			return
 		}
-		q8_0Tile16VNNI(&y[0], ys, w, rb, nrows, &a.t16[0], &a.d16[0], &a.s16[0], len(a.d))
+		q8_0Tile16VNNI(&y[0], ys, w, rb, nrows, &a.t16[0], &a.d16[0], &a.s16[0], len(a.d), 34, 0)
 	})
+}
+
+// rowsQ8_0VNNIIL is rowsQ8_0VNNI for rows interleaved by block in groups
+// of four (layout.go).
+var rowsQ8_0VNNIIL = legacyRowsIL(lQ8_0, isaVNNI)
+
+// tileQ8_0VNNIIL is tileQ8_0VNNI for rows interleaved by block in groups
+// of four (layout.go); the rows after the last group are stored one after
+// the other. Positions after the last group of sixteen go to the avx2
+// tile, with the rows de-interleaved into plain.
+func tileQ8_0VNNIIL(y []float32, ys int, w []byte, rb, nrows int, acts []actVec, plain []byte) {
+	n := len(acts)
+	_ = w[nrows*rb-1]
+	full := nrows &^ (ilGroup - 1)
+	p := 0
+	if ys < 1<<26 { // the scatter indices p*ys are int32
+		for ; p+16 <= n; p += 16 {
+			yp := y[p*ys:]
+			_ = yp[15*ys+nrows-1]
+			a := &acts[p]
+			if full > 0 {
+				q8_0Tile16VNNI(&yp[0], ys, &w[0], 34, full, &a.t16[0], &a.d16[0], &a.s16[0], len(a.d), 4*34, 4*rb-4*34)
+			}
+			for r := full; r < nrows; r++ {
+				var one [64]float32
+				q8_0Tile16VNNI(&one[0], 4, &w[r*rb], 0, 4, &a.t16[0], &a.d16[0], &a.s16[0], len(a.d), 34, 0)
+				spread(yp[r:], ys, one[:], 4)
+			}
+		}
+	}
+	if p < n {
+		plain = plain[:nrows*rb]
+		deinterleave4(plain, w, rb, 34, nrows)
+		tileQ8_0AVX2(y[p*ys:], ys, plain, rb, nrows, acts[p:])
+	}
 }
 
 //go:noescape

@@ -24,6 +24,11 @@ const (
 // hasMin reports whether the type's blocks carry a min (Q8_1 activations).
 func (t legacyQuant) hasMin() bool { return t == lQ4_1 || t == lQ5_1 }
 
+// blockBytes is the size of one block of 32 values.
+func (t legacyQuant) blockBytes() int {
+	return [...]int{lQ4_0: 18, lQ4_1: 20, lQ5_0: 22, lQ5_1: 24, lQ8_0: 34}[t]
+}
+
 // x86ISA names how an amd64 kernel forms its byte products.
 type x86ISA int
 
@@ -34,46 +39,46 @@ const (
 )
 
 //go:noescape
-func q4_0RowsAVX2(y *float32, w *byte, rowBytes, nrows int, q *int8, d *float32, e *int32, nb int)
+func q4_0RowsAVX2(y *float32, w *byte, rowStep, nrows int, q *int8, d *float32, e *int32, nb int, blockStep, groupStep int)
 
 //go:noescape
-func q4_1RowsAVX2(y *float32, w *byte, rowBytes, nrows int, q *int8, d *float32, e *float32, nb int)
+func q4_1RowsAVX2(y *float32, w *byte, rowStep, nrows int, q *int8, d *float32, e *float32, nb int, blockStep, groupStep int)
 
 //go:noescape
-func q5_0RowsAVX2(y *float32, w *byte, rowBytes, nrows int, q *int8, d *float32, e *int32, nb int)
+func q5_0RowsAVX2(y *float32, w *byte, rowStep, nrows int, q *int8, d *float32, e *int32, nb int, blockStep, groupStep int)
 
 //go:noescape
-func q5_1RowsAVX2(y *float32, w *byte, rowBytes, nrows int, q *int8, d *float32, e *float32, nb int)
+func q5_1RowsAVX2(y *float32, w *byte, rowStep, nrows int, q *int8, d *float32, e *float32, nb int, blockStep, groupStep int)
 
 //go:noescape
-func q4_0RowsAVXVNNI(y *float32, w *byte, rowBytes, nrows int, q *int8, d *float32, e *int32, nb int)
+func q4_0RowsAVXVNNI(y *float32, w *byte, rowStep, nrows int, q *int8, d *float32, e *int32, nb int, blockStep, groupStep int)
 
 //go:noescape
-func q4_1RowsAVXVNNI(y *float32, w *byte, rowBytes, nrows int, q *int8, d *float32, e *float32, nb int)
+func q4_1RowsAVXVNNI(y *float32, w *byte, rowStep, nrows int, q *int8, d *float32, e *float32, nb int, blockStep, groupStep int)
 
 //go:noescape
-func q5_0RowsAVXVNNI(y *float32, w *byte, rowBytes, nrows int, q *int8, d *float32, e *int32, nb int)
+func q5_0RowsAVXVNNI(y *float32, w *byte, rowStep, nrows int, q *int8, d *float32, e *int32, nb int, blockStep, groupStep int)
 
 //go:noescape
-func q5_1RowsAVXVNNI(y *float32, w *byte, rowBytes, nrows int, q *int8, d *float32, e *float32, nb int)
+func q5_1RowsAVXVNNI(y *float32, w *byte, rowStep, nrows int, q *int8, d *float32, e *float32, nb int, blockStep, groupStep int)
 
 //go:noescape
-func q4_0RowsVNNI(y *float32, w *byte, rowBytes, nrows int, q *int8, d *float32, e *int32, nb int)
+func q4_0RowsVNNI(y *float32, w *byte, rowStep, nrows int, q *int8, d *float32, e *int32, nb int, blockStep, groupStep int)
 
 //go:noescape
-func q4_1RowsVNNI(y *float32, w *byte, rowBytes, nrows int, q *int8, d *float32, e *float32, nb int)
+func q4_1RowsVNNI(y *float32, w *byte, rowStep, nrows int, q *int8, d *float32, e *float32, nb int, blockStep, groupStep int)
 
 //go:noescape
-func q5_0RowsVNNI(y *float32, w *byte, rowBytes, nrows int, q *int8, d *float32, e *int32, nb int)
+func q5_0RowsVNNI(y *float32, w *byte, rowStep, nrows int, q *int8, d *float32, e *int32, nb int, blockStep, groupStep int)
 
 //go:noescape
-func q5_1RowsVNNI(y *float32, w *byte, rowBytes, nrows int, q *int8, d *float32, e *float32, nb int)
+func q5_1RowsVNNI(y *float32, w *byte, rowStep, nrows int, q *int8, d *float32, e *float32, nb int, blockStep, groupStep int)
 
 //go:noescape
-func q8_0RowsAVXVNNI(y *float32, w *byte, rowBytes, nrows int, q *int8, d *float32, e *int32, nb int)
+func q8_0RowsAVXVNNI(y *float32, w *byte, rowStep, nrows int, q *int8, d *float32, e *int32, nb int, blockStep, groupStep int)
 
 //go:noescape
-func q8_0RowsVNNI(y *float32, w *byte, rowBytes, nrows int, q *int8, d *float32, e *int32, nb int)
+func q8_0RowsVNNI(y *float32, w *byte, rowStep, nrows int, q *int8, d *float32, e *int32, nb int, blockStep, groupStep int)
 
 //go:noescape
 func q8_0TileAVXVNNI(y *float32, ystride int, w *byte, rowBytes, nrows int, q *[4]*int8, d4 *float32, e4 *int32, nb int)
@@ -135,48 +140,49 @@ func q5_0Tile8VNNI(y *float32, ystride int, w *byte, rowBytes, nrows int, t *int
 //go:noescape
 func q5_1Tile8VNNI(y *float32, ystride int, w *byte, rowBytes, nrows int, t *int8, d16 *float32, e16 *float32, nb int)
 
-// legacyRowsAsm runs the rows kernel of type t for instruction set s. It
-// is called directly (not through a func value) so that escape analysis
+// legacyRowsAsm runs the rows kernel of type t for instruction set s
+// (rowStep, blockStep and groupStep as the template's rows kernel
+// documents: plain or interleaved rows). It is called directly (not through a func value) so that escape analysis
 // sees the pointers do not escape and callers' result buffers stay on
 // the stack.
-func legacyRowsAsm(t legacyQuant, s x86ISA, y *float32, w *byte, rb, nrows int, a *actVec, nb int) {
+func legacyRowsAsm(t legacyQuant, s x86ISA, y *float32, w *byte, rowStep, nrows int, a *actVec, nb, blockStep, groupStep int) {
 	q, d := &a.q[0], &a.d[0]
 	if t.hasMin() {
 		e := &a.s[0]
 		switch {
 		case t == lQ4_1 && s == isaAVX2:
-			q4_1RowsAVX2(y, w, rb, nrows, q, d, e, nb)
+			q4_1RowsAVX2(y, w, rowStep, nrows, q, d, e, nb, blockStep, groupStep)
 		case t == lQ4_1 && s == isaAVXVNNI:
-			q4_1RowsAVXVNNI(y, w, rb, nrows, q, d, e, nb)
+			q4_1RowsAVXVNNI(y, w, rowStep, nrows, q, d, e, nb, blockStep, groupStep)
 		case t == lQ4_1:
-			q4_1RowsVNNI(y, w, rb, nrows, q, d, e, nb)
+			q4_1RowsVNNI(y, w, rowStep, nrows, q, d, e, nb, blockStep, groupStep)
 		case s == isaAVX2:
-			q5_1RowsAVX2(y, w, rb, nrows, q, d, e, nb)
+			q5_1RowsAVX2(y, w, rowStep, nrows, q, d, e, nb, blockStep, groupStep)
 		case s == isaAVXVNNI:
-			q5_1RowsAVXVNNI(y, w, rb, nrows, q, d, e, nb)
+			q5_1RowsAVXVNNI(y, w, rowStep, nrows, q, d, e, nb, blockStep, groupStep)
 		default:
-			q5_1RowsVNNI(y, w, rb, nrows, q, d, e, nb)
+			q5_1RowsVNNI(y, w, rowStep, nrows, q, d, e, nb, blockStep, groupStep)
 		}
 		return
 	}
 	e := &a.sum[0]
 	switch {
 	case t == lQ8_0 && s == isaAVXVNNI:
-		q8_0RowsAVXVNNI(y, w, rb, nrows, q, d, e, nb)
+		q8_0RowsAVXVNNI(y, w, rowStep, nrows, q, d, e, nb, blockStep, groupStep)
 	case t == lQ8_0:
-		q8_0RowsVNNI(y, w, rb, nrows, q, d, e, nb)
+		q8_0RowsVNNI(y, w, rowStep, nrows, q, d, e, nb, blockStep, groupStep)
 	case t == lQ4_0 && s == isaAVX2:
-		q4_0RowsAVX2(y, w, rb, nrows, q, d, e, nb)
+		q4_0RowsAVX2(y, w, rowStep, nrows, q, d, e, nb, blockStep, groupStep)
 	case t == lQ4_0 && s == isaAVXVNNI:
-		q4_0RowsAVXVNNI(y, w, rb, nrows, q, d, e, nb)
+		q4_0RowsAVXVNNI(y, w, rowStep, nrows, q, d, e, nb, blockStep, groupStep)
 	case t == lQ4_0:
-		q4_0RowsVNNI(y, w, rb, nrows, q, d, e, nb)
+		q4_0RowsVNNI(y, w, rowStep, nrows, q, d, e, nb, blockStep, groupStep)
 	case s == isaAVX2:
-		q5_0RowsAVX2(y, w, rb, nrows, q, d, e, nb)
+		q5_0RowsAVX2(y, w, rowStep, nrows, q, d, e, nb, blockStep, groupStep)
 	case s == isaAVXVNNI:
-		q5_0RowsAVXVNNI(y, w, rb, nrows, q, d, e, nb)
+		q5_0RowsAVXVNNI(y, w, rowStep, nrows, q, d, e, nb, blockStep, groupStep)
 	default:
-		q5_0RowsVNNI(y, w, rb, nrows, q, d, e, nb)
+		q5_0RowsVNNI(y, w, rowStep, nrows, q, d, e, nb, blockStep, groupStep)
 	}
 }
 
@@ -290,9 +296,31 @@ func legacyRows(t legacyQuant, s x86ISA) rowsDot {
 			if y == nil {
 				y = &one[0]
 			}
-			legacyRowsAsm(t, s, y, w, rb, nrows, a, nb)
+			legacyRowsAsm(t, s, y, w, rb, nrows, a, nb, t.blockBytes(), 4*rb)
 			return one[0]
 		})
+	}
+}
+
+// legacyRowsIL is legacyRows for rows interleaved by block in groups of
+// four (layout.go): each group is one run of 4·blockBytes bytes per
+// block. The rows after the last group are stored one after the other
+// and computed one at a time.
+func legacyRowsIL(t legacyQuant, s x86ISA) rowsDot {
+	bb := t.blockBytes()
+	return func(y []float32, w []byte, rb int, a *actVec) {
+		nb := len(a.d)
+		n := len(y)
+		_ = w[n*rb-1]
+		full := n &^ (ilGroup - 1)
+		if full > 0 {
+			legacyRowsAsm(t, s, &y[0], &w[0], bb, full, a, nb, ilGroup*bb, ilGroup*rb)
+		}
+		for r := full; r < n; r++ {
+			var one [4]float32
+			legacyRowsAsm(t, s, &one[0], &w[r*rb], 0, 4, a, nb, bb, 0)
+			y[r] = one[0]
+		}
 	}
 }
 

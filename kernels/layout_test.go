@@ -68,7 +68,7 @@ func TestInterleavedMatchesPlain(t *testing.T) {
 	for _, tc := range []struct {
 		typ  quant.Type
 		unit int
-	}{{quant.Q4_K, 144}, {quant.Q6_K, 210}} {
+	}{{quant.Q4_K, 144}, {quant.Q8_0, 34}, {quant.Q6_K, 210}} {
 		for _, rows := range []int{1, 3, 4, 7, 12, 37, 1030} {
 			cols := 512
 			m, err := NewMatrix(tc.typ, rows, cols, levelMatrix(rng, tc.typ, rows, cols))
@@ -105,13 +105,19 @@ func TestInterleavedMatchesPlain(t *testing.T) {
 // adding an interleaved matrix under a level without the layout copies
 // plain rows.
 func TestWeightsInterleave(t *testing.T) {
+	for _, typ := range []quant.Type{quant.Q4_K, quant.Q8_0} {
+		t.Run(typ.String(), func(t *testing.T) { testWeightsInterleave(t, typ) })
+	}
+}
+
+func testWeightsInterleave(t *testing.T, typ quant.Type) {
 	defer useLevel("")
 	rng := rand.New(rand.NewPCG(15, 16))
 	p := NewPool(2)
 	defer p.Close()
 	const cols = 256
 	mk := func(rows int) Matrix {
-		m, err := NewMatrix(quant.Q4_K, rows, cols, randBlocks(rng, quant.Q4_K, rows, cols))
+		m, err := NewMatrix(typ, rows, cols, randBlocks(rng, typ, rows, cols))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -125,7 +131,7 @@ func TestWeightsInterleave(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		wantIL := active.get(quant.Q4_K).rowsIL != nil
+		wantIL := active.get(typ).rowsIL != nil
 		if joined.Interleaved() != wantIL {
 			t.Errorf("%s: joined Interleaved %v, want %v", l.name, joined.Interleaved(), wantIL)
 		}
@@ -149,7 +155,7 @@ func TestWeightsInterleave(t *testing.T) {
 			}
 			got := make([]float32, 3*part.Rows)
 			p.MatMul(got, view, x, 3)
-			want := genericProduct(quant.Q4_K, part.Data, part.Rows, cols, x, 3)
+			want := genericProduct(typ, part.Data, part.Rows, cols, x, 3)
 			for r := range want {
 				if !sameBits(got[r], want[r]) {
 					t.Fatalf("%s: part %d y[%d] = %g, generic %g", l.name, i, r, got[r], want[r])

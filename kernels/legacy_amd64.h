@@ -252,14 +252,19 @@ t8block:
 #else
 #ifndef TILE
 
-// func NAME(y *float32, w *byte, rowBytes, nrows int, q *int8, d *float32, e *(int32|float32), nb int)
+// func NAME(y *float32, w *byte, rowStep, nrows int, q *int8, d *float32, e *(int32|float32), nb int, blockStep, groupStep int)
 //
 // Four rows per step (nrows a multiple of 4), one row per lane of X14
-// (sumf) and X12 (summs); REDUCE4 sums each row's eight lanes.
-TEXT NAME(SB), NOSPLIT, $0-64
+// (sumf) and X12 (summs); REDUCE4 sums each row's eight lanes. Row r of
+// a group of four starts rowStep bytes after row r-1, a row's blocks are
+// blockStep bytes apart and groups groupStep bytes apart: rowStep =
+// rowBytes, blockStep = BB, groupStep = 4·rowBytes for rows stored one
+// after the other; rowStep = BB, blockStep = 4·BB for four rows whose
+// blocks are interleaved (interleave4), read as one run.
+TEXT NAME(SB), NOSPLIT, $0-80
 	MOVQ y+0(FP), DI
 	MOVQ w+8(FP), SI
-	MOVQ rowBytes+16(FP), R8
+	MOVQ rowStep+16(FP), R8
 	MOVQ nrows+24(FP), R10
 	LEAQ (R8)(R8*2), R9
 	MOVL $0x00010001, AX
@@ -279,7 +284,9 @@ group:
 	MOVQ nb+56(FP), CX
 
 block:
-	LEAQ (BX)(R8*4), AX
+	// The same block of the next group.
+	MOVQ groupStep+72(FP), AX
+	ADDQ BX, AX
 	PREFETCHT0 (AX)
 	PREFETCHT0 (AX)(R8*1)
 	PREFETCHT0 (AX)(R8*2)
@@ -319,7 +326,7 @@ block:
 	VADDPS X9, X12, X12
 #endif
 
-	ADDQ $BB, BX
+	ADDQ blockStep+64(FP), BX
 	ADDQ $32, DX
 	ADDQ $4, R12
 	ADDQ $4, R13
@@ -331,7 +338,7 @@ block:
 #endif
 	VMOVUPS X14, (DI)
 	ADDQ $16, DI
-	LEAQ (SI)(R8*4), SI
+	ADDQ groupStep+72(FP), SI
 	SUBQ $4, R10
 	JA group
 	VZEROUPPER

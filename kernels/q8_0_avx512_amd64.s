@@ -56,14 +56,19 @@ GLOBL iota16<>(SB), RODATA|NOPTR, $64
 	KXNORW K1, K1, K1; \
 	VSCATTERDPS F, K1, (AX)(Z30*4)
 
-// func q8_0Tile16VNNI(y *float32, ystride int, w *byte, rowBytes, nrows int, t *int8, d16 *float32, s16 *int32, nb int)
+// func q8_0Tile16VNNI(y *float32, ystride int, w *byte, rowStep, nrows int, t *int8, d16 *float32, s16 *int32, nb int, blockStep, groupFix int)
 //
 // Q8_0 rows × sixteen Q8_0 positions, four rows per step (nrows a multiple
 // of 4). t, d16, s16 are prepTile16's. Results go to y[p*ystride + r].
-TEXT ·q8_0Tile16VNNI(SB), NOSPLIT, $0-72
+// Row r of a group of four starts rowStep bytes after row r-1, a row's
+// blocks are blockStep bytes apart, and the next group starts 4·rowStep +
+// groupFix bytes after a group: rowStep = rowBytes, blockStep = 34,
+// groupFix = 0 for rows one after the other; rowStep = 34, blockStep =
+// 136, groupFix = 4·rowBytes - 136 for interleaved rows (interleave4).
+TEXT ·q8_0Tile16VNNI(SB), NOSPLIT, $0-88
 	MOVQ y+0(FP), DI
 	MOVQ w+16(FP), SI
-	MOVQ rowBytes+24(FP), R8
+	MOVQ rowStep+24(FP), R8
 	MOVQ nrows+32(FP), R10
 	LEAQ (R8)(R8*2), R9
 	MOVQ ystride+8(FP), AX
@@ -109,7 +114,7 @@ zblock:
 	ZFINISH((BX)(R8*1), Z1, Z5)
 	ZFINISH((BX)(R8*2), Z2, Z6)
 	ZFINISH((BX)(R9*1), Z3, Z7)
-	ADDQ $34, BX
+	ADDQ blockStep+72(FP), BX
 	ADDQ $512, DX
 	ADDQ $64, R11
 	ADDQ $64, R12
@@ -122,6 +127,7 @@ zblock:
 	ZSCATTER(Z7, 12)
 	ADDQ $16, DI
 	LEAQ (SI)(R8*4), SI
+	ADDQ groupFix+80(FP), SI
 	SUBQ $4, R10
 	JA zgroup
 	VZEROUPPER

@@ -72,19 +72,47 @@ func NewReadProbe(size int) (*ReadProbe, error) {
 // threads: each thread streams its share of the buffer with StreamRead;
 // the best of passes passes counts (at least one, after a warm-up pass).
 func (r *ReadProbe) Measure(p *Pool, passes int) float64 {
-	units := len(r.buf) / readUnit
-	var sum atomic.Uint64 // keeps the reads live
+	r.pass(p) // warms the workers and the TLB
 	var best float64
-	for i := 0; i <= max(passes, 1); i++ { // pass 0 warms the workers and the TLB
-		t0 := time.Now()
-		p.Parallel(units, units/(8*p.Threads())+1, func(lo, hi int) {
-			sum.Add(StreamRead(r.buf[lo*readUnit : hi*readUnit]))
-		})
-		el := time.Since(t0).Seconds()
-		if i > 0 && el > 0 {
+	for range max(passes, 1) {
+		if el := r.pass(p).Seconds(); el > 0 {
 			best = max(best, float64(len(r.buf))/el)
 		}
 	}
-	streamSink.Store(sum.Load())
 	return best
+}
+
+// MeasureFor returns the mean read bandwidth in bytes per second with the
+// pool's threads over whole passes of the buffer that last at least d in
+// all (one pass at least, after a warm-up pass). A measurement of
+// something else that took d, right before or after, is then compared
+// with memory over a window of the same length: the best of many short
+// passes would catch this machine's fastest moments and overstate what a
+// long run can get.
+func (r *ReadProbe) MeasureFor(p *Pool, d time.Duration) float64 {
+	r.pass(p)
+	var el time.Duration
+	n := 0
+	for n == 0 || el < d {
+		el += r.pass(p)
+		n++
+	}
+	if el <= 0 {
+		return 0
+	}
+	return float64(n) * float64(len(r.buf)) / el.Seconds()
+}
+
+// pass streams the whole buffer once with the pool's threads and returns
+// how long it took.
+func (r *ReadProbe) pass(p *Pool) time.Duration {
+	units := len(r.buf) / readUnit
+	var sum atomic.Uint64 // keeps the reads live
+	t0 := time.Now()
+	p.Parallel(units, units/(8*p.Threads())+1, func(lo, hi int) {
+		sum.Add(StreamRead(r.buf[lo*readUnit : hi*readUnit]))
+	})
+	el := time.Since(t0)
+	streamSink.Store(sum.Load())
+	return el
 }

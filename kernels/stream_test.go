@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
+	"time"
 )
 
 // xorWords is the plain definition of StreamRead's checksum.
@@ -54,9 +55,16 @@ func TestReadProbe(t *testing.T) {
 	for _, threads := range []int{1, 2} {
 		p := NewPool(threads)
 		bw := probe.Measure(p, 2)
+		mean := probe.MeasureFor(p, 0)
+		const window = 20 * time.Millisecond
+		t0 := time.Now()
+		probe.MeasureFor(p, window)
+		if el := time.Since(t0); el < window {
+			t.Errorf("%d threads: MeasureFor(%v) returned after %v", threads, window, el)
+		}
 		p.Close()
-		if bw <= 0 {
-			t.Errorf("%d threads: read bandwidth %v, want a positive rate", threads, bw)
+		if bw <= 0 || mean <= 0 {
+			t.Errorf("%d threads: read bandwidth %v (best), %v (mean), want positive rates", threads, bw, mean)
 		}
 	}
 	if _, err := NewReadProbe(100); err == nil {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"runtime/pprof"
+	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -32,11 +33,16 @@ type benchResult struct {
 	WeightBytesPerToken int64   `json:"weight_bytes_per_token"`
 	EffectiveGBps       float64 `json:"effective_gbps"`
 	// MemoryGBps is this machine's memory read bandwidth with the same
-	// threads, measured by a plain sequential read loop after each decode
-	// run (kernels.ReadProbe); RooflinePct is EffectiveGBps as a share of
-	// it: how close decode runs to the limit memory sets.
-	MemoryGBps  float64 `json:"memory_gbps,omitempty"`
-	RooflinePct float64 `json:"roofline_pct,omitempty"`
+	// threads, measured by a plain sequential read loop (kernels.ReadProbe)
+	// right after each decode run for as long as that run took; each run's
+	// decode rate is compared with its own probe (RooflineRunsPct), and
+	// RooflinePct, their median, is how close decode runs to the limit
+	// memory sets. MemoryGBps is the median of the probes
+	// (MemoryRunsGBps).
+	MemoryGBps      float64   `json:"memory_gbps,omitempty"`
+	RooflinePct     float64   `json:"roofline_pct,omitempty"`
+	MemoryRunsGBps  []float64 `json:"memory_runs_gbps,omitempty"`
+	RooflineRunsPct []float64 `json:"roofline_runs_pct,omitempty"`
 	// TTFTMillis is the time to the first token: prefill of the prompt
 	// plus the head.
 	TTFTMillis float64 `json:"ttft_ms"`
@@ -69,10 +75,13 @@ func newBenchCmd() *cobra.Command {
 generation (--gen-tokens single-token decode steps, head included) on this
 machine, best of --repeat runs, and the effective bandwidth of weight traffic
 (weight bytes read per decoded token × tokens/s). Decoding reads every weight
-once per token, so memory read bandwidth bounds it: bench measures that
-bandwidth with the same threads (a plain sequential read loop over 512 MiB)
-and prints decode's share of it, the roofline ratio. Models that fit in the
-CPU cache are not bound by memory and can exceed 100%.`,
+once per token, so memory read bandwidth bounds it: right after each decode
+run, bench measures that bandwidth with the same threads for as long as the
+run took (a plain sequential read loop over 512 MiB, repeated), and prints
+decode's share of it, the roofline ratio: the median over the runs, each run
+against its own measurement, so that a machine whose memory speed drifts
+compares like with like. Models that fit in the CPU cache are not bound by
+memory and can exceed 100%.`,
 		Example: "  tessera bench --model synth-1b-q8_0.gguf --threads 2 --json",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			lm, err := loadLocalModel(modelPath, threads)
@@ -87,20 +96,18 @@ CPU cache are not bound by memory and can exceed 100%.`,
 				}
 				defer stop()
 			}
-			// The read probe runs after each decode run, so that the
-			// roofline compares figures from the same minutes: this
-			// machine kind's bandwidth drifts by a third between minutes.
-			var readBest float64
-			var probe func() error
+			// The read probe runs right after each decode run, for as
+			// long as it took, so that each run is compared with memory
+			// over a window of the same length minutes apart at most:
+			// this machine kind's bandwidth drifts by a third between
+			// minutes.
+			var probe func(time.Duration) float64
 			if !noBandwidth {
 				rp, err := kernels.NewReadProbe(readProbeBytes)
 				if err != nil {
 					return err
 				}
-				probe = func() error {
-					readBest = max(readBest, rp.Measure(lm.pool, 6))
-					return nil
-				}
+				probe = func(d time.Duration) float64 { return rp.MeasureFor(lm.pool, d) }
 			}
 			res, err := runBench(lm, promptN, genN, repeat, probe)
 			if err != nil {
@@ -110,10 +117,6 @@ CPU cache are not bound by memory and can exceed 100%.`,
 				if err := benchChain(lm, modelPath, nodes, threads, &res, repeat); err != nil {
 					return fmt.Errorf("bench through %d nodes: %w", nodes, err)
 				}
-			}
-			if !noBandwidth {
-				res.MemoryGBps = readBest / 1e9
-				res.RooflinePct = 100 * res.EffectiveGBps / res.MemoryGBps
 			}
 			return printBench(cmd.OutOrStdout(), res, asJSON)
 		},
@@ -162,8 +165,9 @@ type measurement struct {
 }
 
 // runBench measures the model in-process; probe, if not nil, runs after
-// each decode run.
-func runBench(lm *localModel, promptN, genN, repeat int, probe func() error) (benchResult, error) {
+// each decode run for as long as that run took and returns the memory
+// read bandwidth in bytes per second, which gives the roofline fields.
+func runBench(lm *localModel, promptN, genN, repeat int, probe func(time.Duration) float64) (benchResult, error) {
 	m := lm.model
 	cfg := m.Config
 	if promptN < 1 || genN < 1 || repeat < 1 {
@@ -176,24 +180,53 @@ func runBench(lm *localModel, promptN, genN, repeat int, probe func() error) (be
 		Model: lm.name, Threads: lm.pool.Threads(), PromptTokens: promptN, GenTokens: genN,
 		WeightBytesPerToken: m.WeightBytes(),
 	}
+	var afterDecode func(time.Duration) error
+	if probe != nil {
+		afterDecode = func(el time.Duration) error {
+			read := probe(el)
+			if read <= 0 || el <= 0 {
+				return fmt.Errorf("bench: no read bandwidth measured after a decode run of %v", el)
+			}
+			decode := float64(res.WeightBytesPerToken) * float64(genN) / el.Seconds()
+			res.MemoryRunsGBps = append(res.MemoryRunsGBps, read/1e9)
+			res.RooflineRunsPct = append(res.RooflineRunsPct, 100*decode/read)
+			return nil
+		}
+	}
 	local, err := measure(lm, func() (generate.Layers, func(), error) {
 		l, err := generate.NewLocalLayers(m, max(promptN, genN+1))
 		return l, func() {}, err
-	}, promptN, genN, repeat, probe)
+	}, promptN, genN, repeat, afterDecode)
 	if err != nil {
 		return res, err
 	}
 	res.PrefillTokS, res.DecodeTokS = local.prefillTokS, local.decodeTokS
 	res.TTFTMillis = float64(local.ttft.Microseconds()) / 1000
 	res.EffectiveGBps = float64(res.WeightBytesPerToken) * res.DecodeTokS / 1e9
+	if len(res.RooflineRunsPct) > 0 {
+		res.MemoryGBps = median(res.MemoryRunsGBps)
+		res.RooflinePct = median(res.RooflineRunsPct)
+	}
 	return res, nil
+}
+
+// median returns the middle value of v (the mean of the two middle ones
+// for an even count), leaving v as it is.
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
 }
 
 // measure times prefill (promptN positions at once, then the head) and
 // decode (genN steps of embed, layers, head, argmax) through fresh layers,
 // best of repeat runs; afterDecode, if not nil, runs after each decode
-// run (outside the timing).
-func measure(lm *localModel, newLayers layersFactory, promptN, genN, repeat int, afterDecode func() error) (measurement, error) {
+// run (outside the timing) with the time that run took.
+func measure(lm *localModel, newLayers layersFactory, promptN, genN, repeat int, afterDecode func(time.Duration) error) (measurement, error) {
 	m := lm.model
 	cfg := m.Config
 	ctx := context.Background()
@@ -252,10 +285,11 @@ func measure(lm *localModel, newLayers layersFactory, promptN, genN, repeat int,
 			}
 			tok = sample.Argmax(logits)
 		}
-		best.decodeTokS = max(best.decodeTokS, float64(genN)/time.Since(t0).Seconds())
+		el := time.Since(t0)
+		best.decodeTokS = max(best.decodeTokS, float64(genN)/el.Seconds())
 		release()
 		if afterDecode != nil {
-			if err := afterDecode(); err != nil {
+			if err := afterDecode(el); err != nil {
 				return best, err
 			}
 		}
@@ -320,7 +354,10 @@ func printBench(w io.Writer, r benchResult, asJSON bool) error {
 	}
 	roof := ""
 	if r.MemoryGBps > 0 {
-		roof = fmt.Sprintf(", %.0f%% of the %.1f GB/s read roofline", r.RooflinePct, r.MemoryGBps)
+		roof = fmt.Sprintf(", %.0f%% of the read roofline", r.RooflinePct)
+		if n := len(r.RooflineRunsPct); n > 1 {
+			roof += fmt.Sprintf(": median of %d runs, %.0f–%.0f%%", n, slices.Min(r.RooflineRunsPct), slices.Max(r.RooflineRunsPct))
+		}
 	}
 	_, err := fmt.Fprintf(w, "model %s, %d threads\nprefill  %4d tokens: %8.1f tok/s\ndecode   %4d tokens: %8.1f tok/s  (%s weights/token: %.2f GB/s effective%s)\n",
 		r.Model, r.Threads, r.PromptTokens, r.PrefillTokS, r.GenTokens, r.DecodeTokS,
@@ -333,7 +370,7 @@ func printBench(w io.Writer, r benchResult, asJSON bool) error {
 			r.Nodes, r.ChainPrefillTokS, r.ChainDecodeTokS, r.ChainDecodeRatio, r.ChainTTFTMillis, r.WireBytesPerTokenHop)
 	}
 	if err == nil && r.MemoryGBps > 0 {
-		_, err = fmt.Fprintf(w, "memory   %.2f GB/s read with %d threads (plain sequential read loop): decode's roofline is %.1f tok/s\n",
+		_, err = fmt.Fprintf(w, "memory   %.2f GB/s read with %d threads (plain sequential read loop after each decode run, median): decode's roofline is %.1f tok/s\n",
 			r.MemoryGBps, r.Threads, r.MemoryGBps*1e9/float64(r.WeightBytesPerToken))
 	}
 	return err

@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -83,7 +85,7 @@ func TestSynthThenBenchJSON(t *testing.T) {
 		"--ff", "512", "--vocab", "512", "--type", "q4_k", "--context", "64", path); err != nil {
 		t.Fatal(err)
 	}
-	out, err := run(t, "bench", "--model", path, "--threads", "1", "-p", "8", "-n", "4", "-r", "1", "--json", "--nodes", "2")
+	out, err := run(t, "bench", "--model", path, "--threads", "1", "-p", "8", "-n", "4", "-r", "2", "--json", "--nodes", "2")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,6 +100,21 @@ func TestSynthThenBenchJSON(t *testing.T) {
 			t.Errorf("%s = %v, want a positive number", k, r[k])
 		}
 	}
+	// Each decode run has its own memory measurement; the reported
+	// figures are their medians.
+	for _, k := range []string{"memory_runs_gbps", "roofline_runs_pct"} {
+		runs, _ := r[k].([]any)
+		if len(runs) != 2 {
+			t.Fatalf("%s = %v, want one value per decode run (2)", k, r[k])
+		}
+	}
+	mem, roof := r["memory_runs_gbps"].([]any), r["roofline_runs_pct"].([]any)
+	if got, want := r["roofline_pct"].(float64), (roof[0].(float64)+roof[1].(float64))/2; math.Abs(got-want) > 1e-9*want {
+		t.Errorf("roofline_pct %v, want the median of the runs' %v", got, want)
+	}
+	if got, want := r["memory_gbps"].(float64), (mem[0].(float64)+mem[1].(float64))/2; math.Abs(got-want) > 1e-9*want {
+		t.Errorf("memory_gbps %v, want the median of the runs' %v", got, want)
+	}
 	// One decode position each way in f32: 2 × dim × 4 bytes plus framing.
 	if hop := r["wire_bytes_per_token_hop"].(float64); hop < 2*256*4 || hop > 2*256*4+200 {
 		t.Errorf("wire bytes per token per hop %v, want about %d", hop, 2*256*4)
@@ -107,5 +124,25 @@ func TestSynthThenBenchJSON(t *testing.T) {
 	}
 	if _, err := run(t, "model", "synth", "--type", "q9_9", filepath.Join(t.TempDir(), "x.gguf")); err == nil {
 		t.Error("an unknown type was accepted")
+	}
+}
+
+func TestMedian(t *testing.T) {
+	for _, tc := range []struct {
+		in   []float64
+		want float64
+	}{
+		{[]float64{3}, 3},
+		{[]float64{5, 1, 3}, 3},
+		{[]float64{4, 1, 3, 2}, 2.5},
+		{[]float64{90, 60, 85, 70, 80}, 80},
+	} {
+		in := slices.Clone(tc.in)
+		if got := median(in); got != tc.want {
+			t.Errorf("median(%v) = %v, want %v", tc.in, got, tc.want)
+		}
+		if !slices.Equal(in, tc.in) {
+			t.Errorf("median reordered its argument: %v, was %v", in, tc.in)
+		}
 	}
 }
