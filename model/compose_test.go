@@ -187,6 +187,41 @@ func TestSessionRewind(t *testing.T) {
 	}
 }
 
+// Reserving room in a session, empty or part-filled, beyond its length or
+// not, changes no bit of what it computes.
+func TestSessionReserve(t *testing.T) {
+	m := loadWhole(t, "kjv-tiny-q8_0.gguf")
+	dim := m.Config.Dim
+	tokens := []int{1, 300, 632, 394, 325, 999, 261, 1782, 1243, 391, 282, 562, 285, 1046, 17, 18, 19, 20, 21, 22}
+	run := func(reserve map[int]int) []float32 {
+		s, err := m.NewSession(200)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []float32
+		for pos, tok := range tokens {
+			if n, ok := reserve[pos]; ok {
+				s.Reserve(n)
+			}
+			x := make([]float32, dim)
+			if err := m.Embed(x, []int{tok}); err != nil {
+				t.Fatal(err)
+			}
+			if err := m.Forward(s, pos, x, 1); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, x...)
+		}
+		return out
+	}
+	want := run(nil)
+	for _, reserve := range []map[int]int{{0: 200}, {0: 5000}, {17: 199}, {3: 40, 11: 100, 19: 3}} {
+		if got := run(reserve); !equalBits(got, want) {
+			t.Errorf("reserving %v changed the hidden states", reserve)
+		}
+	}
+}
+
 func TestForwardErrors(t *testing.T) {
 	f := synthFile(t, smallConfig("llama", quant.F32))
 	m := mustLoad(t, f, model.Range{First: 1, Last: 3}, false)

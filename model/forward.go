@@ -78,6 +78,28 @@ func (s *Session) Len() int { return s.len }
 // MaxLen is the most positions the session accepts.
 func (s *Session) MaxLen() int { return s.maxLen }
 
+// Reserve grows the KV cache to hold n positions (at most MaxLen) now, and
+// touches its memory, so that the steps up to n neither copy the cache
+// nor fault its pages in: a caller that knows how long a session will
+// get (a benchmark, a request with a token limit) pays for it up front.
+func (s *Session) Reserve(n int) {
+	s.ensure(min(n, s.maxLen))
+	// Fresh memory from the OS is only mapped on first touch: write a
+	// zero into every 4 KiB page, in the slots past Len (the pages of
+	// the slots before it are mapped already).
+	kvDim := s.model.Config.KVDim()
+	for i := range s.kt {
+		for j := 0; j < len(s.kt[i]); j += 1024 {
+			if j%s.cap >= s.len {
+				s.kt[i][j] = 0
+			}
+		}
+		for j := s.len * kvDim; j < len(s.v[i]); j += 1024 {
+			s.v[i][j] = 0
+		}
+	}
+}
+
 // ensure grows the cache to hold n positions, doubling to amortise copies.
 func (s *Session) ensure(n int) {
 	if n <= s.cap {

@@ -195,7 +195,14 @@ func runBench(lm *localModel, promptN, genN, repeat int, probe func(time.Duratio
 	}
 	local, err := measure(lm, func() (generate.Layers, func(), error) {
 		l, err := generate.NewLocalLayers(m, max(promptN, genN+1))
-		return l, func() {}, err
+		if err != nil {
+			return nil, nil, err
+		}
+		// The KV cache is allocated before the timing, as an engine
+		// does when it creates a context: growing it on the way would
+		// charge page faults to the first tokens.
+		l.Session.Reserve(l.Session.MaxLen())
+		return l, func() {}, nil
 	}, promptN, genN, repeat, afterDecode)
 	if err != nil {
 		return res, err
