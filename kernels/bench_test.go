@@ -57,7 +57,7 @@ func BenchmarkMatVec(b *testing.B) {
 // ("-rows").
 func BenchmarkMatVecDRAM(b *testing.B) {
 	const rows, cols, set = 2048, 2048, 512 << 20
-	for _, typ := range []quant.Type{quant.Q8_0, quant.Q4_K} {
+	for _, typ := range []quant.Type{quant.Q8_0, quant.Q4_K, quant.Q4_0} {
 		rb, _ := typ.RowBytes(cols)
 		plain := benchMatrix(b, typ, rows, cols)
 		packed, err := NewWeights(WeightsSize(len(plain.Data))).Add(plain)

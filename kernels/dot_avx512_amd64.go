@@ -61,15 +61,48 @@ func tileQ8_0VNNI(y []float32, ys int, w []byte, rb, nrows int, acts []actVec) {
 	})
 }
 
-// rowsQ8_0VNNIIL is rowsQ8_0VNNI for rows interleaved by block in groups
-// of four (layout.go).
-var rowsQ8_0VNNIIL = legacyRowsIL(lQ8_0, isaVNNI)
+//go:noescape
+func q4_0Tile16VNNI(y *float32, ystride int, w *byte, rowStep, nrows int, t *int8, d16 *float32, s16 *int32, nb int, blockStep, groupFix int)
 
-// tileQ8_0VNNIIL is tileQ8_0VNNI for rows interleaved by block in groups
-// of four (layout.go); the rows after the last group are stored one after
-// the other. Positions after the last group of sixteen go to the avx2
-// tile, with the rows de-interleaved into plain.
+func tileQ4_0VNNI(y []float32, ys int, w []byte, rb, nrows int, acts []actVec) {
+	tile16(y, ys, w, rb, nrows, acts, tileQ4_0AVX2, func(y []float32, ys int, w *byte, rb, nrows int, g []actVec) {
+		a := &g[0]
+		if nrows == 1 {
+			var one [64]float32
+			q4_0Tile16VNNI(&one[0], 4, w, 0, 4, &a.t16[0], &a.d16[0], &a.s16[0], len(a.d), 18, 0)
+			spread(y, ys, one[:], 4)
+			return
+		}
+		q4_0Tile16VNNI(&y[0], ys, w, rb, nrows, &a.t16[0], &a.d16[0], &a.s16[0], len(a.d), 18, 0)
+	})
+}
+
+// The 32-value block types whose rows Weights.Add interleaves by block
+// at this level (layout.go): their rows kernels are the legacy
+// template's, which take the steps of either layout.
+var (
+	rowsQ8_0VNNIIL = legacyRowsIL(lQ8_0, isaVNNI)
+	rowsQ4_0VNNIIL = legacyRowsIL(lQ4_0, isaVNNI)
+)
+
+// tile16Steps is the signature of q8_0Tile16VNNI and q4_0Tile16VNNI.
+type tile16Steps func(y *float32, ystride int, w *byte, rowStep, nrows int, t *int8, d16 *float32, s16 *int32, nb int, blockStep, groupFix int)
+
 func tileQ8_0VNNIIL(y []float32, ys int, w []byte, rb, nrows int, acts []actVec, plain []byte) {
+	tile16IL(q8_0Tile16VNNI, tileQ8_0AVX2, 34, y, ys, w, rb, nrows, acts, plain)
+}
+
+func tileQ4_0VNNIIL(y []float32, ys int, w []byte, rb, nrows int, acts []actVec, plain []byte) {
+	tile16IL(q4_0Tile16VNNI, tileQ4_0AVX2, 18, y, ys, w, rb, nrows, acts, plain)
+}
+
+// tile16IL is the prefill tile of a 32-value block type (blocks of bb
+// bytes) for rows interleaved by block in groups of four (layout.go): f
+// computes the whole groups and, one at a time (four times over, into a
+// scratch array), the rows after the last group, which are stored one
+// after the other. Positions after the last group of sixteen go to rest
+// with the rows de-interleaved into plain.
+func tile16IL(f tile16Steps, rest tileDot, bb int, y []float32, ys int, w []byte, rb, nrows int, acts []actVec, plain []byte) {
 	n := len(acts)
 	_ = w[nrows*rb-1]
 	full := nrows &^ (ilGroup - 1)
@@ -80,36 +113,20 @@ func tileQ8_0VNNIIL(y []float32, ys int, w []byte, rb, nrows int, acts []actVec,
 			_ = yp[15*ys+nrows-1]
 			a := &acts[p]
 			if full > 0 {
-				q8_0Tile16VNNI(&yp[0], ys, &w[0], 34, full, &a.t16[0], &a.d16[0], &a.s16[0], len(a.d), 4*34, 4*rb-4*34)
+				f(&yp[0], ys, &w[0], bb, full, &a.t16[0], &a.d16[0], &a.s16[0], len(a.d), ilGroup*bb, ilGroup*(rb-bb))
 			}
 			for r := full; r < nrows; r++ {
 				var one [64]float32
-				q8_0Tile16VNNI(&one[0], 4, &w[r*rb], 0, 4, &a.t16[0], &a.d16[0], &a.s16[0], len(a.d), 34, 0)
+				f(&one[0], 4, &w[r*rb], 0, 4, &a.t16[0], &a.d16[0], &a.s16[0], len(a.d), bb, 0)
 				spread(yp[r:], ys, one[:], 4)
 			}
 		}
 	}
 	if p < n {
 		plain = plain[:nrows*rb]
-		deinterleave4(plain, w, rb, 34, nrows)
-		tileQ8_0AVX2(y[p*ys:], ys, plain, rb, nrows, acts[p:])
+		deinterleave4(plain, w, rb, bb, nrows)
+		rest(y[p*ys:], ys, plain, rb, nrows, acts[p:])
 	}
-}
-
-//go:noescape
-func q4_0Tile16VNNI(y *float32, ystride int, w *byte, rowBytes, nrows int, t *int8, d16 *float32, s16 *int32, nb int)
-
-func tileQ4_0VNNI(y []float32, ys int, w []byte, rb, nrows int, acts []actVec) {
-	tile16(y, ys, w, rb, nrows, acts, tileQ4_0AVX2, func(y []float32, ys int, w *byte, rb, nrows int, g []actVec) {
-		a := &g[0]
-		if nrows == 1 {
-			var one [64]float32
-			q4_0Tile16VNNI(&one[0], 4, w, 0, 4, &a.t16[0], &a.d16[0], &a.s16[0], len(a.d))
-			spread(y, ys, one[:], 4)
-			return
-		}
-		q4_0Tile16VNNI(&y[0], ys, w, rb, nrows, &a.t16[0], &a.d16[0], &a.s16[0], len(a.d))
-	})
 }
 
 //go:noescape

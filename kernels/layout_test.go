@@ -68,7 +68,7 @@ func TestInterleavedMatchesPlain(t *testing.T) {
 	for _, tc := range []struct {
 		typ  quant.Type
 		unit int
-	}{{quant.Q4_K, 144}, {quant.Q8_0, 34}, {quant.Q6_K, 210}} {
+	}{{quant.Q4_K, 144}, {quant.Q8_0, 34}, {quant.Q4_0, 18}, {quant.Q6_K, 210}} {
 		for _, rows := range []int{1, 3, 4, 7, 12, 37, 1030} {
 			cols := 512
 			m, err := NewMatrix(tc.typ, rows, cols, levelMatrix(rng, tc.typ, rows, cols))
@@ -105,7 +105,7 @@ func TestInterleavedMatchesPlain(t *testing.T) {
 // adding an interleaved matrix under a level without the layout copies
 // plain rows.
 func TestWeightsInterleave(t *testing.T) {
-	for _, typ := range []quant.Type{quant.Q4_K, quant.Q8_0} {
+	for _, typ := range []quant.Type{quant.Q4_K, quant.Q8_0, quant.Q4_0} {
 		t.Run(typ.String(), func(t *testing.T) { testWeightsInterleave(t, typ) })
 	}
 }

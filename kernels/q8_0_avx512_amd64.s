@@ -149,14 +149,15 @@ zblock:
 	Q40Z_DWORD(OFF, (BX)(R8*2), TLO, THI, Z2); \
 	Q40Z_DWORD(OFF, (BX)(R9*1), TLO, THI, Z3)
 
-// func q4_0Tile16VNNI(y *float32, ystride int, w *byte, rowBytes, nrows int, t *int8, d16 *float32, s16 *int32, nb int)
+// func q4_0Tile16VNNI(y *float32, ystride int, w *byte, rowStep, nrows int, t *int8, d16 *float32, s16 *int32, nb int, blockStep, groupFix int)
 //
 // Q4_0 rows × sixteen Q8_0 positions, four rows per step, as
-// q8_0Tile16VNNI: the unsigned nibbles u give s = Σ u·q - 8·Σ q.
-TEXT ·q4_0Tile16VNNI(SB), NOSPLIT, $0-72
+// q8_0Tile16VNNI (the same steps, with 18-byte blocks): the unsigned
+// nibbles u give s = Σ u·q - 8·Σ q.
+TEXT ·q4_0Tile16VNNI(SB), NOSPLIT, $0-88
 	MOVQ y+0(FP), DI
 	MOVQ w+16(FP), SI
-	MOVQ rowBytes+24(FP), R8
+	MOVQ rowStep+24(FP), R8
 	MOVQ nrows+32(FP), R10
 	LEAQ (R8)(R8*2), R9
 	MOVQ ystride+8(FP), AX
@@ -198,7 +199,7 @@ z4block:
 	ZFINISH((BX)(R8*1), Z1, Z5)
 	ZFINISH((BX)(R8*2), Z2, Z6)
 	ZFINISH((BX)(R9*1), Z3, Z7)
-	ADDQ $18, BX
+	ADDQ blockStep+72(FP), BX
 	ADDQ $512, DX
 	ADDQ $64, R11
 	ADDQ $64, R12
@@ -211,6 +212,7 @@ z4block:
 	ZSCATTER(Z7, 12)
 	ADDQ $16, DI
 	LEAQ (SI)(R8*4), SI
+	ADDQ groupFix+80(FP), SI
 	SUBQ $4, R10
 	JA z4group
 	VZEROUPPER

@@ -180,11 +180,11 @@ func TestParallelDecodeAllocatesNothing(t *testing.T) {
 	}
 }
 
-// Load's packed copy of the weights may store Q4_K and Q8_0 rows
+// Load's packed copy of the weights may store Q4_K, Q8_0 and Q4_0 rows
 // interleaved (for the AVX-512 kernels); the parts of joined matrices must keep that mark,
 // and the hidden states must be those of the file's own rows, bit for bit.
 func TestPackedLayoutSameBits(t *testing.T) {
-	for _, typ := range []quant.Type{quant.Q4_K, quant.Q8_0} {
+	for _, typ := range []quant.Type{quant.Q4_K, quant.Q8_0, quant.Q4_0} {
 		f := synthModelFile(t, typ)
 		pool := kernels.NewPool(2)
 		m, err := Load(f, Options{Layers: Range{0, 2}, Pool: pool})
