@@ -13,8 +13,9 @@ import (
 // each position count from 1 to 17 (every remainder after the groups of
 // four, six, eight or sixteen positions that tiles take) and a few
 // larger, row counts around the tiles' row groups, and column counts
-// with and without a scalar tail after the runs of eight, on one thread
-// and on as many threads as rows. Every value must equal the generic
+// with and without a scalar tail after the runs of eight, on one, two and
+// three threads (minThreadBytes 1, so a thread may get a single row and
+// row groups split anywhere). Every value must equal the generic
 // dot's bit for bit. (The other product tests give the float types so
 // few columns — fewer than eight — that the tiles fall back to the rows
 // kernels, or cover only some position counts.)
@@ -22,7 +23,7 @@ func TestFloatLevelsMatMul(t *testing.T) {
 	saved := minThreadBytes
 	minThreadBytes = 1
 	defer func() { minThreadBytes = saved }()
-	pools := []*Pool{NewPool(1), NewPool(2)}
+	pools := []*Pool{NewPool(1), NewPool(2), NewPool(3)}
 	defer func() {
 		for _, p := range pools {
 			p.Close()
