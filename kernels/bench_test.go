@@ -43,76 +43,81 @@ func BenchmarkMatVec(b *testing.B) {
 	}
 }
 
-// BenchmarkMatVecDRAM streams 2048×2048 matrices from a 512 MiB set (in
-// memory allocated, and rows laid out, as Weights.Add does it), so that
-// none is in cache: the weight bytes per second of decode, where memory
+// BenchmarkMatVecDRAM streams 2048×2048 matrices, and 512×8192 ones (the
+// shape of a down projection's rows), from a 512 MiB set (in memory
+// allocated as Weights.Add does it), so that none is in cache: the weight bytes per second of decode, where memory
 // bandwidth is the limit (BenchmarkMatVec's matrices may fit in a large L3
 // cache and then measure compute instead). Between passes the same
 // threads read the same bytes with StreamRead, the plain read loop; the
 // roofline% metric is the read passes' total time over the product
 // passes' (each product pass is followed by a read pass of the same
 // bytes, so the two are compared over the same minutes), and readGB/s
-// the read passes' mean rate. Where Weights.Add interleaves a type's rows
-// (layout.go), the type is also run with its rows one after the other
-// ("-rows").
+// the read passes' mean rate. Where the level has an interleaved kernel
+// for a type (layout.go), the type runs in both layouts: interleaved, and
+// with its rows one after the other ("-rows"), whichever Weights.Add
+// would choose for the shape (ilMaxRowBytes).
 func BenchmarkMatVecDRAM(b *testing.B) {
-	const rows, cols, set = 2048, 2048, 512 << 20
-	for _, typ := range []quant.Type{quant.Q8_0, quant.Q4_K, quant.Q4_0} {
-		rb, _ := typ.RowBytes(cols)
-		plain := benchMatrix(b, typ, rows, cols)
-		packed, err := NewWeights(WeightsSize(len(plain.Data))).Add(plain)
-		if err != nil {
-			b.Fatal(err)
+	for _, shape := range [][2]int{{2048, 2048}, {512, 8192}} {
+		for _, typ := range []quant.Type{quant.Q8_0, quant.Q4_K, quant.Q4_0} {
+			benchMatVecDRAM(b, typ, shape[0], shape[1])
 		}
-		layouts := []Matrix{packed}
-		if packed.il != 0 {
-			layouts = append(layouts, plain)
+	}
+}
+
+func benchMatVecDRAM(b *testing.B, typ quant.Type, rows, cols int) {
+	const set = 512 << 20
+	rb, _ := typ.RowBytes(cols)
+	plain := benchMatrix(b, typ, rows, cols)
+	layouts := []Matrix{plain}
+	if k := active.get(typ); k.rowsIL != nil {
+		// Both layouts, whichever Weights.Add would choose for this
+		// shape (ilMaxRowBytes).
+		layouts = []Matrix{interleavedCopy(plain, k.ilUnit), plain}
+	}
+	for _, m0 := range layouts {
+		data := allocWeights(set / len(m0.Data) * len(m0.Data))
+		for o := 0; o < len(data); o += len(m0.Data) {
+			copy(data[o:], m0.Data)
 		}
-		for _, m0 := range layouts {
-			data := allocWeights(set / len(m0.Data) * len(m0.Data))
-			for o := 0; o < len(data); o += len(m0.Data) {
-				copy(data[o:], m0.Data)
+		var ms []Matrix
+		for o := 0; o < len(data); o += rows * rb {
+			m, err := NewMatrix(typ, rows, cols, data[o:o+rows*rb])
+			if err != nil {
+				b.Fatal(err)
 			}
-			var ms []Matrix
-			for o := 0; o < len(data); o += rows * rb {
-				m, err := NewMatrix(typ, rows, cols, data[o:o+rows*rb])
-				if err != nil {
-					b.Fatal(err)
-				}
-				m.il = m0.il
-				ms = append(ms, m)
-			}
-			name := typ.String()
-			if m0.il == 0 && packed.il != 0 {
-				name += "-rows"
-			}
-			x := randValues(rand.New(rand.NewPCG(1, 1)), cols)
-			y := make([]float32, rows)
-			for _, threads := range []int{1, 2} {
-				b.Run(fmt.Sprintf("%s/%dx%d/t%d", name, rows, cols, threads), func(b *testing.B) {
-					p := NewPool(threads)
-					defer p.Close()
-					b.SetBytes(int64(len(data)))
-					units := len(data) / readUnit
-					var mat, read time.Duration
-					passes := 0
-					for b.Loop() {
-						t0 := time.Now()
-						for _, m := range ms {
-							p.MatVec(y, m, x)
-						}
-						t1 := time.Now()
-						p.Parallel(units, units/(8*threads)+1, func(lo, hi int) {
-							streamSink.Add(StreamRead(data[lo*readUnit : hi*readUnit]))
-						})
-						mat += t1.Sub(t0)
-						read += time.Since(t1)
-						passes++
+			m.il = m0.il
+			ms = append(ms, m)
+		}
+		name := typ.String()
+		if m0.il == 0 && len(layouts) > 1 {
+			name += "-rows"
+		}
+		x := randValues(rand.New(rand.NewPCG(1, 1)), cols)
+		y := make([]float32, rows)
+		for _, threads := range []int{1, 2} {
+			b.Run(fmt.Sprintf("%s/%dx%d/t%d", name, rows, cols, threads), func(b *testing.B) {
+				p := NewPool(threads)
+				defer p.Close()
+				b.SetBytes(int64(len(data)))
+				units := len(data) / readUnit
+				var mat, read time.Duration
+				passes := 0
+				for b.Loop() {
+					t0 := time.Now()
+					for _, m := range ms {
+						p.MatVec(y, m, x)
 					}
-					b.ReportMetric(100*read.Seconds()/mat.Seconds(), "roofline%")
-					b.ReportMetric(float64(passes)*float64(len(data))/read.Seconds()/1e9, "readGB/s")
-				})
-			}
+					t1 := time.Now()
+					p.Parallel(units, units/(8*threads)+1, func(lo, hi int) {
+						streamSink.Add(StreamRead(data[lo*readUnit : hi*readUnit]))
+					})
+					mat += t1.Sub(t0)
+					read += time.Since(t1)
+					passes++
+				}
+				b.ReportMetric(100*read.Seconds()/mat.Seconds(), "roofline%")
+				b.ReportMetric(float64(passes)*float64(len(data))/read.Seconds()/1e9, "readGB/s")
+			})
 		}
 	}
 }

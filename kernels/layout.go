@@ -45,6 +45,15 @@ func (m Matrix) RowRange(first, n int) (Matrix, error) {
 	return part, nil
 }
 
+// ilMaxRowBytes is the longest row Weights.Add interleaves. From memory
+// (BenchmarkMatVecDRAM, 2026-12-04), interleaving lifts Q4_K's share of
+// the read rate by ~10 points at 2048 and 4096 columns (rows of 1152 and
+// 2304 bytes) and Q8_0's at 2048 (2176 bytes), gives Q8_0 nothing at
+// 4096 and 8192 columns, and costs Q4_K ~10 points at 8192 columns (4608
+// bytes: a down projection's rows), where four rows one after the other
+// stream better than one run; why is not understood.
+const ilMaxRowBytes = 4096
+
 // interleave4 rewrites the rows of w (rows of rb bytes) in place into the
 // interleaved layout with units of unit bytes; scratch must hold 4*rb
 // bytes.

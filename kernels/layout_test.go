@@ -99,8 +99,8 @@ func TestInterleavedMatchesPlain(t *testing.T) {
 }
 
 // TestWeightsInterleave checks when Weights.Add interleaves (only for a
-// level with an interleaved kernel, and only if each part but the last is
-// whole groups), that RowRange views of the parts compute each part's
+// level with an interleaved kernel, only if each part but the last is
+// whole groups, and only rows of at most ilMaxRowBytes), that RowRange views of the parts compute each part's
 // products, that RowRange refuses ranges that cut a group, and that
 // adding an interleaved matrix under a level without the layout copies
 // plain rows.
@@ -116,17 +116,18 @@ func testWeightsInterleave(t *testing.T, typ quant.Type) {
 	p := NewPool(2)
 	defer p.Close()
 	const cols = 256
-	mk := func(rows int) Matrix {
+	mkCols := func(rows, cols int) Matrix {
 		m, err := NewMatrix(typ, rows, cols, randBlocks(rng, typ, rows, cols))
 		if err != nil {
 			t.Fatal(err)
 		}
 		return m
 	}
+	mk := func(rows int) Matrix { return mkCols(rows, cols) }
 	parts := []Matrix{mk(8), mk(4), mk(7)}
 	for _, l := range append([]*level{findLevel("generic")}, testLevels(t)...) {
 		useLevel(l.name)
-		w := NewWeights(1 << 16)
+		w := NewWeights(1 << 17)
 		joined, err := w.Add(parts...)
 		if err != nil {
 			t.Fatal(err)
@@ -134,6 +135,14 @@ func testWeightsInterleave(t *testing.T, typ quant.Type) {
 		wantIL := active.get(typ).rowsIL != nil
 		if joined.Interleaved() != wantIL {
 			t.Errorf("%s: joined Interleaved %v, want %v", l.name, joined.Interleaved(), wantIL)
+		}
+		wideCols := (ilMaxRowBytes/rbOf(typ, 256) + 1) * 256 // rows longer than ilMaxRowBytes
+		wide, err := w.Add(mkCols(8, wideCols))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if wide.Interleaved() {
+			t.Errorf("%s: a matrix of %d columns (rows over %d bytes) was interleaved", l.name, wideCols, ilMaxRowBytes)
 		}
 		odd, err := w.Add(parts[2], parts[0])
 		if err != nil {
@@ -184,4 +193,10 @@ func testWeightsInterleave(t *testing.T, typ quant.Type) {
 		}
 		useLevel("")
 	}
+}
+
+// rbOf is the row size of a matrix of typ with cols columns.
+func rbOf(typ quant.Type, cols int) int {
+	rb, _ := typ.RowBytes(cols)
+	return rb
 }
