@@ -85,24 +85,33 @@ var (
 	rowsQ4_0VNNIIL = legacyRowsIL(lQ4_0, isaVNNI)
 )
 
-// tile16Steps is the signature of q8_0Tile16VNNI and q4_0Tile16VNNI.
-type tile16Steps func(y *float32, ystride int, w *byte, rowStep, nrows int, t *int8, d16 *float32, s16 *int32, nb int, blockStep, groupFix int)
-
 func tileQ8_0VNNIIL(y []float32, ys int, w []byte, rb, nrows int, acts []actVec, plain []byte) {
-	tile16IL(q8_0Tile16VNNI, tileQ8_0AVX2, 34, y, ys, w, rb, nrows, acts, plain)
+	tile16IL(lQ8_0, tileQ8_0AVX2, y, ys, w, rb, nrows, acts, plain)
 }
 
 func tileQ4_0VNNIIL(y []float32, ys int, w []byte, rb, nrows int, acts []actVec, plain []byte) {
-	tile16IL(q4_0Tile16VNNI, tileQ4_0AVX2, 18, y, ys, w, rb, nrows, acts, plain)
+	tile16IL(lQ4_0, tileQ4_0AVX2, y, ys, w, rb, nrows, acts, plain)
 }
 
-// tile16IL is the prefill tile of a 32-value block type (blocks of bb
-// bytes) for rows interleaved by block in groups of four (layout.go): f
-// computes the whole groups and, one at a time (four times over, into a
-// scratch array), the rows after the last group, which are stored one
-// after the other. Positions after the last group of sixteen go to rest
-// with the rows de-interleaved into plain.
-func tile16IL(f tile16Steps, rest tileDot, bb int, y []float32, ys int, w []byte, rb, nrows int, acts []actVec, plain []byte) {
+// tile16Asm runs the 16-position tile of t (Q8_0 or Q4_0). It is called
+// directly (not through a func value) so that callers' result buffers
+// stay on the stack.
+func tile16Asm(t legacyQuant, y *float32, ys int, w *byte, rowStep, nrows int, a *actVec, blockStep, groupFix int) {
+	if t == lQ8_0 {
+		q8_0Tile16VNNI(y, ys, w, rowStep, nrows, &a.t16[0], &a.d16[0], &a.s16[0], len(a.d), blockStep, groupFix)
+		return
+	}
+	q4_0Tile16VNNI(y, ys, w, rowStep, nrows, &a.t16[0], &a.d16[0], &a.s16[0], len(a.d), blockStep, groupFix)
+}
+
+// tile16IL is the prefill tile of t (Q8_0 or Q4_0) for rows interleaved
+// by block in groups of four (layout.go): the 16-position tile computes
+// the whole groups and, one at a time (four times over, into a scratch
+// array), the rows after the last group, which are stored one after the
+// other. Positions after the last group of sixteen go to rest with the
+// rows de-interleaved into plain.
+func tile16IL(t legacyQuant, rest tileDot, y []float32, ys int, w []byte, rb, nrows int, acts []actVec, plain []byte) {
+	bb := t.blockBytes()
 	n := len(acts)
 	_ = w[nrows*rb-1]
 	full := nrows &^ (ilGroup - 1)
@@ -113,11 +122,11 @@ func tile16IL(f tile16Steps, rest tileDot, bb int, y []float32, ys int, w []byte
 			_ = yp[15*ys+nrows-1]
 			a := &acts[p]
 			if full > 0 {
-				f(&yp[0], ys, &w[0], bb, full, &a.t16[0], &a.d16[0], &a.s16[0], len(a.d), ilGroup*bb, ilGroup*(rb-bb))
+				tile16Asm(t, &yp[0], ys, &w[0], bb, full, a, ilGroup*bb, ilGroup*(rb-bb))
 			}
 			for r := full; r < nrows; r++ {
 				var one [64]float32
-				f(&one[0], 4, &w[r*rb], 0, 4, &a.t16[0], &a.d16[0], &a.s16[0], len(a.d), bb, 0)
+				tile16Asm(t, &one[0], 4, &w[r*rb], 0, 4, a, bb, 0)
 				spread(yp[r:], ys, one[:], 4)
 			}
 		}
@@ -198,17 +207,14 @@ func rowsQ4_KVNNI(y []float32, w []byte, rb int, a *actVec) {
 // other and computed one at a time.
 func rowsQ4_KVNNIIL(y []float32, w []byte, rb int, a *actVec) {
 	nb := len(a.d)
-	n := len(y)
-	_ = w[n*rb-1]
-	full := n &^ (ilGroup - 1)
-	if full > 0 {
-		q4_KRowsVNNI(&y[0], &w[0], 144, full, &a.qz[0], &a.d[0], &a.ks[0], nb, 4*144, 4*rb)
-	}
-	for r := full; r < n; r++ {
+	forRowsIL(y, w, rb, 144, func(y *float32, w *byte, rowStep, nrows, sbStep, groupStep int) float32 {
 		var one [4]float32
-		q4_KRowsVNNI(&one[0], &w[r*rb], 0, 4, &a.qz[0], &a.d[0], &a.ks[0], nb, 144, 0)
-		y[r] = one[0]
-	}
+		if y == nil {
+			y = &one[0]
+		}
+		q4_KRowsVNNI(y, w, rowStep, nrows, &a.qz[0], &a.d[0], &a.ks[0], nb, sbStep, groupStep)
+		return one[0]
+	})
 }
 
 //go:noescape

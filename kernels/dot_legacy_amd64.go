@@ -307,20 +307,16 @@ func legacyRows(t legacyQuant, s x86ISA) rowsDot {
 // block. The rows after the last group are stored one after the other
 // and computed one at a time.
 func legacyRowsIL(t legacyQuant, s x86ISA) rowsDot {
-	bb := t.blockBytes()
 	return func(y []float32, w []byte, rb int, a *actVec) {
 		nb := len(a.d)
-		n := len(y)
-		_ = w[n*rb-1]
-		full := n &^ (ilGroup - 1)
-		if full > 0 {
-			legacyRowsAsm(t, s, &y[0], &w[0], bb, full, a, nb, ilGroup*bb, ilGroup*rb)
-		}
-		for r := full; r < n; r++ {
+		forRowsIL(y, w, rb, t.blockBytes(), func(y *float32, w *byte, rowStep, nrows, blockStep, groupStep int) float32 {
 			var one [4]float32
-			legacyRowsAsm(t, s, &one[0], &w[r*rb], 0, 4, a, nb, bb, 0)
-			y[r] = one[0]
-		}
+			if y == nil {
+				y = &one[0]
+			}
+			legacyRowsAsm(t, s, y, w, rowStep, nrows, a, nb, blockStep, groupStep)
+			return one[0]
+		})
 	}
 }
 

@@ -447,16 +447,27 @@ func TestZeroAllocs(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				const n = 21 // a group of 16, one of 4, one left over
-				x := randValues(rng, n*cols)
-				y := make([]float32, n*rows)
-				p.MatVec(y, m, x[:cols]) // warm up: grows the scratch buffers
-				p.MatMul(y, m, x, n)
-				if a := testing.AllocsPerRun(20, func() { p.MatVec(y, m, x[:cols]) }); a != 0 {
-					t.Errorf("%s %v, %d threads: MatVec allocates %v times per call", l.name, typ, threads, a)
+				ms := []Matrix{m}
+				if k := active.get(typ); k.rowsIL != nil {
+					// Interleaved rows, with 3 after the last group.
+					il, err := NewMatrix(typ, 67, cols, quantMatrix(t, rng, typ, 67, cols))
+					if err != nil {
+						t.Fatal(err)
+					}
+					ms = append(ms, interleavedCopy(il, k.ilUnit))
 				}
-				if a := testing.AllocsPerRun(5, func() { p.MatMul(y, m, x, n) }); a != 0 {
-					t.Errorf("%s %v, %d threads: MatMul allocates %v times per call", l.name, typ, threads, a)
+				for _, m := range ms {
+					const n = 21 // a group of 16, one of 4, one left over
+					x := randValues(rng, n*cols)
+					y := make([]float32, n*m.Rows)
+					p.MatVec(y, m, x[:cols]) // warm up: grows the scratch buffers
+					p.MatMul(y, m, x, n)
+					if a := testing.AllocsPerRun(20, func() { p.MatVec(y, m, x[:cols]) }); a != 0 {
+						t.Errorf("%s %v (interleaved %v), %d threads: MatVec allocates %v times per call", l.name, typ, m.Interleaved(), threads, a)
+					}
+					if a := testing.AllocsPerRun(5, func() { p.MatMul(y, m, x, n) }); a != 0 {
+						t.Errorf("%s %v (interleaved %v), %d threads: MatMul allocates %v times per call", l.name, typ, m.Interleaved(), threads, a)
+					}
 				}
 			}
 			p.Close()
