@@ -5,7 +5,8 @@ import "fmt"
 // Interleaved rows. A kernel that computes four rows at a time reads four
 // streams when the rows are stored one after the other; from memory that
 // runs well below the read bandwidth (BENCHMARKS.md, "Q4_K decode rows,
-// AVX-512"). Weights.Add therefore stores a matrix, for a kernel that asks
+// AVX-512" and "Interleaved Q8_0 and Q4_0 rows"). Weights.Add therefore
+// stores a matrix of rows up to ilMaxRowBytes, for a kernel that asks
 // for it (kernel.ilUnit), in groups of four rows whose blocks of ilUnit
 // bytes alternate: row 0's first unit, row 1's, row 2's, row 3's, then
 // row 0's second unit, and so on, so that a group is one sequential run.
