@@ -287,10 +287,22 @@ block:
 	// The same block of the next group.
 	MOVQ groupStep+72(FP), AX
 	ADDQ BX, AX
+	CMPQ R8, $BB
+	JEQ prefetchrun
 	PREFETCHT0 (AX)
 	PREFETCHT0 (AX)(R8*1)
 	PREFETCHT0 (AX)(R8*2)
 	PREFETCHT0 (AX)(R9*1)
+	JMP prefetched
+
+prefetchrun:
+	// Interleaved rows: one run of 4·BB bytes, prefetched into L2
+	// (which streams better from memory there than into L1; BENCHMARKS.md).
+	PREFETCHT1 (AX)
+	PREFETCHT1 64(AX)
+	PREFETCHT1 (4*BB-1)(AX)
+
+prefetched:
 
 	VMOVDQU (DX), Y0
 	LW(BX, Y5, X5, Y9, X9)
