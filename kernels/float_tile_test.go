@@ -20,15 +20,7 @@ import (
 // few columns — fewer than eight — that the tiles fall back to the rows
 // kernels, or cover only some position counts.)
 func TestFloatLevelsMatMul(t *testing.T) {
-	saved := minThreadBytes
-	minThreadBytes = 1
-	defer func() { minThreadBytes = saved }()
-	pools := []*Pool{NewPool(1), NewPool(2), NewPool(3)}
-	defer func() {
-		for _, p := range pools {
-			p.Close()
-		}
-	}()
+	pools := splitPools(t, 1, 2, 3)
 	defer useLevel("")
 	const maxN = 49
 	cases := []struct{ rows, cols int }{

@@ -228,19 +228,31 @@ func testMatVecAccuracy(t *testing.T, generic bool) {
 	}
 }
 
+// splitPools returns pools of the given thread counts that split every
+// product as finely as its rows allow (minThreadBytes 1, so a thread may
+// get a single row), and closes them and restores minThreadBytes when t
+// ends.
+func splitPools(t *testing.T, threads ...int) []*Pool {
+	saved := minThreadBytes
+	minThreadBytes = 1
+	var pools []*Pool
+	for _, n := range threads {
+		pools = append(pools, NewPool(n))
+	}
+	t.Cleanup(func() {
+		for _, p := range pools {
+			p.Close()
+		}
+		minThreadBytes = saved
+	})
+	return pools
+}
+
 // TestThreadInvariance checks that 1, 2, 3 and 7 threads give bit-identical
 // results (also with more threads than rows), for every kernel level.
 func TestThreadInvariance(t *testing.T) {
 	// Every product on as many threads as it has rows.
-	saved := minThreadBytes
-	minThreadBytes = 1
-	defer func() { minThreadBytes = saved }()
-	pools := []*Pool{NewPool(1), NewPool(2), NewPool(3), NewPool(7)}
-	defer func() {
-		for _, p := range pools {
-			p.Close()
-		}
-	}()
+	pools := splitPools(t, 1, 2, 3, 7)
 	defer useLevel("")
 	for _, l := range append([]*level{findLevel("generic")}, testLevels(t)...) {
 		useLevel(l.name)

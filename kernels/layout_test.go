@@ -54,15 +54,7 @@ func TestInterleaveRoundTrip(t *testing.T) {
 // threads, with row counts that leave partial groups and chunks of every
 // size. The Q6_K case is only ever de-interleaved.
 func TestInterleavedMatchesPlain(t *testing.T) {
-	saved := minThreadBytes
-	minThreadBytes = 1
-	defer func() { minThreadBytes = saved }()
-	pools := []*Pool{NewPool(1), NewPool(2), NewPool(3)}
-	defer func() {
-		for _, p := range pools {
-			p.Close()
-		}
-	}()
+	pools := splitPools(t, 1, 2, 3)
 	defer useLevel("")
 	rng := rand.New(rand.NewPCG(13, 14))
 	for _, tc := range []struct {
