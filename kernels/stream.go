@@ -68,20 +68,6 @@ func NewReadProbe(size int) (*ReadProbe, error) {
 	return &ReadProbe{buf: buf}, nil
 }
 
-// Measure returns the read bandwidth in bytes per second with the pool's
-// threads: each thread streams its share of the buffer with StreamRead;
-// the best of passes passes counts (at least one, after a warm-up pass).
-func (r *ReadProbe) Measure(p *Pool, passes int) float64 {
-	r.pass(p) // warms the workers and the TLB
-	var best float64
-	for range max(passes, 1) {
-		if el := r.pass(p).Seconds(); el > 0 {
-			best = max(best, float64(len(r.buf))/el)
-		}
-	}
-	return best
-}
-
 // MeasureFor returns the mean read bandwidth in bytes per second with the
 // pool's threads over whole passes of the buffer that last at least d in
 // all (one pass at least, after a warm-up pass). A measurement of

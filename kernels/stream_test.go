@@ -54,7 +54,6 @@ func TestReadProbe(t *testing.T) {
 	}
 	for _, threads := range []int{1, 2} {
 		p := NewPool(threads)
-		bw := probe.Measure(p, 2)
 		mean := probe.MeasureFor(p, 0)
 		const window = 20 * time.Millisecond
 		t0 := time.Now()
@@ -63,8 +62,8 @@ func TestReadProbe(t *testing.T) {
 			t.Errorf("%d threads: MeasureFor(%v) returned after %v", threads, window, el)
 		}
 		p.Close()
-		if bw <= 0 || mean <= 0 {
-			t.Errorf("%d threads: read bandwidth %v (best), %v (mean), want positive rates", threads, bw, mean)
+		if mean <= 0 {
+			t.Errorf("%d threads: read bandwidth %v, want a positive rate", threads, mean)
 		}
 	}
 	if _, err := NewReadProbe(100); err == nil {
@@ -95,7 +94,7 @@ func BenchmarkReadProbe(b *testing.B) {
 				b.Fatal(err)
 			}
 			for b.Loop() {
-				b.ReportMetric(probe.Measure(p, 3)/1e9, "GB/s")
+				b.ReportMetric(probe.MeasureFor(p, 100*time.Millisecond)/1e9, "GB/s")
 			}
 		})
 	}
