@@ -77,12 +77,12 @@ func avxvnniKernels(t *kernelTable) {
 }
 
 func avx512Kernels(t *kernelTable) {
-	t[quant.Q8_0] = kernel{act: actQ8_0, dot: dotQ8_0VNNI, rows: rowsQ8_0VNNI, rowsIL: rowsQ8_0VNNIIL, tileIL: tileQ8_0VNNIIL, ilUnit: 34, tile: tileQ8_0VNNI, prep: prepTile16, name: "avx512"}
-	t[quant.Q4_0] = kernel{act: actQ8_0, dot: dotOne(rowsQ4_0VNNI), rows: rowsQ4_0VNNI, rowsIL: rowsQ4_0VNNIIL, tileIL: tileQ4_0VNNIIL, ilUnit: 18, tile: tileQ4_0VNNI, prep: prepTile16, name: "avx512"}
+	t[quant.Q8_0] = kernel{act: actQ8_0, dot: dotQ8_0VNNI, rows: rowsQ8_0VNNI, rowsIL: rowsQ8_0VNNIIL, tileIL: tileQ8_0VNNIIL, ilUnit: 34, ilMaxCols: 4096, tile: tileQ8_0VNNI, prep: prepTile16, name: "avx512"}
+	t[quant.Q4_0] = kernel{act: actQ8_0, dot: dotOne(rowsQ4_0VNNI), rows: rowsQ4_0VNNI, rowsIL: rowsQ4_0VNNIIL, tileIL: tileQ4_0VNNIIL, ilUnit: 18, ilMaxCols: 8192, tile: tileQ4_0VNNI, prep: prepTile16, name: "avx512"}
 	t[quant.Q4_1] = legacyKernel(lQ4_1, isaVNNI, "avx512")
 	t[quant.Q5_0] = legacyKernel(lQ5_0, isaVNNI, "avx512")
 	t[quant.Q5_1] = legacyKernel(lQ5_1, isaVNNI, "avx512")
-	t[quant.Q4_K] = kernel{act: actQ8_K, pack: packK16Z, dot: dotQ4_KVNNI, rows: rowsQ4_KVNNI, rowsIL: rowsQ4_KVNNIIL, tileIL: tileQ4_KVNNIIL, ilUnit: 144, tile: tileQ4_KVNNI, prep: prepTile16, name: "avx512"}
+	t[quant.Q4_K] = kernel{act: actQ8_K, pack: packK16Z, dot: dotQ4_KVNNI, rows: rowsQ4_KVNNI, rowsIL: rowsQ4_KVNNIIL, tileIL: tileQ4_KVNNIIL, ilUnit: 144, ilMaxCols: 4096, tile: tileQ4_KVNNI, prep: prepTile16, name: "avx512"}
 	// Q6_K and Q5_K rows are the previous level's: avxvnni's where the
 	// CPU has AVX-VNNI too, else avx2's.
 	t[quant.Q6_K] = kernel{act: actQ8_K, pack: packK16, dot: t[quant.Q6_K].dot, rows: t[quant.Q6_K].rows, tile: tileQ6_KVNNI, prep: prepTile16, name: "avx512"}

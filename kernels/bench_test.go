@@ -55,9 +55,9 @@ func BenchmarkMatVec(b *testing.B) {
 // the read passes' mean rate. Where the level has an interleaved kernel
 // for a type (layout.go), the type runs in both layouts: interleaved, and
 // with its rows one after the other ("-rows"), whichever Weights.Add
-// would choose for the shape (ilMaxRowBytes).
+// would choose for the shape (kernel.ilMaxCols).
 func BenchmarkMatVecDRAM(b *testing.B) {
-	for _, shape := range [][2]int{{2048, 2048}, {512, 8192}} {
+	for _, shape := range [][2]int{{2048, 2048}, {4096, 4096}, {512, 8192}} {
 		for _, typ := range []quant.Type{quant.Q8_0, quant.Q4_K, quant.Q4_0} {
 			benchMatVecDRAM(b, typ, shape[0], shape[1])
 		}
@@ -71,7 +71,7 @@ func benchMatVecDRAM(b *testing.B, typ quant.Type, rows, cols int) {
 	layouts := []Matrix{plain}
 	if k := active.get(typ); k.rowsIL != nil {
 		// Both layouts, whichever Weights.Add would choose for this
-		// shape (ilMaxRowBytes).
+		// shape (kernel.ilMaxCols).
 		layouts = []Matrix{interleavedCopy(plain, k.ilUnit), plain}
 	}
 	for _, m0 := range layouts {

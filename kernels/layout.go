@@ -6,7 +6,7 @@ import "fmt"
 // streams when the rows are stored one after the other; from memory that
 // runs well below the read bandwidth (BENCHMARKS.md, "Q4_K decode rows,
 // AVX-512" and "Interleaved Q8_0 and Q4_0 rows"). Weights.Add therefore
-// stores a matrix of rows up to ilMaxRowBytes, for a kernel that asks
+// stores a matrix up to a width (kernel.ilMaxCols), for a kernel that asks
 // for it (kernel.ilUnit), in groups of four rows whose blocks of ilUnit
 // bytes alternate: row 0's first unit, row 1's, row 2's, row 3's, then
 // row 0's second unit, and so on, so that a group is one sequential run.
@@ -46,14 +46,15 @@ func (m Matrix) RowRange(first, n int) (Matrix, error) {
 	return part, nil
 }
 
-// ilMaxRowBytes is the longest row Weights.Add interleaves. From memory
-// (BenchmarkMatVecDRAM, 2026-12-04), interleaving lifts Q4_K's share of
-// the read rate by ~10 points at 2048 and 4096 columns (rows of 1152 and
-// 2304 bytes) and Q8_0's at 2048 (2176 bytes), gives Q8_0 nothing at
-// 4096 and 8192 columns, and costs Q4_K ~10 points at 8192 columns (4608
-// bytes: a down projection's rows), where four rows one after the other
-// stream better than one run; why is not understood.
-const ilMaxRowBytes = 4096
+// How wide a matrix Weights.Add interleaves is set per kernel
+// (kernel.ilMaxCols), from BenchmarkMatVecDRAM on the reference VM
+// (BENCHMARKS.md, "Which rows to interleave"): at 2048 and 4096 columns
+// interleaved rows stream 10–20 points closer to the read probe than
+// rows one after the other for Q8_0, Q4_K and Q4_0; at 8192 columns (a
+// down projection) Q4_0 still gains ~10 points, Q8_0 streams the same
+// either way and Q4_K loses ~10 points interleaved. Why wide rows stream
+// worse is not understood: neither the prefetch distance nor the
+// activation's size (column panels of 2048 values) changed it.
 
 // interleave4 rewrites the rows of w (rows of rb bytes) in place into the
 // interleaved layout with units of unit bytes; scratch must hold 4*rb

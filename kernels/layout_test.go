@@ -92,10 +92,10 @@ func TestInterleavedMatchesPlain(t *testing.T) {
 
 // TestWeightsInterleave checks when Weights.Add interleaves (only for a
 // level with an interleaved kernel, only if each part but the last is
-// whole groups, and only rows of at most ilMaxRowBytes), that RowRange views of the parts compute each part's
-// products, that RowRange refuses ranges that cut a group, and that
-// adding an interleaved matrix under a level without the layout copies
-// plain rows.
+// whole groups, and only up to the kernel's ilMaxCols columns), that
+// RowRange views of the parts compute each part's products, that
+// RowRange refuses ranges that cut a group, and that adding an
+// interleaved matrix under a level without the layout copies plain rows.
 func TestWeightsInterleave(t *testing.T) {
 	for _, typ := range []quant.Type{quant.Q4_K, quant.Q8_0, quant.Q4_0} {
 		t.Run(typ.String(), func(t *testing.T) { testWeightsInterleave(t, typ) })
@@ -119,7 +119,7 @@ func testWeightsInterleave(t *testing.T, typ quant.Type) {
 	parts := []Matrix{mk(8), mk(4), mk(7)}
 	for _, l := range append([]*level{findLevel("generic")}, testLevels(t)...) {
 		useLevel(l.name)
-		w := NewWeights(1 << 17)
+		w := NewWeights(1 << 19)
 		joined, err := w.Add(parts...)
 		if err != nil {
 			t.Fatal(err)
@@ -128,13 +128,16 @@ func testWeightsInterleave(t *testing.T, typ quant.Type) {
 		if joined.Interleaved() != wantIL {
 			t.Errorf("%s: joined Interleaved %v, want %v", l.name, joined.Interleaved(), wantIL)
 		}
-		wideCols := (ilMaxRowBytes/rbOf(typ, 256) + 1) * 256 // rows longer than ilMaxRowBytes
-		wide, err := w.Add(mkCols(8, wideCols))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if wide.Interleaved() {
-			t.Errorf("%s: a matrix of %d columns (rows over %d bytes) was interleaved", l.name, wideCols, ilMaxRowBytes)
+		if k := active.get(typ); k.rowsIL != nil {
+			for _, c := range []int{k.ilMaxCols, k.ilMaxCols + 256} {
+				m, err := w.Add(mkCols(8, c))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if want := c <= k.ilMaxCols; m.Interleaved() != want {
+					t.Errorf("%s: a matrix of %d columns (widest interleaved %d): Interleaved %v, want %v", l.name, c, k.ilMaxCols, m.Interleaved(), want)
+				}
+			}
 		}
 		odd, err := w.Add(parts[2], parts[0])
 		if err != nil {
@@ -185,10 +188,4 @@ func testWeightsInterleave(t *testing.T, typ quant.Type) {
 		}
 		useLevel("")
 	}
-}
-
-// rbOf is the row size of a matrix of typ with cols columns.
-func rbOf(typ quant.Type, cols int) int {
-	rb, _ := typ.RowBytes(cols)
-	return rb
 }

@@ -41,7 +41,11 @@ type kernel struct {
 	rowsIL rowsDot
 	tileIL func(y []float32, ystride int, w []byte, rowBytes, nrows int, acts []actVec, plain []byte)
 	ilUnit int
-	tile   tileDot // nil: rows (or dot) position by position
+	// ilMaxCols is the widest matrix (in columns) Weights.Add interleaves
+	// for rowsIL: beyond it the type's rows stream as well or better one
+	// after the other (layout.go).
+	ilMaxCols int
+	tile      tileDot // nil: rows (or dot) position by position
 	// prep, if set, is called with all positions of a multi-position
 	// product, after prepTile, to lay out what tile reads.
 	prep func(acts []actVec)

@@ -56,8 +56,8 @@ func WeightsSize(lens ...int) int {
 // groups of four (layout.go), the copy is stored so, provided each of ms
 // but the last has a multiple of four rows: then each part is a whole
 // number of groups, and RowRange returns it with the layout (results are
-// the same bits in either layout), and provided rows are at most
-// ilMaxRowBytes long.
+// the same bits in either layout), and provided rows are at most the
+// kernel's ilMaxCols wide.
 func (w *Weights) Add(ms ...Matrix) (Matrix, error) {
 	if len(ms) == 0 {
 		return Matrix{}, fmt.Errorf("kernels: no matrices to add")
@@ -65,7 +65,7 @@ func (w *Weights) Add(ms ...Matrix) (Matrix, error) {
 	t, cols := ms[0].Type, ms[0].Cols
 	rows, size := 0, 0
 	unit := 0
-	if k := active.get(t); k != nil && k.rowsIL != nil {
+	if k := active.get(t); k != nil && k.rowsIL != nil && cols <= k.ilMaxCols {
 		unit = k.ilUnit
 	}
 	for i, m := range ms {
@@ -98,7 +98,7 @@ func (w *Weights) Add(ms ...Matrix) (Matrix, error) {
 	collapseWeights(dst)
 	w.used += padded
 	joined, err := NewMatrix(t, rows, cols, dst)
-	if err != nil || unit == 0 || rows < ilGroup || rb > ilMaxRowBytes {
+	if err != nil || unit == 0 || rows < ilGroup {
 		return joined, err
 	}
 	interleave4(dst, rb, unit, rows, make([]byte, ilGroup*rb))
