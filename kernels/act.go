@@ -438,3 +438,35 @@ func absMax32(x *[32]float32) float32 {
 	}
 	return math.Float32frombits(max(max(a0, a1), max(a2, a3)))
 }
+
+// blocks returns the part of a, an activation vector in format f packed
+// as pk, that covers its blocks [b0, b1): what a product with the columns
+// of one panel reads (layout.go). The fields share a's memory; those of
+// tiles and of the pack16/pack32 packings are left empty.
+func (a *actVec) blocks(f actFormat, pk packFormat, b0, b1 int) actVec {
+	var bs, sums int
+	switch f {
+	case actQ8_0, actQ8_1:
+		bs, sums = 32, 1
+	case actQ8_K:
+		bs, sums = 256, 16
+	default:
+		panic("kernels: column panels of a float activation")
+	}
+	part := actVec{
+		q:   a.q[b0*bs : b1*bs : b1*bs],
+		d:   a.d[b0:b1:b1],
+		sum: a.sum[b0*sums : b1*sums : b1*sums],
+	}
+	if f == actQ8_1 {
+		part.s = a.s[b0:b1:b1]
+	}
+	switch pk {
+	case packK16Z:
+		part.qz = a.qz[b0*bs : b1*bs : b1*bs]
+		fallthrough
+	case packK16:
+		part.ks = a.ks[b0*32 : b1*32 : b1*32]
+	}
+	return part
+}

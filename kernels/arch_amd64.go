@@ -77,8 +77,8 @@ func avxvnniKernels(t *kernelTable) {
 }
 
 func avx512Kernels(t *kernelTable) {
-	t[quant.Q8_0] = kernel{act: actQ8_0, dot: dotQ8_0VNNI, rows: rowsQ8_0VNNI, rowsIL: rowsQ8_0VNNIIL, tileIL: tileQ8_0VNNIIL, ilUnit: 34, ilMaxCols: 4096, tile: tileQ8_0VNNI, prep: prepTile16, name: "avx512"}
-	t[quant.Q4_0] = kernel{act: actQ8_0, dot: dotOne(rowsQ4_0VNNI), rows: rowsQ4_0VNNI, rowsIL: rowsQ4_0VNNIIL, tileIL: tileQ4_0VNNIIL, ilUnit: 18, ilMaxCols: 8192, tile: tileQ4_0VNNI, prep: prepTile16, name: "avx512"}
+	t[quant.Q8_0] = kernel{act: actQ8_0, dot: dotQ8_0VNNI, rows: rowsQ8_0VNNI, rowsIL: rowsQ8_0VNNIIL, tileIL: tileQ8_0VNNIIL, ilUnit: 34, ilMaxCols: 4096, panelCols: 2048, tilePanels: tilePanelsQ8_0VNNI, tile: tileQ8_0VNNI, prep: prepTile16, name: "avx512"}
+	t[quant.Q4_0] = kernel{act: actQ8_0, dot: dotOne(rowsQ4_0VNNI), rows: rowsQ4_0VNNI, rowsIL: rowsQ4_0VNNIIL, tileIL: tileQ4_0VNNIIL, ilUnit: 18, ilMaxCols: 8192, tilePanels: tilePanelsQ4_0VNNI, tile: tileQ4_0VNNI, prep: prepTile16, name: "avx512"}
 	t[quant.Q4_1] = legacyKernel(lQ4_1, isaVNNI, "avx512")
 	t[quant.Q5_0] = legacyKernel(lQ5_0, isaVNNI, "avx512")
 	t[quant.Q5_1] = legacyKernel(lQ5_1, isaVNNI, "avx512")

@@ -73,6 +73,9 @@ func benchMatVecDRAM(b *testing.B, typ quant.Type, rows, cols int) {
 		// Both layouts, whichever Weights.Add would choose for this
 		// shape (kernel.ilMaxCols).
 		layouts = []Matrix{interleavedCopy(plain, k.ilUnit), plain}
+		if pw := panelWidth(typ, cols, 2048); pw != 0 {
+			layouts = append([]Matrix{panelledCopy(plain, pw, k.ilUnit)}, layouts...)
+		}
 	}
 	for _, m0 := range layouts {
 		data := allocWeights(set / len(m0.Data) * len(m0.Data))
@@ -85,11 +88,14 @@ func benchMatVecDRAM(b *testing.B, typ quant.Type, rows, cols int) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			m.il = m0.il
+			m.il, m.panel = m0.il, m0.panel
 			ms = append(ms, m)
 		}
 		name := typ.String()
-		if m0.il == 0 && len(layouts) > 1 {
+		switch {
+		case m0.panel != 0:
+			name += "-panels"
+		case m0.il == 0 && len(layouts) > 1:
 			name += "-rows"
 		}
 		x := randValues(rand.New(rand.NewPCG(1, 1)), cols)

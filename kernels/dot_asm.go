@@ -40,20 +40,29 @@ func forRows4(y []float32, w []byte, rb int, f func(y *float32, w *byte, rb, nro
 // with units of unit bytes (layout.go): f runs an assembly rows kernel
 // over nrows rows (a multiple of 4), row r of a group starting rowStep
 // bytes after row r-1, each row's units unitStep bytes apart and groups
-// groupStep bytes apart. The rows after the last whole group are stored
-// one after the other; for each, forRowsIL calls f(nil, row, 0, 4, unit,
-// 0), which computes it four times over into a scratch array of its own
-// and returns the value (see forRows4).
-func forRowsIL(y []float32, w []byte, rb, unit int, f func(y *float32, w *byte, rowStep, nrows, unitStep, groupStep int) float32) {
+// groupStep bytes apart, continuing from y's values if acc. The rows
+// after the last whole group are stored one after the other; for each,
+// forRowsIL calls f(nil, y[r], row, 0, 4, unit, 0), which computes it
+// four times over into a scratch array of its own, starting from from if
+// acc, and returns the value (see forRows4).
+func forRowsIL(y []float32, w []byte, rb, unit int, acc bool, f func(y *float32, from float32, w *byte, rowStep, nrows, unitStep, groupStep int) float32) {
 	n := len(y)
 	_ = w[n*rb-1]
 	full := n &^ (ilGroup - 1)
 	if full > 0 {
-		f(&y[0], &w[0], unit, full, ilGroup*unit, ilGroup*rb)
+		f(&y[0], 0, &w[0], unit, full, ilGroup*unit, ilGroup*rb)
 	}
 	for r := full; r < n; r++ {
-		y[r] = f(nil, &w[r*rb], 0, 4, unit, 0)
+		y[r] = f(nil, y[r], &w[r*rb], 0, 4, unit, 0)
 	}
+}
+
+// accFlag is the acc argument of the assembly rows kernels.
+func accFlag(acc bool) int {
+	if acc {
+		return 1
+	}
+	return 0
 }
 
 // dotOne computes one row with a rows kernel (the dot entry of a table;

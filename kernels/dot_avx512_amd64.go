@@ -10,7 +10,7 @@ var rowsQ8_0VNNI = legacyRows(lQ8_0, isaVNNI)
 var dotQ8_0VNNI = dotOne(rowsQ8_0VNNI)
 
 //go:noescape
-func q8_0Tile16VNNI(y *float32, ystride int, w *byte, rowStep, nrows int, t *int8, d16 *float32, s16 *int32, nb int, blockStep, groupFix int)
+func q8_0Tile16VNNI(y *float32, ystride int, w *byte, rowStep, nrows int, t *int8, d16 *float32, s16 *int32, nb int, blockStep, groupFix, panelBlocks, panelJump int)
 
 // tile16 computes nrows rows for every position of acts with f, which
 // runs an assembly tile computing nrows rows (a multiple of 4) × the
@@ -53,27 +53,27 @@ func tileQ8_0VNNI(y []float32, ys int, w []byte, rb, nrows int, acts []actVec) {
 		a := &g[0]
 		if nrows == 1 {
 			var one [64]float32
-			q8_0Tile16VNNI(&one[0], 4, w, 0, 4, &a.t16[0], &a.d16[0], &a.s16[0], len(a.d), 34, 0)
+			q8_0Tile16VNNI(&one[0], 4, w, 0, 4, &a.t16[0], &a.d16[0], &a.s16[0], len(a.d), 34, 0, len(a.d), 0)
 			spread(y, ys, one[:], 4)
 			return
 		}
-		q8_0Tile16VNNI(&y[0], ys, w, rb, nrows, &a.t16[0], &a.d16[0], &a.s16[0], len(a.d), 34, 0)
+		q8_0Tile16VNNI(&y[0], ys, w, rb, nrows, &a.t16[0], &a.d16[0], &a.s16[0], len(a.d), 34, 0, len(a.d), 0)
 	})
 }
 
 //go:noescape
-func q4_0Tile16VNNI(y *float32, ystride int, w *byte, rowStep, nrows int, t *int8, d16 *float32, s16 *int32, nb int, blockStep, groupFix int)
+func q4_0Tile16VNNI(y *float32, ystride int, w *byte, rowStep, nrows int, t *int8, d16 *float32, s16 *int32, nb int, blockStep, groupFix, panelBlocks, panelJump int)
 
 func tileQ4_0VNNI(y []float32, ys int, w []byte, rb, nrows int, acts []actVec) {
 	tile16(y, ys, w, rb, nrows, acts, tileQ4_0AVX2, func(y []float32, ys int, w *byte, rb, nrows int, g []actVec) {
 		a := &g[0]
 		if nrows == 1 {
 			var one [64]float32
-			q4_0Tile16VNNI(&one[0], 4, w, 0, 4, &a.t16[0], &a.d16[0], &a.s16[0], len(a.d), 18, 0)
+			q4_0Tile16VNNI(&one[0], 4, w, 0, 4, &a.t16[0], &a.d16[0], &a.s16[0], len(a.d), 18, 0, len(a.d), 0)
 			spread(y, ys, one[:], 4)
 			return
 		}
-		q4_0Tile16VNNI(&y[0], ys, w, rb, nrows, &a.t16[0], &a.d16[0], &a.s16[0], len(a.d), 18, 0)
+		q4_0Tile16VNNI(&y[0], ys, w, rb, nrows, &a.t16[0], &a.d16[0], &a.s16[0], len(a.d), 18, 0, len(a.d), 0)
 	})
 }
 
@@ -84,6 +84,14 @@ var (
 	rowsQ8_0VNNIIL = legacyRowsIL(lQ8_0, isaVNNI)
 	rowsQ4_0VNNIIL = legacyRowsIL(lQ4_0, isaVNNI)
 )
+
+func tilePanelsQ8_0VNNI(y []float32, ys int, data []byte, rows, prb, np, r0, r1 int, acts []actVec) int {
+	return tile16Panels(lQ8_0, y, ys, data, rows, prb, np, r0, r1, acts)
+}
+
+func tilePanelsQ4_0VNNI(y []float32, ys int, data []byte, rows, prb, np, r0, r1 int, acts []actVec) int {
+	return tile16Panels(lQ4_0, y, ys, data, rows, prb, np, r0, r1, acts)
+}
 
 func tileQ8_0VNNIIL(y []float32, ys int, w []byte, rb, nrows int, acts []actVec, plain []byte) {
 	tile16IL(lQ8_0, tileQ8_0AVX2, y, ys, w, rb, nrows, acts, plain)
@@ -97,11 +105,55 @@ func tileQ4_0VNNIIL(y []float32, ys int, w []byte, rb, nrows int, acts []actVec,
 // directly (not through a func value) so that callers' result buffers
 // stay on the stack.
 func tile16Asm(t legacyQuant, y *float32, ys int, w *byte, rowStep, nrows int, a *actVec, blockStep, groupFix int) {
+	tile16AsmPanels(t, y, ys, w, rowStep, nrows, a, blockStep, groupFix, len(a.d), 0)
+}
+
+// tile16AsmPanels is tile16Asm for rows whose blocks lie in runs of
+// panelBlocks blocks, panelJump bytes apart after each run (column
+// panels, layout.go).
+func tile16AsmPanels(t legacyQuant, y *float32, ys int, w *byte, rowStep, nrows int, a *actVec, blockStep, groupFix, panelBlocks, panelJump int) {
 	if t == lQ8_0 {
-		q8_0Tile16VNNI(y, ys, w, rowStep, nrows, &a.t16[0], &a.d16[0], &a.s16[0], len(a.d), blockStep, groupFix)
+		q8_0Tile16VNNI(y, ys, w, rowStep, nrows, &a.t16[0], &a.d16[0], &a.s16[0], len(a.d), blockStep, groupFix, panelBlocks, panelJump)
 		return
 	}
-	q4_0Tile16VNNI(y, ys, w, rowStep, nrows, &a.t16[0], &a.d16[0], &a.s16[0], len(a.d), blockStep, groupFix)
+	q4_0Tile16VNNI(y, ys, w, rowStep, nrows, &a.t16[0], &a.d16[0], &a.s16[0], len(a.d), blockStep, groupFix, panelBlocks, panelJump)
+}
+
+// tile16Panels computes the positions of acts in whole groups of sixteen
+// for rows [r0, r1) of a matrix of rows rows stored in np column panels
+// (layout.go; data holds all of them, each an interleaved matrix of rows
+// of prb bytes), whole rows at a time: the tile runs through a row's
+// blocks panel after panel, so its sums never leave the registers. It
+// returns how many positions it computed; the rest need plain rows.
+func tile16Panels(t legacyQuant, y []float32, ys int, data []byte, rows, prb, np, r0, r1 int, acts []actVec) int {
+	bb := t.blockBytes()
+	n := len(acts)
+	nbp := prb / bb
+	stride := rows * prb // from a panel to the next
+	_ = data[np*stride-1]
+	nrows := r1 - r0
+	// Rows before the last whole group are interleaved (r0 starts one).
+	full := max(min(r1, rows&^(ilGroup-1))-r0, 0)
+	if ys >= 1<<26 { // the scatter indices p*ys are int32
+		return 0
+	}
+	p := 0
+	for ; p+16 <= n; p += 16 {
+		yp := y[p*ys:]
+		_ = yp[15*ys+nrows-1]
+		a := &acts[p]
+		if full > 0 {
+			// A group's run in a panel is nbp·4·bb bytes.
+			tile16AsmPanels(t, &yp[0], ys, &data[r0*prb], bb, full, a, ilGroup*bb, ilGroup*(prb-bb), nbp, stride-nbp*ilGroup*bb)
+		}
+		for r := r0 + full; r < r1; r++ {
+			// Stored as they are: a row's run in a panel is prb bytes.
+			var one [64]float32
+			tile16AsmPanels(t, &one[0], 4, &data[r*prb], 0, 4, a, bb, 0, nbp, stride-prb)
+			spread(yp[r-r0:], ys, one[:], 4)
+		}
+	}
+	return p
 }
 
 // tile16IL is the prefill tile of t (Q8_0 or Q4_0) for rows interleaved
@@ -185,7 +237,7 @@ func tilesQ4_K16(y []float32, ys int, w []byte, rb, il, nrows int, acts []actVec
 }
 
 //go:noescape
-func q4_KRowsVNNI(y *float32, w *byte, rowStep, nrows int, q *int8, d *float32, ks *int16, nb int, sbStep, groupStep int)
+func q4_KRowsVNNI(y *float32, w *byte, rowStep, nrows int, q *int8, d *float32, ks *int16, nb int, sbStep, groupStep, acc int)
 
 var dotQ4_KVNNI = dotOne(rowsQ4_KVNNI)
 
@@ -196,7 +248,7 @@ func rowsQ4_KVNNI(y []float32, w []byte, rb int, a *actVec) {
 		if y == nil {
 			y = &one[0]
 		}
-		q4_KRowsVNNI(y, w, rb, nrows, &a.qz[0], &a.d[0], &a.ks[0], nb, 144, 4*rb)
+		q4_KRowsVNNI(y, w, rb, nrows, &a.qz[0], &a.d[0], &a.ks[0], nb, 144, 4*rb, 0)
 		return one[0]
 	})
 }
@@ -205,14 +257,14 @@ func rowsQ4_KVNNI(y []float32, w []byte, rb int, a *actVec) {
 // groups of four (layout.go): each group is one 576-byte run per
 // super-block. The rows after the last group are stored one after the
 // other and computed one at a time.
-func rowsQ4_KVNNIIL(y []float32, w []byte, rb int, a *actVec) {
+func rowsQ4_KVNNIIL(y []float32, w []byte, rb int, a *actVec, acc bool) {
 	nb := len(a.d)
-	forRowsIL(y, w, rb, 144, func(y *float32, w *byte, rowStep, nrows, sbStep, groupStep int) float32 {
-		var one [4]float32
+	forRowsIL(y, w, rb, 144, acc, func(y *float32, from float32, w *byte, rowStep, nrows, sbStep, groupStep int) float32 {
+		one := [4]float32{from, from, from, from}
 		if y == nil {
 			y = &one[0]
 		}
-		q4_KRowsVNNI(y, w, rowStep, nrows, &a.qz[0], &a.d[0], &a.ks[0], nb, sbStep, groupStep)
+		q4_KRowsVNNI(y, w, rowStep, nrows, &a.qz[0], &a.d[0], &a.ks[0], nb, sbStep, groupStep, accFlag(acc))
 		return one[0]
 	})
 }

@@ -39,46 +39,46 @@ const (
 )
 
 //go:noescape
-func q4_0RowsAVX2(y *float32, w *byte, rowStep, nrows int, q *int8, d *float32, e *int32, nb int, blockStep, groupStep int)
+func q4_0RowsAVX2(y *float32, w *byte, rowStep, nrows int, q *int8, d *float32, e *int32, nb int, blockStep, groupStep, acc int)
 
 //go:noescape
-func q4_1RowsAVX2(y *float32, w *byte, rowStep, nrows int, q *int8, d *float32, e *float32, nb int, blockStep, groupStep int)
+func q4_1RowsAVX2(y *float32, w *byte, rowStep, nrows int, q *int8, d *float32, e *float32, nb int, blockStep, groupStep, acc int)
 
 //go:noescape
-func q5_0RowsAVX2(y *float32, w *byte, rowStep, nrows int, q *int8, d *float32, e *int32, nb int, blockStep, groupStep int)
+func q5_0RowsAVX2(y *float32, w *byte, rowStep, nrows int, q *int8, d *float32, e *int32, nb int, blockStep, groupStep, acc int)
 
 //go:noescape
-func q5_1RowsAVX2(y *float32, w *byte, rowStep, nrows int, q *int8, d *float32, e *float32, nb int, blockStep, groupStep int)
+func q5_1RowsAVX2(y *float32, w *byte, rowStep, nrows int, q *int8, d *float32, e *float32, nb int, blockStep, groupStep, acc int)
 
 //go:noescape
-func q4_0RowsAVXVNNI(y *float32, w *byte, rowStep, nrows int, q *int8, d *float32, e *int32, nb int, blockStep, groupStep int)
+func q4_0RowsAVXVNNI(y *float32, w *byte, rowStep, nrows int, q *int8, d *float32, e *int32, nb int, blockStep, groupStep, acc int)
 
 //go:noescape
-func q4_1RowsAVXVNNI(y *float32, w *byte, rowStep, nrows int, q *int8, d *float32, e *float32, nb int, blockStep, groupStep int)
+func q4_1RowsAVXVNNI(y *float32, w *byte, rowStep, nrows int, q *int8, d *float32, e *float32, nb int, blockStep, groupStep, acc int)
 
 //go:noescape
-func q5_0RowsAVXVNNI(y *float32, w *byte, rowStep, nrows int, q *int8, d *float32, e *int32, nb int, blockStep, groupStep int)
+func q5_0RowsAVXVNNI(y *float32, w *byte, rowStep, nrows int, q *int8, d *float32, e *int32, nb int, blockStep, groupStep, acc int)
 
 //go:noescape
-func q5_1RowsAVXVNNI(y *float32, w *byte, rowStep, nrows int, q *int8, d *float32, e *float32, nb int, blockStep, groupStep int)
+func q5_1RowsAVXVNNI(y *float32, w *byte, rowStep, nrows int, q *int8, d *float32, e *float32, nb int, blockStep, groupStep, acc int)
 
 //go:noescape
-func q4_0RowsVNNI(y *float32, w *byte, rowStep, nrows int, q *int8, d *float32, e *int32, nb int, blockStep, groupStep int)
+func q4_0RowsVNNI(y *float32, w *byte, rowStep, nrows int, q *int8, d *float32, e *int32, nb int, blockStep, groupStep, acc int)
 
 //go:noescape
-func q4_1RowsVNNI(y *float32, w *byte, rowStep, nrows int, q *int8, d *float32, e *float32, nb int, blockStep, groupStep int)
+func q4_1RowsVNNI(y *float32, w *byte, rowStep, nrows int, q *int8, d *float32, e *float32, nb int, blockStep, groupStep, acc int)
 
 //go:noescape
-func q5_0RowsVNNI(y *float32, w *byte, rowStep, nrows int, q *int8, d *float32, e *int32, nb int, blockStep, groupStep int)
+func q5_0RowsVNNI(y *float32, w *byte, rowStep, nrows int, q *int8, d *float32, e *int32, nb int, blockStep, groupStep, acc int)
 
 //go:noescape
-func q5_1RowsVNNI(y *float32, w *byte, rowStep, nrows int, q *int8, d *float32, e *float32, nb int, blockStep, groupStep int)
+func q5_1RowsVNNI(y *float32, w *byte, rowStep, nrows int, q *int8, d *float32, e *float32, nb int, blockStep, groupStep, acc int)
 
 //go:noescape
-func q8_0RowsAVXVNNI(y *float32, w *byte, rowStep, nrows int, q *int8, d *float32, e *int32, nb int, blockStep, groupStep int)
+func q8_0RowsAVXVNNI(y *float32, w *byte, rowStep, nrows int, q *int8, d *float32, e *int32, nb int, blockStep, groupStep, acc int)
 
 //go:noescape
-func q8_0RowsVNNI(y *float32, w *byte, rowStep, nrows int, q *int8, d *float32, e *int32, nb int, blockStep, groupStep int)
+func q8_0RowsVNNI(y *float32, w *byte, rowStep, nrows int, q *int8, d *float32, e *int32, nb int, blockStep, groupStep, acc int)
 
 //go:noescape
 func q8_0TileAVXVNNI(y *float32, ystride int, w *byte, rowBytes, nrows int, q *[4]*int8, d4 *float32, e4 *int32, nb int)
@@ -145,44 +145,44 @@ func q5_1Tile8VNNI(y *float32, ystride int, w *byte, rowBytes, nrows int, t *int
 // documents: plain or interleaved rows). It is called directly (not through a func value) so that escape analysis
 // sees the pointers do not escape and callers' result buffers stay on
 // the stack.
-func legacyRowsAsm(t legacyQuant, s x86ISA, y *float32, w *byte, rowStep, nrows int, a *actVec, nb, blockStep, groupStep int) {
+func legacyRowsAsm(t legacyQuant, s x86ISA, y *float32, w *byte, rowStep, nrows int, a *actVec, nb, blockStep, groupStep, acc int) {
 	q, d := &a.q[0], &a.d[0]
 	if t.hasMin() {
 		e := &a.s[0]
 		switch {
 		case t == lQ4_1 && s == isaAVX2:
-			q4_1RowsAVX2(y, w, rowStep, nrows, q, d, e, nb, blockStep, groupStep)
+			q4_1RowsAVX2(y, w, rowStep, nrows, q, d, e, nb, blockStep, groupStep, acc)
 		case t == lQ4_1 && s == isaAVXVNNI:
-			q4_1RowsAVXVNNI(y, w, rowStep, nrows, q, d, e, nb, blockStep, groupStep)
+			q4_1RowsAVXVNNI(y, w, rowStep, nrows, q, d, e, nb, blockStep, groupStep, acc)
 		case t == lQ4_1:
-			q4_1RowsVNNI(y, w, rowStep, nrows, q, d, e, nb, blockStep, groupStep)
+			q4_1RowsVNNI(y, w, rowStep, nrows, q, d, e, nb, blockStep, groupStep, acc)
 		case s == isaAVX2:
-			q5_1RowsAVX2(y, w, rowStep, nrows, q, d, e, nb, blockStep, groupStep)
+			q5_1RowsAVX2(y, w, rowStep, nrows, q, d, e, nb, blockStep, groupStep, acc)
 		case s == isaAVXVNNI:
-			q5_1RowsAVXVNNI(y, w, rowStep, nrows, q, d, e, nb, blockStep, groupStep)
+			q5_1RowsAVXVNNI(y, w, rowStep, nrows, q, d, e, nb, blockStep, groupStep, acc)
 		default:
-			q5_1RowsVNNI(y, w, rowStep, nrows, q, d, e, nb, blockStep, groupStep)
+			q5_1RowsVNNI(y, w, rowStep, nrows, q, d, e, nb, blockStep, groupStep, acc)
 		}
 		return
 	}
 	e := &a.sum[0]
 	switch {
 	case t == lQ8_0 && s == isaAVXVNNI:
-		q8_0RowsAVXVNNI(y, w, rowStep, nrows, q, d, e, nb, blockStep, groupStep)
+		q8_0RowsAVXVNNI(y, w, rowStep, nrows, q, d, e, nb, blockStep, groupStep, acc)
 	case t == lQ8_0:
-		q8_0RowsVNNI(y, w, rowStep, nrows, q, d, e, nb, blockStep, groupStep)
+		q8_0RowsVNNI(y, w, rowStep, nrows, q, d, e, nb, blockStep, groupStep, acc)
 	case t == lQ4_0 && s == isaAVX2:
-		q4_0RowsAVX2(y, w, rowStep, nrows, q, d, e, nb, blockStep, groupStep)
+		q4_0RowsAVX2(y, w, rowStep, nrows, q, d, e, nb, blockStep, groupStep, acc)
 	case t == lQ4_0 && s == isaAVXVNNI:
-		q4_0RowsAVXVNNI(y, w, rowStep, nrows, q, d, e, nb, blockStep, groupStep)
+		q4_0RowsAVXVNNI(y, w, rowStep, nrows, q, d, e, nb, blockStep, groupStep, acc)
 	case t == lQ4_0:
-		q4_0RowsVNNI(y, w, rowStep, nrows, q, d, e, nb, blockStep, groupStep)
+		q4_0RowsVNNI(y, w, rowStep, nrows, q, d, e, nb, blockStep, groupStep, acc)
 	case s == isaAVX2:
-		q5_0RowsAVX2(y, w, rowStep, nrows, q, d, e, nb, blockStep, groupStep)
+		q5_0RowsAVX2(y, w, rowStep, nrows, q, d, e, nb, blockStep, groupStep, acc)
 	case s == isaAVXVNNI:
-		q5_0RowsAVXVNNI(y, w, rowStep, nrows, q, d, e, nb, blockStep, groupStep)
+		q5_0RowsAVXVNNI(y, w, rowStep, nrows, q, d, e, nb, blockStep, groupStep, acc)
 	default:
-		q5_0RowsVNNI(y, w, rowStep, nrows, q, d, e, nb, blockStep, groupStep)
+		q5_0RowsVNNI(y, w, rowStep, nrows, q, d, e, nb, blockStep, groupStep, acc)
 	}
 }
 
@@ -296,7 +296,7 @@ func legacyRows(t legacyQuant, s x86ISA) rowsDot {
 			if y == nil {
 				y = &one[0]
 			}
-			legacyRowsAsm(t, s, y, w, rb, nrows, a, nb, t.blockBytes(), 4*rb)
+			legacyRowsAsm(t, s, y, w, rb, nrows, a, nb, t.blockBytes(), 4*rb, 0)
 			return one[0]
 		})
 	}
@@ -305,16 +305,20 @@ func legacyRows(t legacyQuant, s x86ISA) rowsDot {
 // legacyRowsIL is legacyRows for rows interleaved by block in groups of
 // four (layout.go): each group is one run of 4·blockBytes bytes per
 // block. The rows after the last group are stored one after the other
-// and computed one at a time.
-func legacyRowsIL(t legacyQuant, s x86ISA) rowsDot {
-	return func(y []float32, w []byte, rb int, a *actVec) {
+// and computed one at a time. Only types without mins continue sums
+// (acc): their sum is one chain per row.
+func legacyRowsIL(t legacyQuant, s x86ISA) rowsILDot {
+	if t.hasMin() {
+		panic("kernels: interleaved rows of a type with mins")
+	}
+	return func(y []float32, w []byte, rb int, a *actVec, acc bool) {
 		nb := len(a.d)
-		forRowsIL(y, w, rb, t.blockBytes(), func(y *float32, w *byte, rowStep, nrows, blockStep, groupStep int) float32 {
-			var one [4]float32
+		forRowsIL(y, w, rb, t.blockBytes(), acc, func(y *float32, from float32, w *byte, rowStep, nrows, blockStep, groupStep int) float32 {
+			one := [4]float32{from, from, from, from}
 			if y == nil {
 				y = &one[0]
 			}
-			legacyRowsAsm(t, s, y, w, rowStep, nrows, a, nb, blockStep, groupStep)
+			legacyRowsAsm(t, s, y, w, rowStep, nrows, a, nb, blockStep, groupStep, accFlag(acc))
 			return one[0]
 		})
 	}

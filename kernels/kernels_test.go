@@ -467,18 +467,24 @@ func TestZeroAllocs(t *testing.T) {
 						t.Fatal(err)
 					}
 					ms = append(ms, interleavedCopy(il, k.ilUnit))
+					// In two column panels.
+					pm, err := NewMatrix(typ, 67, 2*cols, quantMatrix(t, rng, typ, 67, 2*cols))
+					if err != nil {
+						t.Fatal(err)
+					}
+					ms = append(ms, panelledCopy(pm, cols, k.ilUnit))
 				}
 				for _, m := range ms {
 					const n = 21 // a group of 16, one of 4, one left over
-					x := randValues(rng, n*cols)
+					x := randValues(rng, n*m.Cols)
 					y := make([]float32, n*m.Rows)
-					p.MatVec(y, m, x[:cols]) // warm up: grows the scratch buffers
+					p.MatVec(y, m, x[:m.Cols]) // warm up: grows the scratch buffers
 					p.MatMul(y, m, x, n)
-					if a := testing.AllocsPerRun(20, func() { p.MatVec(y, m, x[:cols]) }); a != 0 {
-						t.Errorf("%s %v (interleaved %v), %d threads: MatVec allocates %v times per call", l.name, typ, m.Interleaved(), threads, a)
+					if a := testing.AllocsPerRun(20, func() { p.MatVec(y, m, x[:m.Cols]) }); a != 0 {
+						t.Errorf("%s %v (interleaved %v, panels of %d), %d threads: MatVec allocates %v times per call", l.name, typ, m.Interleaved(), m.panel, threads, a)
 					}
 					if a := testing.AllocsPerRun(5, func() { p.MatMul(y, m, x, n) }); a != 0 {
-						t.Errorf("%s %v (interleaved %v), %d threads: MatMul allocates %v times per call", l.name, typ, m.Interleaved(), threads, a)
+						t.Errorf("%s %v (interleaved %v, panels of %d), %d threads: MatMul allocates %v times per call", l.name, typ, m.Interleaved(), m.panel, threads, a)
 					}
 				}
 			}

@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"bytes"
+	"math"
 	"math/rand/v2"
 	"testing"
 
@@ -15,6 +16,18 @@ func interleavedCopy(m Matrix, unit int) Matrix {
 	data := append([]byte(nil), m.Data...)
 	interleave4(data, rb, unit, m.Rows, make([]byte, ilGroup*rb))
 	m.Data, m.il = data, unit
+	return m
+}
+
+// panelledCopy returns m copied into column panels of width cols, each
+// interleaved with units of unit bytes, whatever the active level.
+func panelledCopy(m Matrix, cols, unit int) Matrix {
+	rb, _ := m.check()
+	m.il, m.panel = unit, cols
+	np, prb := m.panelGeometry()
+	data := make([]byte, len(m.Data[:m.Rows*rb]))
+	toPanels(data, m.Data, m.Rows, prb, np, unit)
+	m.Data = data
 	return m
 }
 
@@ -119,7 +132,7 @@ func testWeightsInterleave(t *testing.T, typ quant.Type) {
 	parts := []Matrix{mk(8), mk(4), mk(7)}
 	for _, l := range append([]*level{findLevel("generic")}, testLevels(t)...) {
 		useLevel(l.name)
-		w := NewWeights(1 << 19)
+		w := NewWeights(1 << 20)
 		joined, err := w.Add(parts...)
 		if err != nil {
 			t.Fatal(err)
@@ -129,13 +142,29 @@ func testWeightsInterleave(t *testing.T, typ quant.Type) {
 			t.Errorf("%s: joined Interleaved %v, want %v", l.name, joined.Interleaved(), wantIL)
 		}
 		if k := active.get(typ); k.rowsIL != nil {
-			for _, c := range []int{k.ilMaxCols, k.ilMaxCols + 256} {
-				m, err := w.Add(mkCols(8, c))
+			// Up to ilMaxCols columns whole rows, interleaved; wider, a
+			// single matrix in panels if the kernel reads them, and a
+			// joined one never.
+			for _, c := range []int{k.ilMaxCols, k.ilMaxCols + 256, 2 * k.ilMaxCols} {
+				one, err := w.Add(mkCols(8, c))
 				if err != nil {
 					t.Fatal(err)
 				}
-				if want := c <= k.ilMaxCols; m.Interleaved() != want {
-					t.Errorf("%s: a matrix of %d columns (widest interleaved %d): Interleaved %v, want %v", l.name, c, k.ilMaxCols, m.Interleaved(), want)
+				two, err := w.Add(mkCols(4, c), mkCols(4, c))
+				if err != nil {
+					t.Fatal(err)
+				}
+				panel := 0
+				if c > k.ilMaxCols {
+					panel = panelWidth(typ, c, k.panelCols)
+				}
+				if want := c <= k.ilMaxCols || panel != 0; one.Interleaved() != want || one.panel != panel {
+					t.Errorf("%s: a matrix of %d columns (widest interleaved %d): Interleaved %v, panel %d, want %v, %d",
+						l.name, c, k.ilMaxCols, one.Interleaved(), one.panel, want, panel)
+				}
+				if want := c <= k.ilMaxCols; two.Interleaved() != want || two.panel != 0 {
+					t.Errorf("%s: two joined matrices of %d columns: Interleaved %v, panel %d, want %v, 0",
+						l.name, c, two.Interleaved(), two.panel, want)
 				}
 			}
 		}
@@ -187,5 +216,160 @@ func testWeightsInterleave(t *testing.T, typ quant.Type) {
 			}
 		}
 		useLevel("")
+	}
+}
+
+// TestPanelWidth checks the choice of column panels: equal panels of
+// whole blocks, at most the kernel's width and more than half of it, or
+// none.
+func TestPanelWidth(t *testing.T) {
+	for _, tc := range []struct {
+		typ             quant.Type
+		cols, max, want int
+	}{
+		{quant.Q8_0, 8192, 2048, 2048},
+		{quant.Q8_0, 14336, 2048, 2048},
+		{quant.Q8_0, 4352, 2048, 1088},
+		{quant.Q8_0, 11008, 2048, 1376},
+		{quant.Q8_0, 2048, 2048, 0}, // not wider than a panel
+		{quant.Q8_0, 8192, 0, 0},    // the kernel reads no panels
+		{quant.Q4_K, 8192, 2048, 2048},
+		{quant.Q4_K, 5632, 2048, 0},  // 22 super-blocks: 2816 or 512 columns
+		{quant.Q4_K, 11008, 2048, 0}, // 43 super-blocks: prime
+		{quant.Q4_0, 6144, 2048, 2048},
+	} {
+		if got := panelWidth(tc.typ, tc.cols, tc.max); got != tc.want {
+			t.Errorf("panelWidth(%v, %d, %d) = %d, want %d", tc.typ, tc.cols, tc.max, got, tc.want)
+		}
+	}
+}
+
+// TestPanelsRoundTrip checks the panel layout: every row range read back
+// from panels gives the rows as they were, and the first panel of a
+// matrix of four rows or more is interleaved.
+func TestPanelsRoundTrip(t *testing.T) {
+	rng := rand.New(rand.NewPCG(21, 22))
+	for _, rows := range []int{1, 3, 4, 9, 12} {
+		m, err := NewMatrix(quant.Q8_0, rows, 256, randBlocks(rng, quant.Q8_0, rows, 256))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pm := panelledCopy(m, 64, 34) // four panels of two blocks
+		rb := 8 * 34
+		for r0 := range rows {
+			for r1 := r0 + 1; r1 <= rows; r1++ {
+				got := make([]byte, (r1-r0)*rb)
+				fromPanels(got, pm.Data, rows, 68, 4, 34, r0, r1)
+				if !bytes.Equal(got, m.Data[r0*rb:r1*rb]) {
+					t.Fatalf("%d rows: rows [%d, %d) read back from panels differ", rows, r0, r1)
+				}
+			}
+		}
+		// Panel 0 starts with row 0's first block, then row 1's.
+		if !bytes.Equal(pm.Data[:34], m.Data[:34]) || (rows >= 4 && !bytes.Equal(pm.Data[34:68], m.Data[rb:rb+34])) {
+			t.Errorf("%d rows: panel 0 is not row 0's first block, then row 1's", rows)
+		}
+	}
+}
+
+// TestPanelsMatchPlain checks, at every level this CPU runs, that a
+// product with a matrix stored in column panels (each row's sum carried
+// from panel to panel by a level's interleaved kernels and panel tiles,
+// or the rows gathered per chunk by the others) gives the generic
+// kernels' bits, for MatVec and MatMul (positions in groups of sixteen
+// and left over), on one to three threads, with row counts that leave
+// partial groups and chunks.
+func TestPanelsMatchPlain(t *testing.T) {
+	pools := splitPools(t, 1, 2, 3)
+	defer useLevel("")
+	rng := rand.New(rand.NewPCG(23, 24))
+	for _, tc := range []struct {
+		typ        quant.Type
+		unit, cols int
+		panel      int
+	}{{quant.Q8_0, 34, 1024, 256}, {quant.Q8_0, 34, 480, 160}, {quant.Q4_0, 18, 1024, 512}, {quant.Q4_K, 144, 1024, 512}} {
+		for _, rows := range []int{1, 3, 4, 7, 37, 1030} {
+			m, err := NewMatrix(tc.typ, rows, tc.cols, levelMatrix(rng, tc.typ, rows, tc.cols))
+			if err != nil {
+				t.Fatal(err)
+			}
+			pm := panelledCopy(m, tc.panel, tc.unit)
+			x := levelActs(rng, 37, tc.cols)
+			for _, n := range []int{1, 2, 16, 37} {
+				want := genericProduct(tc.typ, m.Data, rows, tc.cols, x, n)
+				for _, l := range append([]*level{findLevel("generic")}, testLevels(t)...) {
+					useLevel(l.name)
+					for _, p := range pools {
+						y := make([]float32, n*rows)
+						for i := range y {
+							y[i] = float32(math.NaN()) // a first panel must not read y
+						}
+						p.MatMul(y, pm, x, n)
+						for i := range y {
+							if !sameBits(y[i], want[i]) {
+								t.Fatalf("%v %s %d×%d in panels of %d, %d positions, %d threads: y[%d] = %g, generic %g",
+									tc.typ, l.name, rows, tc.cols, tc.panel, n, p.Threads(), i, y[i], want[i])
+							}
+						}
+					}
+					useLevel("")
+				}
+			}
+		}
+	}
+}
+
+// TestWeightsPanels checks a matrix stored in panels by Weights.Add: its
+// products, RowRange (whole only), and copying it under a level without
+// the layout, which gives the plain rows.
+func TestWeightsPanels(t *testing.T) {
+	defer useLevel("")
+	k := active.get(quant.Q8_0)
+	if k.panelCols == 0 {
+		t.Skipf("level %s stores no Q8_0 panels", k.name)
+	}
+	rng := rand.New(rand.NewPCG(25, 26))
+	rows, cols := 9, k.ilMaxCols*2
+	m, err := NewMatrix(quant.Q8_0, rows, cols, randBlocks(rng, quant.Q8_0, rows, cols))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := NewWeights(WeightsSize(len(m.Data)))
+	pm, err := w.Add(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pm.panel == 0 || !pm.Interleaved() {
+		t.Fatalf("a %d×%d Q8_0 matrix was not stored in panels", rows, cols)
+	}
+	if bytes.Equal(pm.Data, m.Data) {
+		t.Errorf("panels hold the rows as they were")
+	}
+	if whole, err := pm.RowRange(0, rows); err != nil || whole.panel != pm.panel {
+		t.Errorf("RowRange(0, %d) of a panelled matrix: %v", rows, err)
+	}
+	for _, bad := range [][2]int{{0, 4}, {4, 5}, {0, rows + 1}} {
+		if _, err := pm.RowRange(bad[0], bad[1]); err == nil {
+			t.Errorf("RowRange(%d, %d) of a panelled matrix succeeded", bad[0], bad[1])
+		}
+	}
+	p := NewPool(2)
+	defer p.Close()
+	x := randValues(rng, 17*cols)
+	want := genericProduct(quant.Q8_0, m.Data, rows, cols, x, 17)
+	got := make([]float32, len(want))
+	p.MatMul(got, pm, x, 17)
+	for i := range want {
+		if !sameBits(got[i], want[i]) {
+			t.Fatalf("y[%d] = %g, generic %g", i, got[i], want[i])
+		}
+	}
+	useLevel("generic")
+	plain, err := NewWeights(WeightsSize(len(m.Data))).Add(pm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plain.Interleaved() || !bytes.Equal(plain.Data, m.Data) {
+		t.Errorf("copying a panelled matrix under generic did not give the plain rows")
 	}
 }

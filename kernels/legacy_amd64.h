@@ -252,7 +252,7 @@ t8block:
 #else
 #ifndef TILE
 
-// func NAME(y *float32, w *byte, rowStep, nrows int, q *int8, d *float32, e *(int32|float32), nb int, blockStep, groupStep int)
+// func NAME(y *float32, w *byte, rowStep, nrows int, q *int8, d *float32, e *(int32|float32), nb int, blockStep, groupStep, acc int)
 //
 // Four rows per step (nrows a multiple of 4), one row per lane of X14
 // (sumf) and X12 (summs); REDUCE4 sums each row's eight lanes. Row r of
@@ -260,8 +260,11 @@ t8block:
 // blockStep bytes apart and groups groupStep bytes apart: rowStep =
 // rowBytes, blockStep = BB, groupStep = 4·rowBytes for rows stored one
 // after the other; rowStep = BB, blockStep = 4·BB for four rows whose
-// blocks are interleaved (interleave4), read as one run.
-TEXT NAME(SB), NOSPLIT, $0-80
+// blocks are interleaved (interleave4), read as one run. With acc != 0
+// (types without mins only) each row's sum continues from y's value
+// instead of 0: the products of a row's later blocks, as the column
+// panels of layout.go need, in the generic kernel's order.
+TEXT NAME(SB), NOSPLIT, $0-88
 	MOVQ y+0(FP), DI
 	MOVQ w+8(FP), SI
 	MOVQ rowStep+16(FP), R8
@@ -277,6 +280,13 @@ TEXT NAME(SB), NOSPLIT, $0-80
 group:
 	VXORPS X14, X14, X14
 	VXORPS X12, X12, X12
+#ifndef MINS
+	CMPQ acc+80(FP), $0
+	JEQ fresh
+	VMOVUPS (DI), X14
+
+fresh:
+#endif
 	MOVQ SI, BX
 	MOVQ q+32(FP), DX
 	MOVQ d+40(FP), R12

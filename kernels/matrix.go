@@ -73,6 +73,7 @@ type Matrix struct {
 	Rows, Cols int
 	Data       []byte
 	il         int // bytes per unit of the interleaved layout; 0: rows one after the other
+	panel      int // columns per column panel of an interleaved matrix (layout.go); 0: whole rows
 }
 
 // NewMatrix returns the rows×cols matrix of type t stored in data. It

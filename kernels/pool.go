@@ -18,6 +18,11 @@ var minThreadBytes int64 = 256 << 10
 const (
 	// chunkBytes is the target weight bytes of one MatVec work chunk.
 	chunkBytes = 128 << 10
+	// panelChunkBytes is chunkBytes for a matrix stored in column panels
+	// (layout.go), whose chunks are read as one run per panel: 256 KiB
+	// runs of four panels stream from memory as well as one run, 32 KiB
+	// runs do not (BENCHMARKS.md, "Wide rows").
+	panelChunkBytes = 1 << 20
 	// blockBytes is the target weight bytes of one MatMul row block, reused
 	// across all positions while it is in cache.
 	blockBytes = 48 << 10
@@ -61,6 +66,7 @@ type pool struct {
 	wg      sync.WaitGroup
 	seq     uint64
 	acts    []actVec // quantized activations, one per position
+	pacts   []actVec // a panelled product's activations, per panel and position
 	plain   [][]byte // per participant: a chunk of interleaved rows de-interleaved
 
 	job job
@@ -123,6 +129,8 @@ type job struct {
 	k        *kernel
 	w        []byte
 	il       int // w's interleave unit (Matrix.il)
+	np, prb  int // w's column panels and their row bytes (0: whole rows)
+	pacts    []actVec
 	rowBytes int
 	rows     int
 	y        []float32
@@ -177,6 +185,7 @@ func (p *pool) close() {
 	}
 	p.wg.Wait()
 	p.acts = nil
+	p.pacts = nil
 	p.plain = nil
 }
 
@@ -235,6 +244,9 @@ func (p *pool) matMul(op string, y []float32, w Matrix, x []float32, n int) {
 		// Enough chunks to even out threads that run at different speeds,
 		// each long enough for the hardware prefetchers.
 		chunk = max(chunkBytes/rb, 1)
+		if w.panel != 0 {
+			chunk = max(panelChunkBytes/rb, 1)
+		}
 		if threads > 1 {
 			chunk = min(chunk, (rows+4*threads-1)/(4*threads))
 		}
@@ -252,10 +264,18 @@ func (p *pool) matMul(op string, y []float32, w Matrix, x []float32, n int) {
 		chunk = (max(chunk, 1) + rowGroup - 1) / rowGroup * rowGroup
 	}
 	chunk = max(chunk, 1)
+	np, prb := w.panelGeometry()
+	var pacts []actVec
+	if np != 0 && k.rowsIL != nil && k.ilUnit == w.il {
+		pacts = p.panelActs(acts, k.act, k.pack, np)
+	}
 	p.job = job{
 		k:        k,
 		w:        w.Data,
 		il:       w.il,
+		np:       np,
+		prb:      prb,
+		pacts:    pacts,
 		rowBytes: rb,
 		rows:     rows,
 		y:        y[:n*rows],
@@ -357,7 +377,26 @@ func (p *pool) work(self int) {
 		w := j.w[r0*rb : r1*rb]
 		rows := k.rows
 		tile := len(j.acts) > 1 && k.tile != nil
-		if j.il != 0 {
+		if j.np != 0 {
+			if !tile && j.pacts != nil {
+				p.panels(r0, r1)
+				continue
+			}
+			done := 0
+			if tile && j.il == k.ilUnit && k.tilePanels != nil {
+				done = k.tilePanels(j.y[r0:], j.rows, j.w, j.rows, j.prb, j.np, r0, r1, j.acts)
+				if done == len(j.acts) {
+					continue
+				}
+			}
+			plain := p.scratch(self, len(w))
+			fromPanels(plain, j.w, j.rows, j.prb, j.np, j.il, r0, r1)
+			if done > 0 {
+				k.tile(j.y[done*j.rows+r0:], j.rows, plain, rb, r1-r0, j.acts[done:])
+				continue
+			}
+			w = plain
+		} else if j.il != 0 {
 			// Chunks start on a group of four (matMul), so a chunk of an
 			// interleaved matrix is interleaved in itself.
 			switch {
@@ -365,7 +404,10 @@ func (p *pool) work(self int) {
 				k.tileIL(j.y[r0:], j.rows, w, rb, r1-r0, j.acts, p.scratch(self, len(w)))
 				continue
 			case k.ilUnit == j.il && !tile && k.rowsIL != nil:
-				rows = k.rowsIL
+				for pos := range j.acts {
+					k.rowsIL(j.y[pos*j.rows+r0:pos*j.rows+r1], w, rb, &j.acts[pos], false)
+				}
+				continue
 			default:
 				plain := p.scratch(self, len(w))
 				deinterleave4(plain, w, rb, j.il, r1-r0)
@@ -388,6 +430,38 @@ func (p *pool) work(self int) {
 			}
 		}
 	}
+}
+
+// panels computes rows [r0, r1) of p.job, a product with a matrix stored
+// in column panels, panel after panel: each row's sum continues from
+// the previous panel's.
+func (p *pool) panels(r0, r1 int) {
+	j := &p.job
+	n := len(j.acts)
+	for pos := range n {
+		y := j.y[pos*j.rows+r0 : pos*j.rows+r1]
+		for pn := range j.np {
+			base := pn * j.rows * j.prb
+			j.k.rowsIL(y, j.w[base+r0*j.prb:base+r1*j.prb], j.prb, &j.pacts[pn*n+pos], pn > 0)
+		}
+	}
+}
+
+// panelActs returns acts cut into np column panels, panel pn of position
+// j at [pn*len(acts)+j] (views of acts, in memory kept for the next call).
+func (p *pool) panelActs(acts []actVec, f actFormat, pk packFormat, np int) []actVec {
+	need := np * len(acts)
+	if cap(p.pacts) < need {
+		p.pacts = make([]actVec, need)
+	}
+	pacts := p.pacts[:need]
+	for j := range acts {
+		nb := len(acts[j].d)
+		for pn := range np {
+			pacts[pn*len(acts)+j] = acts[j].blocks(f, pk, pn*nb/np, (pn+1)*nb/np)
+		}
+	}
+	return pacts
 }
 
 // scratch returns n bytes of participant self's scratch memory (kept for

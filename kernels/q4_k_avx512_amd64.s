@@ -339,13 +339,15 @@ GLOBL zidxP<>(SB), RODATA|NOPTR, $64
 	VPERMW SW, Z21, Z15; \
 	VPDPWSSD Z15, Z14, ACC
 
-// func q4_KRowsVNNI(y *float32, w *byte, rowStep, nrows int, q *int8, d *float32, ks *int16, nb int, sbStep, groupStep int)
+// func q4_KRowsVNNI(y *float32, w *byte, rowStep, nrows int, q *int8, d *float32, ks *int16, nb int, sbStep, groupStep, acc int)
 //
 // Row r of a group of four starts rowStep bytes after row r-1, each row's
 // super-blocks are sbStep bytes apart and groups groupStep bytes apart:
 // rowStep = rowBytes, sbStep = 144, groupStep = 4·rowBytes for rows
 // stored one after the other; rowStep = 144, sbStep = 576 for four rows
 // whose super-blocks are interleaved (interleave4), read as one run.
+// With acc != 0 each row's sum continues from y's value instead of 0
+// (a column panel after the first: layout.go).
 //
 // q4_KRowsAVX2 with AVX-512: the same integer sums and float steps. Per
 // super-block, the activation's quants (packK16Z order) are loaded once
@@ -357,7 +359,7 @@ GLOBL zidxP<>(SB), RODATA|NOPTR, $64
 // [isum r0..r3 | msum r0..r3], which is converted, multiplied by
 // [d·dx | dmin·dx] per row, and each row's lane of the accumulator X28
 // does acc += t_isum, then acc -= t_msum (finishK4).
-TEXT ·q4_KRowsVNNI(SB), NOSPLIT, $0-80
+TEXT ·q4_KRowsVNNI(SB), NOSPLIT, $0-88
 	MOVQ y+0(FP), DI
 	MOVQ w+8(FP), SI
 	MOVQ rowStep+16(FP), R8
@@ -373,6 +375,11 @@ TEXT ·q4_KRowsVNNI(SB), NOSPLIT, $0-80
 
 vkgroup:
 	VPXORD X28, X28, X28
+	CMPQ acc+80(FP), $0
+	JEQ vkfresh
+	VMOVUPS (DI), X28
+
+vkfresh:
 	MOVQ SI, BX
 	MOVQ q+32(FP), DX
 	MOVQ d+40(FP), R12

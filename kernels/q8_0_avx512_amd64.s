@@ -56,7 +56,7 @@ GLOBL iota16<>(SB), RODATA|NOPTR, $64
 	KXNORW K1, K1, K1; \
 	VSCATTERDPS F, K1, (AX)(Z30*4)
 
-// func q8_0Tile16VNNI(y *float32, ystride int, w *byte, rowStep, nrows int, t *int8, d16 *float32, s16 *int32, nb int, blockStep, groupFix int)
+// func q8_0Tile16VNNI(y *float32, ystride int, w *byte, rowStep, nrows int, t *int8, d16 *float32, s16 *int32, nb int, blockStep, groupFix, panelBlocks, panelJump int)
 //
 // Q8_0 rows × sixteen Q8_0 positions, four rows per step (nrows a multiple
 // of 4). t, d16, s16 are prepTile16's. Results go to y[p*ystride + r].
@@ -65,7 +65,10 @@ GLOBL iota16<>(SB), RODATA|NOPTR, $64
 // groupFix bytes after a group: rowStep = rowBytes, blockStep = 34,
 // groupFix = 0 for rows one after the other; rowStep = 34, blockStep =
 // 136, groupFix = 4·rowBytes - 136 for interleaved rows (interleave4).
-TEXT ·q8_0Tile16VNNI(SB), NOSPLIT, $0-88
+// After every panelBlocks blocks the next block is panelJump bytes
+// further on (column panels, layout.go: the same row's blocks in the
+// next panel); panelBlocks = nb, panelJump = 0 for whole rows.
+TEXT ·q8_0Tile16VNNI(SB), NOSPLIT, $0-104
 	MOVQ y+0(FP), DI
 	MOVQ w+16(FP), SI
 	MOVQ rowStep+24(FP), R8
@@ -82,6 +85,7 @@ zgroup:
 	VPXORD Z5, Z5, Z5
 	VPXORD Z6, Z6, Z6
 	VPXORD Z7, Z7, Z7
+	MOVQ panelBlocks+88(FP), R13
 	MOVQ SI, BX
 	MOVQ t+40(FP), DX
 	MOVQ d16+48(FP), R11
@@ -118,6 +122,12 @@ zblock:
 	ADDQ $512, DX
 	ADDQ $64, R11
 	ADDQ $64, R12
+	DECQ R13
+	JNZ zblocksame
+	ADDQ panelJump+96(FP), BX
+	MOVQ panelBlocks+88(FP), R13
+
+zblocksame:
 	DECQ CX
 	JNZ zblock
 
@@ -149,12 +159,12 @@ zblock:
 	Q40Z_DWORD(OFF, (BX)(R8*2), TLO, THI, Z2); \
 	Q40Z_DWORD(OFF, (BX)(R9*1), TLO, THI, Z3)
 
-// func q4_0Tile16VNNI(y *float32, ystride int, w *byte, rowStep, nrows int, t *int8, d16 *float32, s16 *int32, nb int, blockStep, groupFix int)
+// func q4_0Tile16VNNI(y *float32, ystride int, w *byte, rowStep, nrows int, t *int8, d16 *float32, s16 *int32, nb int, blockStep, groupFix, panelBlocks, panelJump int)
 //
 // Q4_0 rows × sixteen Q8_0 positions, four rows per step, as
 // q8_0Tile16VNNI (the same steps, with 18-byte blocks): the unsigned
 // nibbles u give s = Σ u·q - 8·Σ q.
-TEXT ·q4_0Tile16VNNI(SB), NOSPLIT, $0-88
+TEXT ·q4_0Tile16VNNI(SB), NOSPLIT, $0-104
 	MOVQ y+0(FP), DI
 	MOVQ w+16(FP), SI
 	MOVQ rowStep+24(FP), R8
@@ -171,6 +181,7 @@ z4group:
 	VPXORD Z5, Z5, Z5
 	VPXORD Z6, Z6, Z6
 	VPXORD Z7, Z7, Z7
+	MOVQ panelBlocks+88(FP), R13
 	MOVQ SI, BX
 	MOVQ t+40(FP), DX
 	MOVQ d16+48(FP), R11
@@ -203,6 +214,12 @@ z4block:
 	ADDQ $512, DX
 	ADDQ $64, R11
 	ADDQ $64, R12
+	DECQ R13
+	JNZ z4blocksame
+	ADDQ panelJump+96(FP), BX
+	MOVQ panelBlocks+88(FP), R13
+
+z4blocksame:
 	DECQ CX
 	JNZ z4block
 

@@ -17,6 +17,12 @@ type rowDot func(w []byte, a *actVec) float32
 // of them and the call overhead is paid once per chunk, not per row.
 type rowsDot func(y []float32, w []byte, rowBytes int, a *actVec)
 
+// rowsILDot is rowsDot for rows stored interleaved in groups of four
+// (layout.go). With acc, y holds partial sums and each row's sum
+// continues from them (over the columns of a later panel) in the
+// generic kernel's order, instead of starting from 0.
+type rowsILDot func(y []float32, w []byte, rowBytes int, a *actVec, acc bool)
+
 // tileDot computes nrows rows for every position of acts:
 // y[p*ystride+i] = row i · acts[p]. Assembly tiles reuse each loaded
 // weight block across several positions (prefill).
@@ -35,17 +41,24 @@ type kernel struct {
 	rows rowsDot // nil: dot row by row
 	// rowsIL, if set, is rows for rows stored interleaved in groups of
 	// four with units of ilUnit bytes (layout.go); Weights.Add stores
-	// matrices so for it. tileIL, if set, is tile for them (plain is
-	// room for nrows rows, should it need them de-interleaved). Other
-	// kernels get such rows de-interleaved.
-	rowsIL rowsDot
+	// matrices so for it, in column panels if they are wide. tileIL, if
+	// set, is tile for them (plain is room for nrows rows, should it need
+	// them de-interleaved). Other kernels get such rows de-interleaved.
+	rowsIL rowsILDot
 	tileIL func(y []float32, ystride int, w []byte, rowBytes, nrows int, acts []actVec, plain []byte)
 	ilUnit int
 	// ilMaxCols is the widest matrix (in columns) Weights.Add interleaves
 	// for rowsIL: beyond it the type's rows stream as well or better one
 	// after the other (layout.go).
 	ilMaxCols int
-	tile      tileDot // nil: rows (or dot) position by position
+	// panelCols, if set, is the widest column panel Weights.Add stores a
+	// matrix wider than ilMaxCols in (layout.go). tilePanels, if set, is
+	// the prefill tile for rows [r0, r1) of such a matrix (data, rows rows
+	// in np panels of rows of prb bytes): positions in whole groups of
+	// sixteen; it returns how many positions it computed.
+	panelCols  int
+	tilePanels func(y []float32, ystride int, data []byte, rows, prb, np, r0, r1 int, acts []actVec) int
+	tile       tileDot // nil: rows (or dot) position by position
 	// prep, if set, is called with all positions of a multi-position
 	// product, after prepTile, to lay out what tile reads.
 	prep func(acts []actVec)

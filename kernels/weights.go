@@ -57,16 +57,26 @@ func WeightsSize(lens ...int) int {
 // but the last has a multiple of four rows: then each part is a whole
 // number of groups, and RowRange returns it with the layout (results are
 // the same bits in either layout), and provided rows are at most the
-// kernel's ilMaxCols wide.
+// kernel's ilMaxCols wide. A single matrix wider than that is stored in
+// interleaved column panels instead (layout.go) if the kernel reads
+// those and the width splits into equal panels; RowRange then returns it
+// only whole.
 func (w *Weights) Add(ms ...Matrix) (Matrix, error) {
 	if len(ms) == 0 {
 		return Matrix{}, fmt.Errorf("kernels: no matrices to add")
 	}
 	t, cols := ms[0].Type, ms[0].Cols
 	rows, size := 0, 0
-	unit := 0
-	if k := active.get(t); k != nil && k.rowsIL != nil && cols <= k.ilMaxCols {
-		unit = k.ilUnit
+	unit, panel := 0, 0
+	if k := active.get(t); k != nil && k.rowsIL != nil {
+		switch {
+		case cols <= k.ilMaxCols:
+			unit = k.ilUnit
+		case len(ms) == 1:
+			if panel = panelWidth(t, cols, k.panelCols); panel != 0 {
+				unit = k.ilUnit
+			}
+		}
 	}
 	for i, m := range ms {
 		if m.Type != t || m.Cols != cols {
@@ -88,7 +98,9 @@ func (w *Weights) Add(ms ...Matrix) (Matrix, error) {
 	rb, _ := ms[0].check()
 	for _, m := range ms {
 		n := m.Rows * rb
-		if m.il != 0 {
+		if np, prb := m.panelGeometry(); np != 0 {
+			fromPanels(dst[off:off+n], m.Data, m.Rows, prb, np, m.il, 0, m.Rows)
+		} else if m.il != 0 {
 			deinterleave4(dst[off:off+n], m.Data, rb, m.il, m.Rows)
 		} else {
 			copy(dst[off:off+n], m.Data)
@@ -100,6 +112,12 @@ func (w *Weights) Add(ms ...Matrix) (Matrix, error) {
 	joined, err := NewMatrix(t, rows, cols, dst)
 	if err != nil || unit == 0 || rows < ilGroup {
 		return joined, err
+	}
+	if panel != 0 {
+		joined.il, joined.panel = unit, panel
+		np, prb := joined.panelGeometry()
+		toPanels(dst, append([]byte(nil), dst...), rows, prb, np, unit)
+		return joined, nil
 	}
 	interleave4(dst, rb, unit, rows, make([]byte, ilGroup*rb))
 	joined.il = unit
