@@ -378,23 +378,18 @@ func (p *pool) work(self int) {
 		rows := k.rows
 		tile := len(j.acts) > 1 && k.tile != nil
 		if j.np != 0 {
-			if !tile && j.pacts != nil {
-				p.panels(r0, r1)
-				continue
-			}
-			done := 0
-			if tile && j.il == k.ilUnit && k.tilePanels != nil {
-				done = k.tilePanels(j.y[r0:], j.rows, j.w, j.rows, j.prb, j.np, r0, r1, j.acts)
-				if done == len(j.acts) {
-					continue
+			if j.pacts != nil {
+				// Positions in groups of sixteen by the panel tile, the
+				// others one at a time by the rows kernel.
+				done := 0
+				if tile && k.tilePanels != nil {
+					done = k.tilePanels(j.y[r0:], j.rows, j.w, j.rows, j.prb, j.np, r0, r1, j.acts)
 				}
+				p.panels(r0, r1, done)
+				continue
 			}
 			plain := p.scratch(self, len(w))
 			fromPanels(plain, j.w, j.rows, j.prb, j.np, j.il, r0, r1)
-			if done > 0 {
-				k.tile(j.y[done*j.rows+r0:], j.rows, plain, rb, r1-r0, j.acts[done:])
-				continue
-			}
 			w = plain
 		} else if j.il != 0 {
 			// Chunks start on a group of four (matMul), so a chunk of an
@@ -433,12 +428,12 @@ func (p *pool) work(self int) {
 }
 
 // panels computes rows [r0, r1) of p.job, a product with a matrix stored
-// in column panels, panel after panel: each row's sum continues from
-// the previous panel's.
-func (p *pool) panels(r0, r1 int) {
+// in column panels, for positions from on, panel after panel: each row's
+// sum continues from the previous panel's.
+func (p *pool) panels(r0, r1, from int) {
 	j := &p.job
 	n := len(j.acts)
-	for pos := range n {
+	for pos := from; pos < n; pos++ {
 		y := j.y[pos*j.rows+r0 : pos*j.rows+r1]
 		for pn := range j.np {
 			base := pn * j.rows * j.prb
