@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"bytes"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -60,44 +61,48 @@ func TestInterleaveRoundTrip(t *testing.T) {
 	}
 }
 
-// TestInterleavedMatchesPlain checks, at every level this CPU runs, that a
-// product with an interleaved matrix (read in place by a level's
-// interleaved kernel, or de-interleaved per chunk by the others) gives
-// the generic kernels' bits, for MatVec and MatMul, on one to three
-// threads, with row counts that leave partial groups and chunks of every
-// size. The Q6_K case is only ever de-interleaved.
-func TestInterleavedMatchesPlain(t *testing.T) {
+// TestLayoutsMatchPlain checks, at every level this CPU runs, that a
+// product with a matrix stored interleaved or in column panels gives the
+// generic kernels' bits, for MatVec and MatMul (positions in groups of
+// sixteen and left over), on one to three threads, with row counts that
+// leave partial groups and chunks of every size. A level's interleaved
+// kernels read their type's layouts in place, carrying each row's sum
+// from panel to panel; the other levels (and every level for Q6_K)
+// gather plain rows per chunk.
+func TestLayoutsMatchPlain(t *testing.T) {
 	pools := splitPools(t, 1, 2, 3)
-	defer useLevel("")
 	rng := rand.New(rand.NewPCG(13, 14))
+	interleaved := func(unit int) func(Matrix) Matrix {
+		return func(m Matrix) Matrix { return interleavedCopy(m, unit) }
+	}
+	panels := func(cols, unit int) func(Matrix) Matrix {
+		return func(m Matrix) Matrix { return panelledCopy(m, cols, unit) }
+	}
 	for _, tc := range []struct {
-		typ  quant.Type
-		unit int
-	}{{quant.Q4_K, 144}, {quant.Q8_0, 34}, {quant.Q4_0, 18}, {quant.Q6_K, 210}} {
+		typ    quant.Type
+		cols   int
+		layout string
+		copy   func(Matrix) Matrix
+	}{
+		{quant.Q4_K, 512, "interleaved", interleaved(144)},
+		{quant.Q8_0, 512, "interleaved", interleaved(34)},
+		{quant.Q4_0, 512, "interleaved", interleaved(18)},
+		{quant.Q6_K, 512, "interleaved", interleaved(210)},
+		{quant.Q8_0, 1024, "in panels of 256", panels(256, 34)},
+		{quant.Q8_0, 480, "in panels of 160", panels(160, 34)},
+		{quant.Q4_0, 1024, "in panels of 512", panels(512, 18)},
+		{quant.Q4_K, 1024, "in panels of 512", panels(512, 144)},
+	} {
 		for _, rows := range []int{1, 3, 4, 7, 12, 37, 1030} {
-			cols := 512
-			m, err := NewMatrix(tc.typ, rows, cols, levelMatrix(rng, tc.typ, rows, cols))
+			m, err := NewMatrix(tc.typ, rows, tc.cols, levelMatrix(rng, tc.typ, rows, tc.cols))
 			if err != nil {
 				t.Fatal(err)
 			}
-			il := interleavedCopy(m, tc.unit)
-			x := levelActs(rng, 33, cols)
-			for _, n := range []int{1, 2, 5, 33} {
-				want := genericProduct(tc.typ, m.Data, rows, cols, x, n)
-				for _, l := range append([]*level{findLevel("generic")}, testLevels(t)...) {
-					useLevel(l.name)
-					for _, p := range pools {
-						y := make([]float32, n*rows)
-						p.MatMul(y, il, x, n)
-						for i := range y {
-							if !sameBits(y[i], want[i]) {
-								t.Fatalf("%v %s %d×%d interleaved, %d positions, %d threads: y[%d] = %g, generic %g",
-									tc.typ, l.name, rows, cols, n, p.Threads(), i, y[i], want[i])
-							}
-						}
-					}
-					useLevel("")
-				}
+			laid := tc.copy(m)
+			x := levelActs(rng, 37, tc.cols)
+			for _, n := range []int{1, 2, 5, 16, 37} {
+				what := fmt.Sprintf("%v %d×%d %s", tc.typ, rows, tc.cols, tc.layout)
+				checkEveryLevel(t, pools, what, laid, x, n, genericProduct(tc.typ, m.Data, rows, tc.cols, x, n))
 			}
 		}
 	}
@@ -272,53 +277,6 @@ func TestPanelsRoundTrip(t *testing.T) {
 	}
 }
 
-// TestPanelsMatchPlain checks, at every level this CPU runs, that a
-// product with a matrix stored in column panels (each row's sum carried
-// from panel to panel by a level's interleaved kernels and panel tiles,
-// or the rows gathered per chunk by the others) gives the generic
-// kernels' bits, for MatVec and MatMul (positions in groups of sixteen
-// and left over), on one to three threads, with row counts that leave
-// partial groups and chunks.
-func TestPanelsMatchPlain(t *testing.T) {
-	pools := splitPools(t, 1, 2, 3)
-	defer useLevel("")
-	rng := rand.New(rand.NewPCG(23, 24))
-	for _, tc := range []struct {
-		typ        quant.Type
-		unit, cols int
-		panel      int
-	}{{quant.Q8_0, 34, 1024, 256}, {quant.Q8_0, 34, 480, 160}, {quant.Q4_0, 18, 1024, 512}, {quant.Q4_K, 144, 1024, 512}} {
-		for _, rows := range []int{1, 3, 4, 7, 37, 1030} {
-			m, err := NewMatrix(tc.typ, rows, tc.cols, levelMatrix(rng, tc.typ, rows, tc.cols))
-			if err != nil {
-				t.Fatal(err)
-			}
-			pm := panelledCopy(m, tc.panel, tc.unit)
-			x := levelActs(rng, 37, tc.cols)
-			for _, n := range []int{1, 2, 16, 37} {
-				want := genericProduct(tc.typ, m.Data, rows, tc.cols, x, n)
-				for _, l := range append([]*level{findLevel("generic")}, testLevels(t)...) {
-					useLevel(l.name)
-					for _, p := range pools {
-						y := make([]float32, n*rows)
-						for i := range y {
-							y[i] = float32(math.NaN()) // a first panel must not read y
-						}
-						p.MatMul(y, pm, x, n)
-						for i := range y {
-							if !sameBits(y[i], want[i]) {
-								t.Fatalf("%v %s %d×%d in panels of %d, %d positions, %d threads: y[%d] = %g, generic %g",
-									tc.typ, l.name, rows, tc.cols, tc.panel, n, p.Threads(), i, y[i], want[i])
-							}
-						}
-					}
-					useLevel("")
-				}
-			}
-		}
-	}
-}
-
 // TestWeightsPanels checks a matrix stored in panels by Weights.Add: its
 // products, RowRange (whole only), and copying it under a level without
 // the layout, which gives the plain rows.
@@ -371,5 +329,29 @@ func TestWeightsPanels(t *testing.T) {
 	}
 	if plain.Interleaved() || !bytes.Equal(plain.Data, m.Data) {
 		t.Errorf("copying a panelled matrix under generic did not give the plain rows")
+	}
+}
+
+// checkEveryLevel checks that MatMul of m (in any layout) with the first
+// n positions of x gives want, the generic kernels' bits, at every level
+// this CPU runs and on each of pools. y starts as NaNs, so that a kernel
+// reading y where it should not (a first column panel) fails.
+func checkEveryLevel(t *testing.T, pools []*Pool, what string, m Matrix, x []float32, n int, want []float32) {
+	t.Helper()
+	defer useLevel("")
+	for _, l := range append([]*level{findLevel("generic")}, testLevels(t)...) {
+		useLevel(l.name)
+		for _, p := range pools {
+			y := make([]float32, n*m.Rows)
+			for i := range y {
+				y[i] = float32(math.NaN())
+			}
+			p.MatMul(y, m, x, n)
+			for i := range y {
+				if !sameBits(y[i], want[i]) {
+					t.Fatalf("%s, %s, %d positions, %d threads: y[%d] = %g, generic %g", what, l.name, n, p.Threads(), i, y[i], want[i])
+				}
+			}
+		}
 	}
 }
