@@ -101,16 +101,12 @@ func tileQ4_0VNNIIL(y []float32, ys int, w []byte, rb, nrows int, acts []actVec,
 	tile16IL(lQ4_0, tileQ4_0AVX2, y, ys, w, rb, nrows, acts, plain)
 }
 
-// tile16Asm runs the 16-position tile of t (Q8_0 or Q4_0). It is called
-// directly (not through a func value) so that callers' result buffers
-// stay on the stack.
-func tile16Asm(t legacyQuant, y *float32, ys int, w *byte, rowStep, nrows int, a *actVec, blockStep, groupFix int) {
-	tile16AsmPanels(t, y, ys, w, rowStep, nrows, a, blockStep, groupFix, len(a.d), 0)
-}
-
-// tile16AsmPanels is tile16Asm for rows whose blocks lie in runs of
+// tile16AsmPanels runs the 16-position tile of t (Q8_0 or Q4_0; steps
+// as q8_0Tile16VNNI documents) for rows whose blocks lie in runs of
 // panelBlocks blocks, panelJump bytes apart after each run (column
-// panels, layout.go).
+// panels, layout.go; panelBlocks = len(a.d) for whole rows). It is
+// called directly (not through a func value) so that callers' result
+// buffers stay on the stack.
 func tile16AsmPanels(t legacyQuant, y *float32, ys int, w *byte, rowStep, nrows int, a *actVec, blockStep, groupFix, panelBlocks, panelJump int) {
 	if t == lQ8_0 {
 		q8_0Tile16VNNI(y, ys, w, rowStep, nrows, &a.t16[0], &a.d16[0], &a.s16[0], len(a.d), blockStep, groupFix, panelBlocks, panelJump)
@@ -163,29 +159,11 @@ func tile16Panels(t legacyQuant, y []float32, ys int, data []byte, rows, prb, np
 // other. Positions after the last group of sixteen go to rest with the
 // rows de-interleaved into plain.
 func tile16IL(t legacyQuant, rest tileDot, y []float32, ys int, w []byte, rb, nrows int, acts []actVec, plain []byte) {
-	bb := t.blockBytes()
-	n := len(acts)
-	_ = w[nrows*rb-1]
-	full := nrows &^ (ilGroup - 1)
-	p := 0
-	if ys < 1<<26 { // the scatter indices p*ys are int32
-		for ; p+16 <= n; p += 16 {
-			yp := y[p*ys:]
-			_ = yp[15*ys+nrows-1]
-			a := &acts[p]
-			if full > 0 {
-				tile16Asm(t, &yp[0], ys, &w[0], bb, full, a, ilGroup*bb, ilGroup*(rb-bb))
-			}
-			for r := full; r < nrows; r++ {
-				var one [64]float32
-				tile16Asm(t, &one[0], 4, &w[r*rb], 0, 4, a, bb, 0)
-				spread(yp[r:], ys, one[:], 4)
-			}
-		}
-	}
-	if p < n {
+	// One panel holding the whole rows.
+	p := tile16Panels(t, y, ys, w, nrows, rb, 1, 0, nrows, acts)
+	if p < len(acts) {
 		plain = plain[:nrows*rb]
-		deinterleave4(plain, w, rb, bb, nrows)
+		deinterleave4(plain, w, rb, t.blockBytes(), nrows)
 		rest(y[p*ys:], ys, plain, rb, nrows, acts[p:])
 	}
 }
