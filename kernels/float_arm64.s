@@ -141,6 +141,22 @@ rstore: \
 	BGT rgroup; \
 	RET
 
+// FTILE_ARGS loads the arguments of the float tiles' common signature
+// (y *float32, ystride int, w *byte, rowBytes, nrows int, x *[4]*float32,
+// n int) into FTILE's registers. Defined before the first TEXT, where go
+// vet's frame check does not read it as part of a function.
+#define FTILE_ARGS \
+	MOVD y+0(FP), R0; \
+	MOVD ystride+8(FP), R1; \
+	LSL $2, R1; \
+	MOVD w+16(FP), R2; \
+	MOVD rowBytes+24(FP), R3; \
+	MOVD nrows+32(FP), R15; \
+	MOVD x+40(FP), R11; \
+	LDP (R11), (R19, R20); \
+	LDP 16(R11), (R21, R22); \
+	MOVD n+48(FP), R12
+
 // func f32RowsNEON(y *float32, w *byte, rowBytes, nrows int, x *float32, n int)
 TEXT ·f32RowsNEON(SB), NOSPLIT, $0-48
 	MOVD y+0(FP), R0
@@ -173,7 +189,7 @@ TEXT ·bf16RowsNEON(SB), NOSPLIT, $0-48
 
 // FTILE: prefill, two rows × four positions per step (R15 = nrows, even),
 // each run of eight weights loaded and converted once for the four
-// positions. R0 y (this pair's first row in position 0), R1 the
+// positions; it loads the tiles' arguments (FTILE_ARGS). R0 y (this pair's first row in position 0), R1 the
 // positions' stride in bytes, R2 w, R3 rowBytes, R19..R22 the positions'
 // activations, R12 the columns (then the runs of eight in them, R13 the
 // columns after the runs). R8, R9 point
@@ -183,6 +199,7 @@ TEXT ·bf16RowsNEON(SB), NOSPLIT, $0-48
 // products in V28..V31. After the runs, V16 holds row 0's four sums and
 // V20 row 1's (lane p = position p).
 #define FTILE(LD8, CVT8, DUP) \
+	FTILE_ARGS; \
 	AND $7, R12, R13; \
 	LSR $3, R12; \
 tpair: \
@@ -277,42 +294,12 @@ tstore: \
 
 // func f32TileNEON(y *float32, ystride int, w *byte, rowBytes, nrows int, x *[4]*float32, n int)
 TEXT ·f32TileNEON(SB), NOSPLIT, $0-56
-	MOVD y+0(FP), R0
-	MOVD ystride+8(FP), R1
-	LSL $2, R1
-	MOVD w+16(FP), R2
-	MOVD rowBytes+24(FP), R3
-	MOVD nrows+32(FP), R15
-	MOVD x+40(FP), R11
-	LDP (R11), (R19, R20)
-	LDP 16(R11), (R21, R22)
-	MOVD n+48(FP), R12
 	FTILE(LD8_F32, CVT8_F32, DUP_F32)
 
 // func f16TileNEON(y *float32, ystride int, w *byte, rowBytes, nrows int, x *[4]*float32, n int)
 TEXT ·f16TileNEON(SB), NOSPLIT, $0-56
-	MOVD y+0(FP), R0
-	MOVD ystride+8(FP), R1
-	LSL $2, R1
-	MOVD w+16(FP), R2
-	MOVD rowBytes+24(FP), R3
-	MOVD nrows+32(FP), R15
-	MOVD x+40(FP), R11
-	LDP (R11), (R19, R20)
-	LDP 16(R11), (R21, R22)
-	MOVD n+48(FP), R12
 	FTILE(LD8_F16, CVT8_F16, DUP_F16)
 
 // func bf16TileNEON(y *float32, ystride int, w *byte, rowBytes, nrows int, x *[4]*float32, n int)
 TEXT ·bf16TileNEON(SB), NOSPLIT, $0-56
-	MOVD y+0(FP), R0
-	MOVD ystride+8(FP), R1
-	LSL $2, R1
-	MOVD w+16(FP), R2
-	MOVD rowBytes+24(FP), R3
-	MOVD nrows+32(FP), R15
-	MOVD x+40(FP), R11
-	LDP (R11), (R19, R20)
-	LDP 16(R11), (R21, R22)
-	MOVD n+48(FP), R12
 	FTILE(LD8_BF16, CVT8_BF16, DUP_BF16)
