@@ -387,26 +387,15 @@ vkfresh:
 	MOVQ nb+56(FP), CX
 
 vksb:
-	// The same super-block of the next group: for interleaved rows one
-	// 576-byte run, prefetched into L2 (which streams better from
-	// memory there than into L1; BENCHMARKS.md).
-	LEAQ (BX)(R11*1), AX
+	// Rows one after the other are four streams: prefetch the same
+	// super-block of the next group. Interleaved rows are one run,
+	// which the hardware prefetchers follow on their own: prefetching
+	// it too made decode slower end to end (BENCHMARKS.md, "Where
+	// decode's time goes").
 	CMPQ R8, $144
-	JEQ vkrun
+	JEQ vkfetched
+	LEAQ (BX)(R11*1), AX
 	PREFETCH4_144
-	JMP vkfetched
-
-vkrun:
-	PREFETCHT1 (AX)
-	PREFETCHT1 64(AX)
-	PREFETCHT1 128(AX)
-	PREFETCHT1 192(AX)
-	PREFETCHT1 256(AX)
-	PREFETCHT1 320(AX)
-	PREFETCHT1 384(AX)
-	PREFETCHT1 448(AX)
-	PREFETCHT1 512(AX)
-	PREFETCHT1 575(AX)
 
 vkfetched:
 
