@@ -299,17 +299,24 @@ GLOBL zidxP<>(SB), RODATA|NOPTR, $64
 // Q4KW_ROW computes one row's super-block products with the
 // activation's quants in Z0..Z3 (packK16Z order) into LO and HI, 16 int32
 // lanes each: lane 4L+k of LO sums products of sub-block 2L, of HI of
-// sub-block 2L+1. The two 64-byte halves of qs (at Q0, Q1) are regrouped
-// by 16-byte quarters so that 128-bit lane L of both holds the 32 bytes
-// of qs that carry sub-blocks 2L (low nibbles) and 2L+1 (high nibbles);
-// then each VPDPBUSD pair adds into one accumulator per sub-block set.
+// sub-block 2L+1. The 128 bytes of qs are loaded 32 bytes at a time (Q0,
+// Q0H, Q1, Q1H) into two 64-byte registers: on the reference VM (AMD
+// EPYC, Zen 5) a stream of 32-byte loads from memory runs faster than
+// one of 64-byte loads, and without the prefetches of interleaved rows
+// the inserts cost less than they gain end to end (BENCHMARKS.md,
+// "Where decode's time goes"). They are regrouped by 16-byte quarters
+// so that 128-bit lane L of both holds the 32 bytes of qs that carry
+// sub-blocks 2L (low nibbles) and 2L+1 (high nibbles); then each
+// VPDPBUSD pair adds into one accumulator per sub-block set.
 // The high nibbles are used in place (bytes & 0xf0, 16 times their
 // value), and HI's exact multiples of 16 are shifted back. Each lane is
 // then a sum of 8 products of a nibble (0..15) and a quant (-128..127),
 // so it fits in int16 (|x| ≤ 15360) for Q4KW_PAIR's VPACKSSDW.
-#define Q4KW_ROW(Q0, Q1, LO, HI) \
-	VMOVDQU64 Q0, Z12; \
-	VMOVDQU64 Q1, Z13; \
+#define Q4KW_ROW(Q0, Q0H, Q1, Q1H, LO, HI) \
+	VMOVDQU Q0, Y12; \
+	VINSERTI64X4 $1, Q0H, Z12, Z12; \
+	VMOVDQU Q1, Y13; \
+	VINSERTI64X4 $1, Q1H, Z13, Z13; \
 	VSHUFI64X2 $0x88, Z13, Z12, Z14; \
 	VSHUFI64X2 $0xdd, Z13, Z12, Z15; \
 	VPANDD Z31, Z14, Z16; \
@@ -416,11 +423,11 @@ vkfetched:
 	VPERMD Z11, Z25, Z11
 	VPMADDWD Z11, Z10, Z10
 
-	Q4KW_ROW(16(BX), 80(BX), Z18, Z19)
-	Q4KW_ROW(16(BX)(R8*1), 80(BX)(R8*1), Z26, Z27)
+	Q4KW_ROW(16(BX), 48(BX), 80(BX), 112(BX), Z18, Z19)
+	Q4KW_ROW(16(BX)(R8*1), 48(BX)(R8*1), 80(BX)(R8*1), 112(BX)(R8*1), Z26, Z27)
 	Q4KW_PAIR(Z18, Z19, Z26, Z27, Z6, Z4)
-	Q4KW_ROW(16(BX)(R8*2), 80(BX)(R8*2), Z18, Z19)
-	Q4KW_ROW(16(BX)(R9*1), 80(BX)(R9*1), Z26, Z27)
+	Q4KW_ROW(16(BX)(R8*2), 48(BX)(R8*2), 80(BX)(R8*2), 112(BX)(R8*2), Z18, Z19)
+	Q4KW_ROW(16(BX)(R9*1), 48(BX)(R9*1), 80(BX)(R9*1), 112(BX)(R9*1), Z26, Z27)
 	Q4KW_PAIR(Z18, Z19, Z26, Z27, Z7, Z5)
 
 	// Lane L of Z4 = [r0 r0 r1 r1], of Z5 = [r2 r2 r3 r3]: Z6 = lane L's
