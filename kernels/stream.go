@@ -47,51 +47,34 @@ func StreamRead(b []byte) uint64 {
 	return x ^ readXORGeneric(tail[:])
 }
 
-// ReadProbe measures this machine's memory read bandwidth: decode's
-// roofline. It owns a buffer far larger than the last-level cache,
-// allocated as Weights memory is (huge pages where the OS has them: the
-// fastest a read stream gets) and touched once, so that measurements
-// exclude page faults.
+// ReadProbe measures how fast this machine reads a piece of memory with
+// a plain sequential read loop: over a model's weights, decode's
+// roofline.
 type ReadProbe struct {
 	buf []byte
 }
 
-// NewReadProbe allocates a probe over size bytes (at least readUnit).
-func NewReadProbe(size int) (*ReadProbe, error) {
-	if size < readUnit {
-		return nil, fmt.Errorf("kernels: read probe of %d bytes: too small", size)
+// NewReadProbeOver returns a probe that reads mem in place (never writing
+// it): a model's weights (Weights.Memory), so that decode is compared
+// with a plain read of the very bytes it streams. Memory regions of one
+// machine read at different rates (by a tenth on the reference VM), and
+// a buffer of the probe's own would measure other ones. The last
+// len(mem) mod 256 bytes are left out.
+func NewReadProbeOver(mem []byte) (*ReadProbe, error) {
+	if len(mem) < readUnit {
+		return nil, fmt.Errorf("kernels: read probe over %d bytes: too small", len(mem))
 	}
-	buf := allocWeights(size / readUnit * readUnit)
-	for i := 0; i < len(buf); i += 4096 {
-		buf[i] = byte(i >> 12)
-	}
-	return &ReadProbe{buf: buf}, nil
+	n := len(mem) / readUnit * readUnit
+	return &ReadProbe{buf: mem[:n:n]}, nil
 }
 
-// MeasureFor returns the mean read bandwidth in bytes per second with the
-// pool's threads over whole passes of the buffer that last at least d in
-// all (one pass at least, after a warm-up pass). A measurement of
-// something else that took d, right before or after, is then compared
-// with memory over a window of the same length: the best of many short
-// passes would catch this machine's fastest moments and overstate what a
-// long run can get.
-func (r *ReadProbe) MeasureFor(p *Pool, d time.Duration) float64 {
-	r.pass(p)
-	var el time.Duration
-	n := 0
-	for n == 0 || el < d {
-		el += r.pass(p)
-		n++
-	}
-	if el <= 0 {
-		return 0
-	}
-	return float64(n) * float64(len(r.buf)) / el.Seconds()
-}
+// Bytes is how many bytes one pass reads.
+func (r *ReadProbe) Bytes() int { return len(r.buf) }
 
-// pass streams the whole buffer once with the pool's threads and returns
-// how long it took.
-func (r *ReadProbe) pass(p *Pool) time.Duration {
+// Pass reads the probe's memory once, front to back, with the pool's
+// threads (each a contiguous share, as a product's rows are split), and
+// returns how long it took.
+func (r *ReadProbe) Pass(p *Pool) time.Duration {
 	units := len(r.buf) / readUnit
 	var sum atomic.Uint64 // keeps the reads live
 	t0 := time.Now()

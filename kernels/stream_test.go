@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
-	"time"
 )
 
 // xorWords is the plain definition of StreamRead's checksum.
@@ -47,30 +46,6 @@ func TestStreamRead(t *testing.T) {
 	}
 }
 
-func TestReadProbe(t *testing.T) {
-	probe, err := NewReadProbe(4 << 20)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, threads := range []int{1, 2} {
-		p := NewPool(threads)
-		mean := probe.MeasureFor(p, 0)
-		const window = 20 * time.Millisecond
-		t0 := time.Now()
-		probe.MeasureFor(p, window)
-		if el := time.Since(t0); el < window {
-			t.Errorf("%d threads: MeasureFor(%v) returned after %v", threads, window, el)
-		}
-		p.Close()
-		if mean <= 0 {
-			t.Errorf("%d threads: read bandwidth %v, want a positive rate", threads, mean)
-		}
-	}
-	if _, err := NewReadProbe(100); err == nil {
-		t.Error("a probe of 100 bytes: want an error")
-	}
-}
-
 // BenchmarkStreamRead reports the read bandwidth of one thread over a
 // buffer larger than the caches (the MB/s column).
 func BenchmarkStreamRead(b *testing.B) {
@@ -84,18 +59,54 @@ func BenchmarkStreamRead(b *testing.B) {
 	}
 }
 
+// BenchmarkReadProbe reports the probe's read bandwidth over 512 MiB of
+// memory allocated as Weights memory is.
 func BenchmarkReadProbe(b *testing.B) {
+	mem := allocWeights(512 << 20)
+	for i := 0; i < len(mem); i += 4096 {
+		mem[i] = 1
+	}
+	probe, err := NewReadProbeOver(mem)
+	if err != nil {
+		b.Fatal(err)
+	}
 	for _, threads := range []int{1, 2} {
 		b.Run(fmt.Sprintf("t%d", threads), func(b *testing.B) {
 			p := NewPool(threads)
 			defer p.Close()
-			probe, err := NewReadProbe(512 << 20)
-			if err != nil {
-				b.Fatal(err)
-			}
+			b.SetBytes(int64(probe.Bytes()))
 			for b.Loop() {
-				b.ReportMetric(probe.MeasureFor(p, 100*time.Millisecond)/1e9, "GB/s")
+				probe.Pass(p)
 			}
 		})
+	}
+}
+
+func TestReadProbeOver(t *testing.T) {
+	mem := make([]byte, 3<<20+100)
+	rng := rand.New(rand.NewPCG(5, 5))
+	for i := range mem {
+		mem[i] = byte(rng.Uint32())
+	}
+	before := xorWords(mem)
+	probe, err := NewReadProbeOver(mem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := probe.Bytes(), len(mem)/readUnit*readUnit; got != want {
+		t.Errorf("Bytes() = %d, want %d (whole %d-byte units of %d)", got, want, readUnit, len(mem))
+	}
+	for _, threads := range []int{1, 2} {
+		p := NewPool(threads)
+		if el := probe.Pass(p); el <= 0 {
+			t.Errorf("%d threads: a pass took %v", threads, el)
+		}
+		p.Close()
+	}
+	if xorWords(mem) != before {
+		t.Error("reading the memory changed it")
+	}
+	if _, err := NewReadProbeOver(mem[:readUnit-1]); err == nil {
+		t.Errorf("a probe over %d bytes: want an error", readUnit-1)
 	}
 }

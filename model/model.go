@@ -59,6 +59,8 @@ type Model struct {
 	head       kernels.Matrix
 	layers     []layer
 	ropeFreqs  []float32 // optional per-pair divisors (Llama 3.1+)
+	// weights holds the matrices a decode step streams (packWeights).
+	weights *kernels.Weights
 
 	mu      sync.Mutex
 	scratch scratch
@@ -163,6 +165,12 @@ func (m *Model) WeightBytes() int64 {
 	return n
 }
 
+// WeightMemory returns the memory holding the matrices a decode step
+// streams (WeightBytes of them, each padded to a cache line), in the
+// order a forward pass reads them: what a read-bandwidth probe of decode's
+// roofline should read (kernels.NewReadProbeOver). It must not be written.
+func (m *Model) WeightMemory() []byte { return m.weights.Memory() }
+
 // packWeights copies the matrices a decode step streams (every layer's
 // and the head) into one kernels.Weights, in the order a forward pass
 // reads them, joining q/k/v and gate/up where their types match, and lets
@@ -181,6 +189,7 @@ func (m *Model) packWeights(f *gguf.File) error {
 		lens = append(lens, len(m.head.Data))
 	}
 	ws := kernels.NewWeights(kernels.WeightsSize(lens...))
+	m.weights = ws
 	add := func(dst *kernels.Matrix, ms ...*kernels.Matrix) error {
 		var src []kernels.Matrix
 		for _, w := range ms {

@@ -33,12 +33,12 @@ type benchResult struct {
 	WeightBytesPerToken int64   `json:"weight_bytes_per_token"`
 	EffectiveGBps       float64 `json:"effective_gbps"`
 	// MemoryGBps is this machine's memory read bandwidth with the same
-	// threads, measured by a plain sequential read loop (kernels.ReadProbe)
-	// right after each decode run for as long as that run took; each run's
-	// decode rate is compared with its own probe (RooflineRunsPct), and
-	// RooflinePct, their median, is how close decode runs to the limit
-	// memory sets. MemoryGBps is the median of the probes
-	// (MemoryRunsGBps).
+	// threads over the same bytes: after every decode step a plain
+	// sequential read loop (kernels.ReadProbe) reads the weight memory
+	// the step streamed, once. Each run's decode rate is compared with
+	// its own steps' reads (RooflineRunsPct), and RooflinePct, their
+	// median, is how close decode runs to the limit memory sets.
+	// MemoryGBps is the median of the runs' read rates (MemoryRunsGBps).
 	MemoryGBps      float64   `json:"memory_gbps,omitempty"`
 	RooflinePct     float64   `json:"roofline_pct,omitempty"`
 	MemoryRunsGBps  []float64 `json:"memory_runs_gbps,omitempty"`
@@ -75,13 +75,13 @@ func newBenchCmd() *cobra.Command {
 generation (--gen-tokens single-token decode steps, head included) on this
 machine, best of --repeat runs, and the effective bandwidth of weight traffic
 (weight bytes read per decoded token × tokens/s). Decoding reads every weight
-once per token, so memory read bandwidth bounds it: right after each decode
-run, bench measures that bandwidth with the same threads for as long as the
-run took (a plain sequential read loop over 512 MiB, repeated), and prints
-decode's share of it, the roofline ratio: the median over the runs, each run
-against its own measurement, so that a machine whose memory speed drifts
-compares like with like. Models that fit in the CPU cache are not bound by
-memory and can exceed 100%.`,
+once per token, so memory read bandwidth bounds it: after every decode step,
+outside its timing, bench reads the same weight memory once with the same
+threads (a plain sequential read loop), and prints decode's share of that
+read rate, the roofline ratio: the median over the runs, each run against the
+reads between its own steps, so that a machine whose memory speed drifts
+compares like with like. Weights that fit in the CPU cache are read from it
+by both, so for small models the ratio compares with cache bandwidth.`,
 		Example: "  tessera bench --model synth-1b-q8_0.gguf --threads 2 --json",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			lm, err := loadLocalModel(modelPath, threads)
@@ -96,18 +96,19 @@ memory and can exceed 100%.`,
 				}
 				defer stop()
 			}
-			// The read probe runs right after each decode run, for as
-			// long as it took, so that each run is compared with memory
-			// over a window of the same length minutes apart at most:
-			// this machine kind's bandwidth drifts by a third between
-			// minutes.
-			var probe func(time.Duration) float64
+			// The read probe reads the weights themselves, once after
+			// every decode step: the same bytes as decode, at the same
+			// moments. This machine kind's bandwidth drifts by a third
+			// between minutes, and its memory regions read at rates a
+			// tenth apart, so a buffer of the probe's own, or a probe
+			// after the whole run, would compare decode with other memory
+			// or other moments.
+			var probe *kernels.ReadProbe
 			if !noBandwidth {
-				rp, err := kernels.NewReadProbe(readProbeBytes)
-				if err != nil {
+				var err error
+				if probe, err = kernels.NewReadProbeOver(lm.model.WeightMemory()); err != nil {
 					return err
 				}
-				probe = func(d time.Duration) float64 { return rp.MeasureFor(lm.pool, d) }
 			}
 			res, err := runBench(lm, promptN, genN, repeat, probe)
 			if err != nil {
@@ -132,10 +133,6 @@ memory and can exceed 100%.`,
 	cmd.Flags().IntVar(&nodes, "nodes", 0, "also measure through this many in-process nodes on 127.0.0.1 (0: only in-process)")
 	return cmd
 }
-
-// readProbeBytes is the buffer the read-bandwidth probe streams: far
-// larger than any last-level cache.
-const readProbeBytes = 512 << 20
 
 // startCPUProfile starts writing a CPU profile to path; the returned
 // function stops it and closes the file.
@@ -164,10 +161,10 @@ type measurement struct {
 	ttft                    time.Duration // prefill of the prompt + head: the wait for the first token
 }
 
-// runBench measures the model in-process; probe, if not nil, runs after
-// each decode run for as long as that run took and returns the memory
-// read bandwidth in bytes per second, which gives the roofline fields.
-func runBench(lm *localModel, promptN, genN, repeat int, probe func(time.Duration) float64) (benchResult, error) {
+// runBench measures the model in-process; probe, if not nil, reads the
+// weight memory once after every decode step, which gives the roofline
+// fields.
+func runBench(lm *localModel, promptN, genN, repeat int, probe *kernels.ReadProbe) (benchResult, error) {
 	m := lm.model
 	cfg := m.Config
 	if promptN < 1 || genN < 1 || repeat < 1 {
@@ -180,17 +177,14 @@ func runBench(lm *localModel, promptN, genN, repeat int, probe func(time.Duratio
 		Model: lm.name, Threads: lm.pool.Threads(), PromptTokens: promptN, GenTokens: genN,
 		WeightBytesPerToken: m.WeightBytes(),
 	}
-	var afterDecode func(time.Duration) error
+	// Per decode run: its steps' time, and the probe's reads after them.
+	type runTimes struct{ decode, read time.Duration }
+	runs := make([]runTimes, repeat)
+	var afterStep func(run int, step time.Duration)
 	if probe != nil {
-		afterDecode = func(el time.Duration) error {
-			read := probe(el)
-			if read <= 0 || el <= 0 {
-				return fmt.Errorf("bench: no read bandwidth measured after a decode run of %v", el)
-			}
-			decode := float64(res.WeightBytesPerToken) * float64(genN) / el.Seconds()
-			res.MemoryRunsGBps = append(res.MemoryRunsGBps, read/1e9)
-			res.RooflineRunsPct = append(res.RooflineRunsPct, 100*decode/read)
-			return nil
+		afterStep = func(run int, step time.Duration) {
+			runs[run].decode += step
+			runs[run].read += probe.Pass(lm.pool)
 		}
 	}
 	local, err := measure(lm, func() (generate.Layers, func(), error) {
@@ -203,9 +197,20 @@ func runBench(lm *localModel, promptN, genN, repeat int, probe func(time.Duratio
 		// charge page faults to the first tokens.
 		l.Session.Reserve(l.Session.MaxLen())
 		return l, func() {}, nil
-	}, promptN, genN, repeat, afterDecode)
+	}, promptN, genN, repeat, afterStep)
 	if err != nil {
 		return res, err
+	}
+	if probe != nil {
+		for _, r := range runs {
+			if r.decode <= 0 || r.read <= 0 {
+				return res, fmt.Errorf("bench: no read bandwidth measured (decode %v, reads %v)", r.decode, r.read)
+			}
+			decode := float64(res.WeightBytesPerToken) * float64(genN) / r.decode.Seconds()
+			read := float64(probe.Bytes()) * float64(genN) / r.read.Seconds()
+			res.MemoryRunsGBps = append(res.MemoryRunsGBps, read/1e9)
+			res.RooflineRunsPct = append(res.RooflineRunsPct, 100*decode/read)
+		}
 	}
 	res.PrefillTokS, res.DecodeTokS = local.prefillTokS, local.decodeTokS
 	res.TTFTMillis = float64(local.ttft.Microseconds()) / 1000
@@ -231,9 +236,9 @@ func median(v []float64) float64 {
 
 // measure times prefill (promptN positions at once, then the head) and
 // decode (genN steps of embed, layers, head, argmax) through fresh layers,
-// best of repeat runs; afterDecode, if not nil, runs after each decode
-// run (outside the timing) with the time that run took.
-func measure(lm *localModel, newLayers layersFactory, promptN, genN, repeat int, afterDecode func(time.Duration) error) (measurement, error) {
+// best of repeat runs; afterStep, if not nil, runs after every decode
+// step, outside the timing, with the run's index and the step's time.
+func measure(lm *localModel, newLayers layersFactory, promptN, genN, repeat int, afterStep func(run int, step time.Duration)) (measurement, error) {
 	m := lm.model
 	cfg := m.Config
 	ctx := context.Background()
@@ -276,8 +281,9 @@ func measure(lm *localModel, newLayers layersFactory, promptN, genN, repeat int,
 			return best, err
 		}
 		tok := lm.tok.BOS()
-		t0 := time.Now()
+		var el time.Duration
 		for pos := 0; pos < genN; pos++ {
+			t0 := time.Now()
 			if err := m.Embed(step, []int{tok}); err != nil {
 				release()
 				return best, err
@@ -291,15 +297,14 @@ func measure(lm *localModel, newLayers layersFactory, promptN, genN, repeat int,
 				return best, err
 			}
 			tok = sample.Argmax(logits)
-		}
-		el := time.Since(t0)
-		best.decodeTokS = max(best.decodeTokS, float64(genN)/el.Seconds())
-		release()
-		if afterDecode != nil {
-			if err := afterDecode(el); err != nil {
-				return best, err
+			st := time.Since(t0)
+			el += st
+			if afterStep != nil {
+				afterStep(r, st)
 			}
 		}
+		best.decodeTokS = max(best.decodeTokS, float64(genN)/el.Seconds())
+		release()
 	}
 	return best, nil
 }
@@ -377,7 +382,7 @@ func printBench(w io.Writer, r benchResult, asJSON bool) error {
 			r.Nodes, r.ChainPrefillTokS, r.ChainDecodeTokS, r.ChainDecodeRatio, r.ChainTTFTMillis, r.WireBytesPerTokenHop)
 	}
 	if err == nil && r.MemoryGBps > 0 {
-		_, err = fmt.Fprintf(w, "memory   %.2f GB/s read with %d threads (plain sequential read loop after each decode run, median): decode's roofline is %.1f tok/s\n",
+		_, err = fmt.Fprintf(w, "memory   %.2f GB/s read with %d threads (a plain sequential read of the weights after each decode step, median of the runs): decode's roofline is %.1f tok/s\n",
 			r.MemoryGBps, r.Threads, r.MemoryGBps*1e9/float64(r.WeightBytesPerToken))
 	}
 	return err
