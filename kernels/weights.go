@@ -45,6 +45,12 @@ func WeightsSize(lens ...int) int {
 	return n
 }
 
+// Memory returns the bytes of the matrices added so far, in the order
+// they were added (each padded to a cache line): the memory a pass through
+// all of them streams, for a read probe over the same bytes
+// (NewReadProbeOver). The matrices are views of it; it must not be written.
+func (w *Weights) Memory() []byte { return w.buf[:w.used:w.used] }
+
 // Add copies the rows of ms, one matrix after the other, into w and
 // returns them as one matrix: a product with it computes the products of
 // all of ms in one pass (y holds their outputs one after the other, per
@@ -61,12 +67,6 @@ func WeightsSize(lens ...int) int {
 // interleaved column panels instead (layout.go) if the kernel reads
 // those and the width splits into equal panels; RowRange then returns it
 // only whole.
-// Memory returns the bytes of the matrices added so far, in the order
-// they were added (each padded to a cache line): the memory a pass through
-// all of them streams, for a read probe over the same bytes
-// (NewReadProbeOver). The matrices are views of it; it must not be written.
-func (w *Weights) Memory() []byte { return w.buf[:w.used:w.used] }
-
 func (w *Weights) Add(ms ...Matrix) (Matrix, error) {
 	if len(ms) == 0 {
 		return Matrix{}, fmt.Errorf("kernels: no matrices to add")
