@@ -82,7 +82,7 @@ func avx512Kernels(t *kernelTable) {
 	t[quant.Q4_1] = legacyKernel(lQ4_1, isaVNNI, "avx512")
 	t[quant.Q5_0] = legacyKernel(lQ5_0, isaVNNI, "avx512")
 	t[quant.Q5_1] = legacyKernel(lQ5_1, isaVNNI, "avx512")
-	t[quant.Q4_K] = kernel{act: actQ8_K, pack: packK16Z, dot: dotQ4_KVNNI, rows: rowsQ4_KVNNI, rowsIL: rowsQ4_KVNNIIL, tileIL: tileQ4_KVNNIIL, ilUnit: 144, ilMaxCols: 4096, tile: tileQ4_KVNNI, prep: prepTile16, name: "avx512"}
+	t[quant.Q4_K] = kernel{act: actQ8_K, pack: packK16Z, dot: dotQ4_KVNNI, rows: rowsQ4_KVNNI, rowsIL: rowsQ4_KLanesVNNI, ilUnit: ilQ4KLanes, ilMaxCols: 16384, tile: tileQ4_KVNNI, prep: prepTile16, name: "avx512"}
 	// Q6_K and Q5_K rows are the previous level's: avxvnni's where the
 	// CPU has AVX-VNNI too, else avx2's.
 	t[quant.Q6_K] = kernel{act: actQ8_K, pack: packK16, dot: t[quant.Q6_K].dot, rows: t[quant.Q6_K].rows, tile: tileQ6_KVNNI, prep: prepTile16, name: "avx512"}

@@ -172,28 +172,15 @@ func tile16IL(t legacyQuant, rest tileDot, y []float32, ys int, w []byte, rb, nr
 func q4_KTile16VNNI(y *float32, ystride int, w *byte, nrows int, t *int8, d16 *float32, k16 *int16, nb int, sbStep, rowStep, groupFix int)
 
 func tileQ4_KVNNI(y []float32, ys int, w []byte, rb, nrows int, acts []actVec) {
-	if p := tilesQ4_K16(y, ys, w, rb, 0, nrows, acts); p < len(acts) {
+	if p := tilesQ4_K16(y, ys, w, rb, nrows, acts); p < len(acts) {
 		tileQ4_KAVX2(y[p*ys:], ys, w, rb, nrows, acts[p:])
 	}
 }
 
-// tileQ4_KVNNIIL is tileQ4_KVNNI for rows interleaved by super-block in
-// groups of four (layout.go); the rows after the last group are stored
-// one after the other. Positions after the last group of sixteen go to
-// the avx2 tile, with the rows de-interleaved into plain.
-func tileQ4_KVNNIIL(y []float32, ys int, w []byte, rb, nrows int, acts []actVec, plain []byte) {
-	if p := tilesQ4_K16(y, ys, w, rb, nrows&^(ilGroup-1), nrows, acts); p < len(acts) {
-		plain = plain[:nrows*rb]
-		deinterleave4(plain, w, rb, 144, nrows)
-		tileQ4_KAVX2(y[p*ys:], ys, plain, rb, nrows, acts[p:])
-	}
-}
-
-// tilesQ4_K16 computes nrows rows of w, the first il of them interleaved
-// (a multiple of four) and the rest one after the other, for the whole
-// groups of sixteen positions of acts, and returns how many positions it
-// computed.
-func tilesQ4_K16(y []float32, ys int, w []byte, rb, il, nrows int, acts []actVec) int {
+// tilesQ4_K16 computes nrows rows of w, stored one after the other, for
+// the whole groups of sixteen positions of acts, and returns how many
+// positions it computed.
+func tilesQ4_K16(y []float32, ys int, w []byte, rb, nrows int, acts []actVec) int {
 	n := len(acts)
 	_ = w[nrows*rb-1]
 	p := 0
@@ -204,12 +191,7 @@ func tilesQ4_K16(y []float32, ys int, w []byte, rb, il, nrows int, acts []actVec
 		yp := y[p*ys:]
 		_ = yp[15*ys+nrows-1]
 		a := &acts[p]
-		if il > 0 {
-			q4_KTile16VNNI(&yp[0], ys, &w[0], il, &a.t16[0], &a.d16[0], &a.k16[0], len(a.d), 4*144, 144, 4*rb-4*144)
-		}
-		if il < nrows {
-			q4_KTile16VNNI(&yp[il], ys, &w[il*rb], nrows-il, &a.t16[0], &a.d16[0], &a.k16[0], len(a.d), 144, rb, 0)
-		}
+		q4_KTile16VNNI(&yp[0], ys, &w[0], nrows, &a.t16[0], &a.d16[0], &a.k16[0], len(a.d), 144, rb, 0)
 	}
 	return p
 }
@@ -231,20 +213,27 @@ func rowsQ4_KVNNI(y []float32, w []byte, rb int, a *actVec) {
 	})
 }
 
-// rowsQ4_KVNNIIL is rowsQ4_KVNNI for rows interleaved by super-block in
-// groups of four (layout.go): each group is one 576-byte run per
-// super-block. The rows after the last group are stored one after the
-// other and computed one at a time.
-func rowsQ4_KVNNIIL(y []float32, w []byte, rb int, a *actVec, acc bool) {
-	nb := len(a.d)
-	forRowsIL(y, w, rb, 144, acc, func(y *float32, from float32, w *byte, rowStep, nrows, sbStep, groupStep int) float32 {
-		one := [4]float32{from, from, from, from}
-		if y == nil {
-			y = &one[0]
-		}
-		q4_KRowsVNNI(y, w, rowStep, nrows, &a.qz[0], &a.d[0], &a.ks[0], nb, sbStep, groupStep, accFlag(acc))
-		return one[0]
-	})
+//go:noescape
+func q4_KLanesVNNI(y *float32, w *byte, ngroups int, q *int8, d *float32, ks *int16, nb int)
+
+// rowsQ4_KLanesVNNI is rowsQ4_KVNNI for rows stored in the ilQ4KLanes
+// layout (layout.go): whole groups of sixteen by q4_KLanesVNNI, the rows
+// after them (stored one after the other) by the four-row kernel. The
+// layout is never stored in column panels, so acc is never set.
+func rowsQ4_KLanesVNNI(y []float32, w []byte, rb int, a *actVec, acc bool) {
+	if acc {
+		panic("kernels: Q4_K rows in lanes are not stored in column panels")
+	}
+	n := len(y)
+	full := n &^ 15
+	if full > 0 {
+		_ = w[full*rb-1]
+		_ = a.ks[16]
+		q4_KLanesVNNI(&y[0], &w[0], full/16, &a.q[0], &a.d[0], &a.ks[16], len(a.d))
+	}
+	if full < n {
+		rowsQ4_KVNNI(y[full:], w[full*rb:n*rb], rb, a)
+	}
 }
 
 //go:noescape

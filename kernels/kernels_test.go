@@ -467,7 +467,10 @@ func TestZeroAllocs(t *testing.T) {
 						t.Fatal(err)
 					}
 					ms = append(ms, interleavedCopy(il, k.ilUnit))
-					// In two column panels.
+				}
+				if k := active.get(typ); k.rowsIL != nil && k.ilUnit > 0 {
+					// In two column panels (of the layouts with units of
+					// bytes; ilQ4KLanes is never panelled).
 					pm, err := NewMatrix(typ, 67, 2*cols, quantMatrix(t, rng, typ, 67, 2*cols))
 					if err != nil {
 						t.Fatal(err)

@@ -24,6 +24,28 @@ import (
 // of an interleaved matrix is interleaved in itself.
 const ilGroup = rowGroup
 
+// ilQ4KLanes is the Matrix.il of Q4_K rows stored for a kernel that keeps
+// sixteen rows in the 32-bit lanes of its registers (the AVX-512 one):
+// per super-block, a group's sixteen rows are one 2304-byte run,
+//
+//	[0, 2048)     dword k (k < 8) of 32-byte nibble chunk j (j < 4) of row
+//	              r at (4k+j)·64 + 4r: the kernel reads the run in order
+//	[2048, 2240)  the twelve scale bytes, byte i of row r at 2048 + 16i + r
+//	[2240, 2304)  the sixteen d, then the sixteen dmin (f16)
+//
+// so that every load feeds all sixteen rows and the scales unpack as
+// whole vectors. The rows after the last whole group stay as they are.
+// BENCHMARKS.md, "rows in the lanes of the registers".
+const ilQ4KLanes = -16
+
+// ilRows is the number of rows interleaved together in layout il.
+func ilRows(il int) int {
+	if il == ilQ4KLanes {
+		return 16
+	}
+	return ilGroup
+}
+
 // Interleaved reports whether m's rows are stored interleaved in groups of
 // four (see Weights.Add) rather than one after the other. Pool products
 // read either layout; code that reads m.Data directly must not assume row
@@ -34,8 +56,9 @@ func (m Matrix) Interleaved() bool { return m.il != 0 }
 // memory and keeping its layout: it is how to take a part of a joined
 // matrix (Weights.Add) without losing an interleaved layout, which
 // NewMatrix on a slice of Data would. For an interleaved m, first must be
-// a multiple of four and the range must end on a multiple of four or at
-// m's last row (else the range would cut a group).
+// a multiple of its group of rows (four, or sixteen for ilQ4KLanes) and
+// the range must end on one or at m's last row (else the range would cut
+// a group).
 func (m Matrix) RowRange(first, n int) (Matrix, error) {
 	rb, _ := m.check()
 	if first < 0 || n <= 0 || first+n > m.Rows {
@@ -47,8 +70,8 @@ func (m Matrix) RowRange(first, n int) (Matrix, error) {
 		}
 		return Matrix{}, fmt.Errorf("kernels: rows [%d, %d) of a %d-row matrix stored in column panels", first, first+n, m.Rows)
 	}
-	if m.il != 0 && (first%ilGroup != 0 || ((first+n)%ilGroup != 0 && first+n != m.Rows)) {
-		return Matrix{}, fmt.Errorf("kernels: rows [%d, %d) cut a group of four interleaved rows", first, first+n)
+	if g := ilRows(m.il); m.il != 0 && (first%g != 0 || ((first+n)%g != 0 && first+n != m.Rows)) {
+		return Matrix{}, fmt.Errorf("kernels: rows [%d, %d) cut a group of %d interleaved rows", first, first+n, g)
 	}
 	part := m
 	part.Rows = n
@@ -66,10 +89,10 @@ func (m Matrix) RowRange(first, n int) (Matrix, error) {
 // column panels instead (below).
 
 // interleave4 rewrites the rows of w (rows of rb bytes) in place into the
-// interleaved layout with units of unit bytes; scratch must hold 4*rb
-// bytes.
+// interleaved layout unit (units of unit bytes, or ilQ4KLanes); scratch
+// must hold ilRows(unit)*rb bytes.
 func interleave4(w []byte, rb, unit, rows int, scratch []byte) {
-	g := ilGroup * rb
+	g := ilRows(unit) * rb
 	for off := 0; off+g <= rows*rb; off += g {
 		copy(scratch[:g], w[off:off+g])
 		deOrInterleave(w[off:off+g], scratch[:g], rb, unit, true)
@@ -77,20 +100,24 @@ func interleave4(w []byte, rb, unit, rows int, scratch []byte) {
 }
 
 // deinterleave4 writes to dst the rows of src (rows of rb bytes, stored
-// interleaved with units of unit bytes) one after the other.
+// in the interleaved layout unit) one after the other.
 func deinterleave4(dst, src []byte, rb, unit, rows int) {
-	g := ilGroup * rb
-	full := rows / ilGroup * g
+	g := ilRows(unit) * rb
+	full := rows / ilRows(unit) * g
 	for off := 0; off < full; off += g {
 		deOrInterleave(dst[off:off+g], src[off:off+g], rb, unit, false)
 	}
 	copy(dst[full:rows*rb], src[full:rows*rb])
 }
 
-// deOrInterleave converts one group of four rows between the layouts:
-// from rows one after the other in src to interleaved in dst (in true),
-// or back.
+// deOrInterleave converts one group of rows between the layouts: from
+// rows one after the other in src to interleaved in dst (in true), or
+// back.
 func deOrInterleave(dst, src []byte, rb, unit int, in bool) {
+	if unit == ilQ4KLanes {
+		deOrLanesQ4K(dst, src, rb, in)
+		return
+	}
 	for k := 0; k < rb; k += unit {
 		for r := range ilGroup {
 			plain := r*rb + k
@@ -99,6 +126,34 @@ func deOrInterleave(dst, src []byte, rb, unit int, in bool) {
 				copy(dst[il:il+unit], src[plain:plain+unit])
 			} else {
 				copy(dst[plain:plain+unit], src[il:il+unit])
+			}
+		}
+	}
+}
+
+// deOrLanesQ4K is deOrInterleave for ilQ4KLanes: one group of sixteen
+// Q4_K rows of rb bytes.
+func deOrLanesQ4K(dst, src []byte, rb int, in bool) {
+	move := func(plain, lanes, n int) {
+		if in {
+			copy(dst[lanes:lanes+n], src[plain:plain+n])
+		} else {
+			copy(dst[plain:plain+n], src[lanes:lanes+n])
+		}
+	}
+	for b := 0; b < rb/144; b++ {
+		run := b * 2304
+		for r := range 16 {
+			blk := r*rb + b*144
+			move(blk, run+2240+2*r, 2)
+			move(blk+2, run+2272+2*r, 2)
+			for i := range 12 {
+				move(blk+4+i, run+2048+16*i+r, 1)
+			}
+			for j := range 4 {
+				for k := range 8 {
+					move(blk+16+32*j+4*k, run+(4*k+j)*64+4*r, 4)
+				}
 			}
 		}
 	}

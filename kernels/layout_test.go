@@ -15,7 +15,7 @@ import (
 func interleavedCopy(m Matrix, unit int) Matrix {
 	rb, _ := m.check()
 	data := append([]byte(nil), m.Data...)
-	interleave4(data, rb, unit, m.Rows, make([]byte, ilGroup*rb))
+	interleave4(data, rb, unit, m.Rows, make([]byte, ilRows(unit)*rb))
 	m.Data, m.il = data, unit
 	return m
 }
@@ -85,6 +85,8 @@ func TestLayoutsMatchPlain(t *testing.T) {
 		copy   func(Matrix) Matrix
 	}{
 		{quant.Q4_K, 512, "interleaved", interleaved(144)},
+		{quant.Q4_K, 512, "in lanes of sixteen rows", interleaved(ilQ4KLanes)},
+		{quant.Q4_K, 2304, "in lanes of sixteen rows", interleaved(ilQ4KLanes)},
 		{quant.Q8_0, 512, "interleaved", interleaved(34)},
 		{quant.Q4_0, 512, "interleaved", interleaved(18)},
 		{quant.Q6_K, 512, "interleaved", interleaved(210)},
@@ -134,10 +136,13 @@ func testWeightsInterleave(t *testing.T, typ quant.Type) {
 		return m
 	}
 	mk := func(rows int) Matrix { return mkCols(rows, cols) }
-	parts := []Matrix{mk(8), mk(4), mk(7)}
 	for _, l := range append([]*level{findLevel("generic")}, testLevels(t)...) {
 		useLevel(l.name)
-		w := NewWeights(1 << 20)
+		// Parts of two groups, one group and two groups less a row, in
+		// the groups of the level's layout.
+		g := ilRows(active.get(typ).ilUnit)
+		parts := []Matrix{mk(2 * g), mk(g), mk(2*g - 1)}
+		w := NewWeights(8 << 20)
 		joined, err := w.Add(parts...)
 		if err != nil {
 			t.Fatal(err)
@@ -151,11 +156,11 @@ func testWeightsInterleave(t *testing.T, typ quant.Type) {
 			// single matrix in panels if the kernel reads them, and a
 			// joined one never.
 			for _, c := range []int{k.ilMaxCols, k.ilMaxCols + 256, 2 * k.ilMaxCols} {
-				one, err := w.Add(mkCols(8, c))
+				one, err := w.Add(mkCols(2*g, c))
 				if err != nil {
 					t.Fatal(err)
 				}
-				two, err := w.Add(mkCols(4, c), mkCols(4, c))
+				two, err := w.Add(mkCols(g, c), mkCols(g, c))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -178,7 +183,7 @@ func testWeightsInterleave(t *testing.T, typ quant.Type) {
 			t.Fatal(err)
 		}
 		if odd.Interleaved() {
-			t.Errorf("%s: parts of 7 then 8 rows were interleaved (the second part would cut a group)", l.name)
+			t.Errorf("%s: parts of %d then %d rows were interleaved (the second part would cut a group)", l.name, 2*g-1, 2*g)
 		}
 		x := randValues(rng, 3*cols)
 		first := 0
@@ -201,9 +206,9 @@ func testWeightsInterleave(t *testing.T, typ quant.Type) {
 			}
 		}
 		if joined.Interleaved() {
-			for _, bad := range [][2]int{{2, 4}, {4, 2}, {8, 5}, {-4, 4}, {16, 8}} {
+			for _, bad := range [][2]int{{g / 2, g}, {g, g / 2}, {2 * g, g + 1}, {-g, g}, {4 * g, 2 * g}} {
 				if _, err := joined.RowRange(bad[0], bad[1]); err == nil {
-					t.Errorf("%s: RowRange(%d, %d) of 19 interleaved rows succeeded", l.name, bad[0], bad[1])
+					t.Errorf("%s: RowRange(%d, %d) of %d interleaved rows succeeded", l.name, bad[0], bad[1], 5*g-1)
 				}
 			}
 			useLevel("generic")

@@ -258,10 +258,9 @@ func (p *pool) matMul(op string, y []float32, w Matrix, x []float32, n int) {
 	}
 	// Whole groups of rowGroup rows per chunk, so that the multi-row
 	// kernels meet a partial group only at the end of the matrix (and a
-	// chunk of an interleaved matrix holds whole groups, rowGroup being
-	// ilGroup).
-	if rows >= rowGroup {
-		chunk = (max(chunk, 1) + rowGroup - 1) / rowGroup * rowGroup
+	// chunk of an interleaved matrix holds whole groups of its layout).
+	if g := max(rowGroup, ilRows(w.il)); rows >= g {
+		chunk = (max(chunk, 1) + g - 1) / g * g
 	}
 	chunk = max(chunk, 1)
 	np, prb := w.panelGeometry()
@@ -392,13 +391,16 @@ func (p *pool) work(self int) {
 			fromPanels(plain, j.w, j.rows, j.prb, j.np, j.il, r0, r1)
 			w = plain
 		} else if j.il != 0 {
-			// Chunks start on a group of four (matMul), so a chunk of an
-			// interleaved matrix is interleaved in itself.
+			// Chunks start on a group of the layout (matMul), so a chunk
+			// of an interleaved matrix is interleaved in itself.
 			switch {
 			case k.ilUnit == j.il && tile && k.tileIL != nil:
 				k.tileIL(j.y[r0:], j.rows, w, rb, r1-r0, j.acts, p.scratch(self, len(w)))
 				continue
-			case k.ilUnit == j.il && !tile && k.rowsIL != nil:
+			case k.ilUnit == j.il && (!tile || k.tileIL == nil) && k.rowsIL != nil:
+				// Without a tile for the layout, the rows kernel
+				// computes each position in turn while the chunk is in
+				// cache (ilQ4KLanes: as fast as the plain rows' tile).
 				for pos := range j.acts {
 					k.rowsIL(j.y[pos*j.rows+r0:pos*j.rows+r1], w, rb, &j.acts[pos], false)
 				}

@@ -868,3 +868,149 @@ z5sb:
 	JNZ z5row
 	VZEROUPPER
 	RET
+
+// Q4_K rows in the 32-bit lanes of ZMM registers, sixteen at a time, for
+// the ilQ4KLanes layout (layout.go): lane r of every register is row r of
+// the group, so each VPDPBUSD multiplies four nibbles of all sixteen rows
+// with four of the activation's quants (broadcast), and no horizontal
+// reduction is left. Z0..Z7 hold the sums of sub-blocks 0..7, Z20 isum and
+// Z21 msum (exact int32, as the generic code's), Z26 each row's float sum
+// (acc += (d·dx)·isum, acc -= (dmin·dx)·msum: the generic order).
+//
+// The 36 lines of a super-block run are read in order, each prefetched
+// (PREFETCHT0) two runs ahead: without it this kernel streams at half the
+// read rate on the reference VM, with it at or above the plain read loop
+// (BENCHMARKS.md, "rows in the lanes of the registers"). Each line is
+// loaded 32 bytes at a time, which streams better there than one 64-byte
+// load.
+
+#define Q4KL_STEP(J, K, LO, HI) \
+	PREFETCHT0 (4608+(4*K+J)*64)(SI); \
+	VMOVDQU ((4*K+J)*64)(SI), Y8; \
+	VINSERTI64X4 $1, ((4*K+J)*64+32)(SI), Z8, Z8; \
+	VPSRLD $4, Z8, Z9; \
+	VPANDD Z31, Z8, Z8; \
+	VPANDD Z31, Z9, Z9; \
+	VPDPBUSD.BCST (64*J+4*K)(DX), Z8, LO; \
+	VPDPBUSD.BCST (64*J+32+4*K)(DX), Z9, HI
+
+// Q4KL_KSTEP: dword K of the four nibble chunks; the eight accumulators
+// advance in turn.
+#define Q4KL_KSTEP(K) \
+	Q4KL_STEP(0, K, Z0, Z1); \
+	Q4KL_STEP(1, K, Z2, Z3); \
+	Q4KL_STEP(2, K, Z4, Z5); \
+	Q4KL_STEP(3, K, Z6, Z7)
+
+// Q4KL_MIN adds mn_S (lanes of Z11) times the activation's sum of
+// sub-block S (int16 at 2S(R12)) to msum.
+#define Q4KL_MIN(S) \
+	MOVWLSX (2*S)(R12), AX; \
+	VPBROADCASTD AX, Z15; \
+	VPMULLD Z15, Z11, Z11; \
+	VPADDD Z11, Z21, Z21
+
+// Q4KL_LOW: sub-block S < 4, whose scale is byte S & 63 and min byte
+// S+4 & 63 (scale byte i of the sixteen rows at 2048+16i).
+#define Q4KL_LOW(S, A) \
+	VPMOVZXBD (2048+16*S)(SI), Z10; \
+	VPANDD Z30, Z10, Z10; \
+	VPMULLD Z10, A, A; \
+	VPADDD A, Z20, Z20; \
+	VPMOVZXBD (2048+16*(S+4))(SI), Z11; \
+	VPANDD Z30, Z11, Z11; \
+	Q4KL_MIN(S)
+
+// Q4KL_HIGH: sub-block S >= 4: scale (byte S+4 & 15) | (byte S-4 >> 6) << 4,
+// min (byte S+4 >> 4) | (byte S >> 6) << 4.
+#define Q4KL_HIGH(S, A) \
+	VPMOVZXBD (2048+16*(S+4))(SI), Z12; \
+	VPMOVZXBD (2048+16*(S-4))(SI), Z13; \
+	VPANDD Z29, Z12, Z10; \
+	VPSRLD $6, Z13, Z13; \
+	VPSLLD $4, Z13, Z13; \
+	VPORD Z13, Z10, Z10; \
+	VPMULLD Z10, A, A; \
+	VPADDD A, Z20, Z20; \
+	VPSRLD $4, Z12, Z11; \
+	VPMOVZXBD (2048+16*S)(SI), Z14; \
+	VPSRLD $6, Z14, Z14; \
+	VPSLLD $4, Z14, Z14; \
+	VPORD Z14, Z11, Z11; \
+	Q4KL_MIN(S)
+
+// func q4_KLanesVNNI(y *float32, w *byte, ngroups int, q *int8, d *float32, ks *int16, nb int)
+//
+// ngroups groups of sixteen rows of nb super-blocks (ngroups·nb runs of
+// 2304 bytes at w); q, d are the activation's quants and scales, ks its
+// sums of 32-value sub-blocks (actVec.ks from index 16, 32 int16 per
+// super-block). Row r of group g goes to y[16g+r].
+TEXT ·q4_KLanesVNNI(SB), NOSPLIT, $0-56
+	MOVQ y+0(FP), DI
+	MOVQ w+8(FP), SI
+	MOVQ ngroups+16(FP), R10
+	MOVL $0x0f0f0f0f, AX
+	VPBROADCASTD AX, Z31
+	MOVL $63, AX
+	VPBROADCASTD AX, Z30
+	MOVL $15, AX
+	VPBROADCASTD AX, Z29
+
+klgroup:
+	VPXORD Z26, Z26, Z26
+	MOVQ q+24(FP), DX
+	MOVQ d+32(FP), R11
+	MOVQ ks+40(FP), R12
+	MOVQ nb+48(FP), CX
+
+klsb:
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	Q4KL_KSTEP(0)
+	Q4KL_KSTEP(1)
+	Q4KL_KSTEP(2)
+	Q4KL_KSTEP(3)
+	Q4KL_KSTEP(4)
+	Q4KL_KSTEP(5)
+	Q4KL_KSTEP(6)
+	Q4KL_KSTEP(7)
+	VPXORD Z20, Z20, Z20
+	VPXORD Z21, Z21, Z21
+	Q4KL_LOW(0, Z0)
+	Q4KL_LOW(1, Z1)
+	Q4KL_LOW(2, Z2)
+	Q4KL_LOW(3, Z3)
+	Q4KL_HIGH(4, Z4)
+	Q4KL_HIGH(5, Z5)
+	Q4KL_HIGH(6, Z6)
+	Q4KL_HIGH(7, Z7)
+	VCVTDQ2PS Z20, Z20
+	VCVTDQ2PS Z21, Z21
+	VBROADCASTSS (R11), Z24
+	VCVTPH2PS 2240(SI), Z22
+	VCVTPH2PS 2272(SI), Z23
+	VMULPS Z24, Z22, Z22
+	VMULPS Z20, Z22, Z22
+	VADDPS Z22, Z26, Z26
+	VMULPS Z24, Z23, Z23
+	VMULPS Z21, Z23, Z23
+	VSUBPS Z23, Z26, Z26
+	ADDQ $2304, SI
+	ADDQ $256, DX
+	ADDQ $4, R11
+	ADDQ $64, R12
+	DECQ CX
+	JNZ klsb
+
+	VMOVUPS Z26, (DI)
+	ADDQ $64, DI
+	DECQ R10
+	JNZ klgroup
+	VZEROUPPER
+	RET

@@ -91,7 +91,7 @@ func (w *Weights) Add(ms ...Matrix) (Matrix, error) {
 		rb, _ := m.check()
 		rows += m.Rows
 		size += m.Rows * rb
-		if i < len(ms)-1 && m.Rows%ilGroup != 0 {
+		if i < len(ms)-1 && m.Rows%ilRows(unit) != 0 {
 			unit = 0
 		}
 	}
@@ -116,7 +116,7 @@ func (w *Weights) Add(ms ...Matrix) (Matrix, error) {
 	collapseWeights(dst)
 	w.used += padded
 	joined, err := NewMatrix(t, rows, cols, dst)
-	if err != nil || unit == 0 || rows < ilGroup {
+	if err != nil || unit == 0 || rows < ilRows(unit) {
 		return joined, err
 	}
 	if panel != 0 {
@@ -125,7 +125,7 @@ func (w *Weights) Add(ms ...Matrix) (Matrix, error) {
 		toPanels(dst, append([]byte(nil), dst...), rows, prb, np, unit)
 		return joined, nil
 	}
-	interleave4(dst, rb, unit, rows, make([]byte, ilGroup*rb))
+	interleave4(dst, rb, unit, rows, make([]byte, ilRows(unit)*rb))
 	joined.il = unit
 	return joined, nil
 }
