@@ -1,6 +1,7 @@
 package kernels
 
 import (
+	"encoding/binary"
 	"fmt"
 
 	"github.com/tessera-net/tessera/quant"
@@ -35,7 +36,7 @@ const ilGroup = rowGroup
 //
 // so that every load feeds all sixteen rows and the scales unpack as
 // whole vectors. The rows after the last whole group stay as they are.
-// BENCHMARKS.md, "rows in the lanes of the registers".
+// BENCHMARKS.md, "Q4_K rows in register lanes".
 const ilQ4KLanes = -16
 
 // ilRows is the number of rows interleaved together in layout il.
@@ -46,8 +47,9 @@ func ilRows(il int) int {
 	return ilGroup
 }
 
-// Interleaved reports whether m's rows are stored interleaved in groups of
-// four (see Weights.Add) rather than one after the other. Pool products
+// Interleaved reports whether m's rows are stored interleaved in groups
+// (of four, or of sixteen for Q4_K in lanes: see Weights.Add) rather than
+// one after the other. Pool products
 // read either layout; code that reads m.Data directly must not assume row
 // r is at r*RowBytes when it is.
 func (m Matrix) Interleaved() bool { return m.il != 0 }
@@ -132,27 +134,40 @@ func deOrInterleave(dst, src []byte, rb, unit int, in bool) {
 }
 
 // deOrLanesQ4K is deOrInterleave for ilQ4KLanes: one group of sixteen
-// Q4_K rows of rb bytes.
+// Q4_K rows of rb bytes. It moves whole words where the layout keeps
+// them: loading a model converts every Q4_K matrix.
 func deOrLanesQ4K(dst, src []byte, rb int, in bool) {
-	move := func(plain, lanes, n int) {
-		if in {
-			copy(dst[lanes:lanes+n], src[plain:plain+n])
-		} else {
-			copy(dst[plain:plain+n], src[lanes:lanes+n])
-		}
-	}
+	le := binary.LittleEndian
 	for b := 0; b < rb/144; b++ {
-		run := b * 2304
 		for r := range 16 {
-			blk := r*rb + b*144
-			move(blk, run+2240+2*r, 2)
-			move(blk+2, run+2272+2*r, 2)
+			var run *[2304]byte
+			var blk *[144]byte
+			if in {
+				run, blk = (*[2304]byte)(dst[b*2304:]), (*[144]byte)(src[r*rb+b*144:])
+			} else {
+				run, blk = (*[2304]byte)(src[b*2304:]), (*[144]byte)(dst[r*rb+b*144:])
+			}
+			d, dmin := (*[2]byte)(run[2240+2*r:]), (*[2]byte)(run[2272+2*r:])
+			if in {
+				*d, *dmin = [2]byte(blk[0:2]), [2]byte(blk[2:4])
+				for i := range 12 {
+					run[2048+16*i+r] = blk[4+i]
+				}
+				for j := range 4 {
+					for k := range 8 {
+						le.PutUint32(run[(4*k+j)*64+4*r:], le.Uint32(blk[16+32*j+4*k:]))
+					}
+				}
+				continue
+			}
+			copy(blk[0:2], d[:])
+			copy(blk[2:4], dmin[:])
 			for i := range 12 {
-				move(blk+4+i, run+2048+16*i+r, 1)
+				blk[4+i] = run[2048+16*i+r]
 			}
 			for j := range 4 {
 				for k := range 8 {
-					move(blk+16+32*j+4*k, run+(4*k+j)*64+4*r, 4)
+					le.PutUint32(blk[16+32*j+4*k:], le.Uint32(run[(4*k+j)*64+4*r:]))
 				}
 			}
 		}
