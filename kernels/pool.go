@@ -229,7 +229,10 @@ func (p *pool) matMul(op string, y []float32, w Matrix, x []float32, n int) {
 	for j := range acts {
 		quantizeAct(&acts[j], x[j*w.Cols:(j+1)*w.Cols], k.act, k.pack)
 	}
-	if n >= 4 && k.tile != nil {
+	// A layout whose rows kernel runs each position in turn (no tileIL,
+	// see work) reads no tile's transposed activations.
+	rowsPerPosition := w.il != 0 && w.il == k.ilUnit && k.rowsIL != nil && k.tileIL == nil && w.panel == 0
+	if n >= 4 && k.tile != nil && !rowsPerPosition {
 		prepTile(acts)
 		if k.prep != nil {
 			k.prep(acts)
