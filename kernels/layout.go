@@ -49,9 +49,8 @@ func ilRows(il int) int {
 
 // Interleaved reports whether m's rows are stored interleaved in groups
 // (of four, or of sixteen for Q4_K in lanes: see Weights.Add) rather than
-// one after the other. Pool products
-// read either layout; code that reads m.Data directly must not assume row
-// r is at r*RowBytes when it is.
+// one after the other. Pool products read either layout; code that reads
+// m.Data directly must not assume row r is at r*RowBytes when it is.
 func (m Matrix) Interleaved() bool { return m.il != 0 }
 
 // RowRange returns the matrix of rows [first, first+n) of m, sharing its
