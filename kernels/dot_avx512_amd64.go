@@ -169,7 +169,7 @@ func tile16IL(t legacyQuant, rest tileDot, y []float32, ys int, w []byte, rb, nr
 }
 
 //go:noescape
-func q4_KTile16VNNI(y *float32, ystride int, w *byte, nrows int, t *int8, d16 *float32, k16 *int16, nb int, sbStep, rowStep, groupFix int)
+func q4_KTile16VNNI(y *float32, ystride int, w *byte, nrows int, t *int8, d16 *float32, k16 *int16, nb int)
 
 func tileQ4_KVNNI(y []float32, ys int, w []byte, rb, nrows int, acts []actVec) {
 	if p := tilesQ4_K16(y, ys, w, rb, nrows, acts); p < len(acts) {
@@ -191,13 +191,13 @@ func tilesQ4_K16(y []float32, ys int, w []byte, rb, nrows int, acts []actVec) in
 		yp := y[p*ys:]
 		_ = yp[15*ys+nrows-1]
 		a := &acts[p]
-		q4_KTile16VNNI(&yp[0], ys, &w[0], nrows, &a.t16[0], &a.d16[0], &a.k16[0], len(a.d), 144, rb, 0)
+		q4_KTile16VNNI(&yp[0], ys, &w[0], nrows, &a.t16[0], &a.d16[0], &a.k16[0], len(a.d))
 	}
 	return p
 }
 
 //go:noescape
-func q4_KRowsVNNI(y *float32, w *byte, rowStep, nrows int, q *int8, d *float32, ks *int16, nb int, sbStep, groupStep, acc int)
+func q4_KRowsVNNI(y *float32, w *byte, nrows int, q *int8, d *float32, ks *int16, nb int)
 
 var dotQ4_KVNNI = dotOne(rowsQ4_KVNNI)
 
@@ -208,7 +208,7 @@ func rowsQ4_KVNNI(y []float32, w []byte, rb int, a *actVec) {
 		if y == nil {
 			y = &one[0]
 		}
-		q4_KRowsVNNI(y, w, rb, nrows, &a.qz[0], &a.d[0], &a.ks[0], nb, 144, 4*rb, 0)
+		q4_KRowsVNNI(y, w, nrows, &a.qz[0], &a.d[0], &a.ks[0], nb)
 		return one[0]
 	})
 }

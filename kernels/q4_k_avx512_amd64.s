@@ -65,20 +65,18 @@ GLOBL ziota<>(SB), RODATA|NOPTR, $64
 	Q4KZ_DWORD((80+4*K), (2048+64*K), (2560+64*K), Z4, Z5); \
 	Q4KZ_DWORD((112+4*K), (3072+64*K), (3584+64*K), Z6, Z7)
 
-// func q4_KTile16VNNI(y *float32, ystride int, w *byte, nrows int, t *int8, d16 *float32, k16 *int16, nb int, sbStep, rowStep, groupFix int)
+// func q4_KTile16VNNI(y *float32, ystride int, w *byte, nrows int, t *int8, d16 *float32, k16 *int16, nb int)
 //
-// Q4_K rows × sixteen Q8_K positions, one row per step; t, d16 and k16
-// are prepTile16's. Results go to y[p*ystride + r]. A row's super-blocks
-// are sbStep bytes apart, a row starts rowStep bytes after the previous
-// one, plus groupFix after every fourth row: 144, rowBytes, 0 for rows one
-// after the other; 576, 144, 4·rowBytes-576 for rows interleaved in groups
-// of four (then nrows is a multiple of 4).
-TEXT ·q4_KTile16VNNI(SB), NOSPLIT, $48-88
+// Q4_K rows of nb super-blocks, stored one after the other, × sixteen
+// Q8_K positions, one row per step; t, d16 and k16 are prepTile16's.
+// Results go to y[p*ystride + r].
+TEXT ·q4_KTile16VNNI(SB), NOSPLIT, $48-64
 	MOVQ y+0(FP), DI
 	MOVQ w+16(FP), BX
-	MOVQ rowStep+72(FP), R13
+	MOVQ nb+56(FP), R8
+	IMULQ $144, R8
+	MOVQ R8, R13
 	SHLQ $2, R13
-	ADDQ groupFix+80(FP), R13
 	MOVQ nrows+24(FP), R10
 	MOVQ ystride+8(FP), AX
 	VPBROADCASTD AX, Z30
@@ -95,7 +93,7 @@ zkrow:
 	MOVQ nb+56(FP), CX
 
 zksb:
-	// The same super-block four rows on (R13 = 4·rowStep + groupFix),
+	// The same super-block four rows on (R13 = 4·rowBytes),
 	// which the first group of positions reads from memory.
 	PREFETCHT0 (SI)(R13*1)
 	PREFETCHT0 64(SI)(R13*1)
@@ -175,7 +173,7 @@ zksb:
 	VMULPS Z15, Z11, Z11
 	VSUBPS Z11, Z14, Z14
 
-	ADDQ sbStep+64(FP), SI
+	ADDQ $144, SI
 	ADDQ $4096, DX
 	ADDQ $64, R11
 	ADDQ $768, R12
@@ -185,15 +183,9 @@ zksb:
 	KXNORW K1, K1, K1
 	VSCATTERDPS Z14, K1, (DI)(Z30*4)
 	ADDQ $4, DI
-	ADDQ rowStep+72(FP), BX
+	ADDQ R8, BX
 	DECQ R10
-	JZ zkdone
-	TESTQ $3, R10
 	JNZ zkrow
-	ADDQ groupFix+80(FP), BX
-	JMP zkrow
-
-zkdone:
 	VZEROUPPER
 	RET
 
@@ -346,15 +338,10 @@ GLOBL zidxP<>(SB), RODATA|NOPTR, $64
 	VPERMW SW, Z21, Z15; \
 	VPDPWSSD Z15, Z14, ACC
 
-// func q4_KRowsVNNI(y *float32, w *byte, rowStep, nrows int, q *int8, d *float32, ks *int16, nb int, sbStep, groupStep, acc int)
+// func q4_KRowsVNNI(y *float32, w *byte, nrows int, q *int8, d *float32, ks *int16, nb int)
 //
-// Row r of a group of four starts rowStep bytes after row r-1, each row's
-// super-blocks are sbStep bytes apart and groups groupStep bytes apart:
-// rowStep = rowBytes, sbStep = 144, groupStep = 4·rowBytes for rows
-// stored one after the other; rowStep = 144, sbStep = 576 for four rows
-// whose super-blocks are interleaved (interleave4), read as one run.
-// With acc != 0 each row's sum continues from y's value instead of 0
-// (a column panel after the first: layout.go).
+// Rows of nb super-blocks stored one after the other, four at a time
+// (nrows a multiple of 4).
 //
 // q4_KRowsAVX2 with AVX-512: the same integer sums and float steps. Per
 // super-block, the activation's quants (packK16Z order) are loaded once
@@ -366,12 +353,14 @@ GLOBL zidxP<>(SB), RODATA|NOPTR, $64
 // [isum r0..r3 | msum r0..r3], which is converted, multiplied by
 // [d·dx | dmin·dx] per row, and each row's lane of the accumulator X28
 // does acc += t_isum, then acc -= t_msum (finishK4).
-TEXT ·q4_KRowsVNNI(SB), NOSPLIT, $0-88
+TEXT ·q4_KRowsVNNI(SB), NOSPLIT, $0-56
 	MOVQ y+0(FP), DI
 	MOVQ w+8(FP), SI
-	MOVQ rowStep+16(FP), R8
-	MOVQ nrows+24(FP), R10
-	MOVQ groupStep+72(FP), R11
+	MOVQ nb+48(FP), R8
+	IMULQ $144, R8
+	MOVQ nrows+16(FP), R10
+	MOVQ R8, R11
+	SHLQ $2, R11
 	LEAQ (R8)(R8*2), R9
 	MOVL $0x0f0f0f0f, AX
 	VPBROADCASTD AX, Z31
@@ -382,23 +371,16 @@ TEXT ·q4_KRowsVNNI(SB), NOSPLIT, $0-88
 
 vkgroup:
 	VPXORD X28, X28, X28
-	CMPQ acc+80(FP), $0
-	JEQ vkfresh
-	VMOVUPS (DI), X28
-
-vkfresh:
 	MOVQ SI, BX
-	MOVQ q+32(FP), DX
-	MOVQ d+40(FP), R12
-	MOVQ ks+48(FP), R13
-	MOVQ nb+56(FP), CX
+	MOVQ q+24(FP), DX
+	MOVQ d+32(FP), R12
+	MOVQ ks+40(FP), R13
+	MOVQ nb+48(FP), CX
 
 vksb:
-	// Rows one after the other are four streams: prefetch the same
-	// super-block of the next group. Interleaved rows are one run,
-	// which the hardware prefetchers follow on their own: prefetching
-	// it too made decode slower end to end (BENCHMARKS.md, "Where
-	// decode's time goes").
+	// The four rows are four streams: prefetch the same super-block of
+	// the next group (R11 = 4·rowBytes). Rows of one super-block are
+	// one run, which the hardware prefetchers follow on their own.
 	CMPQ R8, $144
 	JEQ vkfetched
 	LEAQ (BX)(R11*1), AX
@@ -451,7 +433,7 @@ vkfetched:
 	VADDPS X1, X28, X28
 	VSUBPS X2, X28, X28
 
-	ADDQ sbStep+64(FP), BX
+	ADDQ $144, BX
 	ADDQ $256, DX
 	ADDQ $4, R12
 	ADDQ $64, R13
