@@ -229,10 +229,9 @@ func (p *pool) matMul(op string, y []float32, w Matrix, x []float32, n int) {
 	for j := range acts {
 		quantizeAct(&acts[j], x[j*w.Cols:(j+1)*w.Cols], k.act, k.pack)
 	}
-	// A layout whose rows kernel runs each position in turn (no tileIL,
-	// see work) reads no tile's transposed activations.
-	rowsPerPosition := w.il != 0 && w.il == k.ilUnit && k.rowsIL != nil && k.tileIL == nil && w.panel == 0
-	if n >= 4 && k.tile != nil && !rowsPerPosition {
+	// A layout whose rows kernel runs each position in turn reads no
+	// tile's transposed activations.
+	if n >= 4 && k.tile != nil && (w.panel != 0 || !k.rowsEachPosition(w.il)) {
 		prepTile(acts)
 		if k.prep != nil {
 			k.prep(acts)
@@ -400,10 +399,10 @@ func (p *pool) work(self int) {
 			case k.ilUnit == j.il && tile && k.tileIL != nil:
 				k.tileIL(j.y[r0:], j.rows, w, rb, r1-r0, j.acts, p.scratch(self, len(w)))
 				continue
-			case k.ilUnit == j.il && (!tile || k.tileIL == nil) && k.rowsIL != nil:
-				// Without a tile for the layout, the rows kernel
-				// computes each position in turn while the chunk is in
-				// cache (ilQ4KLanes: as fast as the plain rows' tile).
+			case k.ilUnit == j.il && !tile && k.rowsIL != nil, k.rowsEachPosition(j.il):
+				// One position, or a layout without a tile, whose rows
+				// kernel computes each position in turn while the chunk
+				// is in cache (ilQ4KLanes: as fast as the plain rows' tile).
 				for pos := range j.acts {
 					k.rowsIL(j.y[pos*j.rows+r0:pos*j.rows+r1], w, rb, &j.acts[pos], false)
 				}

@@ -65,6 +65,14 @@ type kernel struct {
 	name string // implementation, for tests and benchmarks
 }
 
+// rowsEachPosition reports whether k computes a product with a matrix
+// stored in layout il (not in panels) by its rows kernel, one position
+// after another over each chunk in cache: the layout is k's and k has no
+// tile for it (ilQ4KLanes).
+func (k *kernel) rowsEachPosition(il int) bool {
+	return il != 0 && il == k.ilUnit && k.rowsIL != nil && k.tileIL == nil
+}
+
 // kernelTable holds a kernel for each supported type, indexed by type id.
 type kernelTable [32]kernel
 
